@@ -1,0 +1,1 @@
+//! DAGMan workflow generation for training sweeps (not yet built; see issue 6).

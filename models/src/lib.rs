@@ -1,0 +1,1 @@
+//! Encoding of hold episodes, the LSTM, training and evaluation (not yet built; see issue 4).

@@ -1,0 +1,565 @@
+//! Streaming reader of event logs in any of HTCondor's three formats.
+//!
+//! Memory is bounded by the largest event (capped at [`MAX_EVENT_BYTES`]) plus one read
+//! buffer. Malformed input yields [`ParseError`]s and reading resumes at the next event
+//! boundary. A last event without its terminator is never returned half-read: it is kept as
+//! [`Incomplete`] and comes out whole once the writer finishes it (follow mode).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+use memchr::memchr;
+
+use crate::attrs::event_from_attrs;
+use crate::error::ParseError;
+use crate::event::{DateForm, Event, EventBody, Position};
+use crate::markup::{json_attrs, json_object_end, xml_attrs};
+use crate::text::{looks_like_header, parse_body, parse_header};
+use crate::time::{YearResolver, Zone, resolve};
+
+/// One event may not exceed this many bytes; a longer run is reported and skipped.
+pub const MAX_EVENT_BYTES: usize = 64 << 20;
+const READ_CHUNK: usize = 1 << 20;
+
+/// The three formats HTCondor writes event logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Xml,
+}
+
+/// How to read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// The year of the first legacy `MM/DD` date (later ones roll over at New Year).
+    /// Default: inferred from dated events and the file's modification time.
+    pub year: Option<i32>,
+    /// How to read times written without `Z`.
+    pub zone: Zone,
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+    /// The modification time used to infer legacy years (set by `open`).
+    pub anchor: Option<NaiveDateTime>,
+}
+
+/// A trailing event that has no terminator yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incomplete {
+    pub offset: u64,
+    pub line: u64,
+    pub bytes: u64,
+}
+
+/// Streams events from any `Read`.
+pub struct EventReader<R> {
+    src: R,
+    name: String,
+    opts: ReadOptions,
+    format: Option<Format>,
+    years: YearResolver,
+    buf: Vec<u8>,
+    /// Start of unconsumed bytes in `buf`.
+    pos: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+    /// 1-based line number at `pos`.
+    line: u64,
+    eof: bool,
+    ready: VecDeque<Result<Event, ParseError>>,
+    incomplete: Option<Incomplete>,
+}
+
+impl EventReader<File> {
+    /// Opens a file; its modification time anchors legacy-date years.
+    pub fn open(path: impl AsRef<Path>, mut opts: ReadOptions) -> io::Result<EventReader<File>> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        if opts.anchor.is_none() {
+            opts.anchor = file.metadata().and_then(|m| m.modified()).ok().map(|t| chrono::DateTime::<chrono::Local>::from(t).naive_local());
+        }
+        Ok(EventReader::new(file, path.display().to_string(), opts))
+    }
+}
+
+impl<R: Read> EventReader<R> {
+    pub fn new(src: R, name: impl Into<String>, opts: ReadOptions) -> EventReader<R> {
+        let anchor = opts.anchor.or_else(|| Some(chrono::Local::now().naive_local()));
+        EventReader {
+            src,
+            name: name.into(),
+            years: YearResolver::new(opts.year, anchor),
+            format: opts.format,
+            opts,
+            buf: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
+            base: 0,
+            line: 1,
+            eof: false,
+            ready: VecDeque::new(),
+            incomplete: None,
+        }
+    }
+
+    /// The format detected (or forced), once the first byte has been seen.
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// The trailing event still lacking its terminator, as of the last `next`.
+    pub fn incomplete(&self) -> Option<Incomplete> {
+        self.incomplete
+    }
+
+    /// Byte offset just past everything consumed: where a later run should resume.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Line number (1-based) of the next unconsumed line.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Starts reading at a byte offset already known to be an event boundary (resuming).
+    pub fn resume_at(&mut self, offset: u64, line: u64) {
+        self.base = offset;
+        self.line = line;
+    }
+
+    /// Lets a reader that hit end of file look again (follow mode, after the file grew).
+    pub fn clear_eof(&mut self) {
+        self.eof = false;
+    }
+
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_CHUNK, 0);
+        let n = loop {
+            match self.src.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n > 0)
+    }
+
+    fn consume(&mut self, len: usize, lines: u64) {
+        self.pos += len;
+        self.line += lines;
+    }
+
+    fn error_here(&self, at: usize, line: u64, expected: impl Into<String>) -> ParseError {
+        let at = at.min(self.buf.len());
+        ParseError::new(&self.name, line, self.base + at as u64, expected, &self.buf[at..(at + 200).min(self.buf.len())])
+    }
+
+    /// Reads the next event or error; `None` at the end of the data available now.
+    fn step(&mut self) -> io::Result<Option<Result<Event, ParseError>>> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Ok(Some(item));
+            }
+            let data = &self.buf[self.pos..];
+            let format = match self.format {
+                Some(f) => f,
+                None => match data.iter().find(|b| !b.is_ascii_whitespace()) {
+                    Some(b'{') => *self.format.insert(Format::Json),
+                    Some(b'<') => *self.format.insert(Format::Xml),
+                    Some(_) => *self.format.insert(Format::Text),
+                    None if self.eof => return Ok(None),
+                    None => {
+                        if !self.fill()? && self.eof {
+                            self.incomplete = None;
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                },
+            };
+            let progressed = match format {
+                Format::Text => self.step_text(),
+                Format::Json => self.step_markup(Format::Json),
+                Format::Xml => self.step_markup(Format::Xml),
+            };
+            if progressed {
+                continue;
+            }
+            // Need more bytes.
+            if self.eof || !self.fill()? {
+                let rest = &self.buf[self.pos..];
+                if rest.iter().all(u8::is_ascii_whitespace) {
+                    self.incomplete = None;
+                } else {
+                    self.incomplete = Some(Incomplete { offset: self.offset(), line: self.line, bytes: rest.len() as u64 });
+                }
+                return Ok(None);
+            }
+            if self.buf.len() - self.pos > MAX_EVENT_BYTES {
+                self.skip_oversized();
+            }
+        }
+    }
+
+    /// Drops an over-long run up to the next line that could start an event.
+    fn skip_oversized(&mut self) {
+        let start = self.pos;
+        let line = self.line;
+        let data = &self.buf[start..];
+        let mut cut = data.len();
+        let mut lines = 0;
+        let mut i = 0;
+        while let Some(nl) = memchr(b'\n', &data[i..]) {
+            i += nl + 1;
+            lines += 1;
+            if i > 0 && starts_event(&data[i..]) {
+                cut = i;
+                break;
+            }
+        }
+        let err = self.error_here(start, line, format!("an event of at most {MAX_EVENT_BYTES} bytes"));
+        self.consume(cut, lines);
+        self.ready.push_back(Err(err));
+    }
+
+    /// Takes one text event (or one run of junk) if complete; false when more data is needed.
+    fn step_text(&mut self) -> bool {
+        let start = self.pos;
+        let data = &self.buf[start..];
+        // The first line.
+        let Some(eol) = memchr(b'\n', data) else {
+            return self.eof && self.finish_partial_line(start);
+        };
+        let first = trim_cr(&data[..eol]);
+        if first.iter().all(u8::is_ascii_whitespace) {
+            self.consume(eol + 1, 1);
+            return true;
+        }
+        if !looks_like_header(first) {
+            return self.skip_junk_text(start);
+        }
+        // Scan body lines to the terminator, or to a header that shows it is missing.
+        let mut i = eol + 1;
+        let mut lines = 1u64;
+        loop {
+            let Some(nl) = memchr(b'\n', &data[i..]) else {
+                if self.eof && i < data.len() && trim_cr(&data[i..]) == b"..." {
+                    // A terminator with no final newline: the event is complete.
+                    let end = data.len();
+                    self.finish_text_event(start, i, end, lines + 1, None);
+                    return true;
+                }
+                return false;
+            };
+            let line = trim_cr(&data[i..i + nl]);
+            if line == b"..." {
+                let end = i + nl + 1;
+                self.finish_text_event(start, i, end, lines + 1, None);
+                return true;
+            }
+            if looks_like_header(line) {
+                let missing_at = i;
+                self.finish_text_event(start, i, i, lines, Some(missing_at));
+                return true;
+            }
+            i += nl + 1;
+            lines += 1;
+        }
+    }
+
+    /// At end of file, a last line with no newline that is not an event start is junk.
+    fn finish_partial_line(&mut self, start: usize) -> bool {
+        let rest = &self.buf[start..];
+        if rest.iter().all(u8::is_ascii_whitespace) || looks_like_header(rest) {
+            return false;
+        }
+        self.skip_junk_text(start)
+    }
+
+    fn skip_junk_text(&mut self, start: usize) -> bool {
+        let data = &self.buf[start..];
+        let mut i = 0;
+        let mut lines = 0;
+        loop {
+            match memchr(b'\n', &data[i..]) {
+                Some(nl) => {
+                    i += nl + 1;
+                    lines += 1;
+                    if looks_like_header(&data[i..]) {
+                        break;
+                    }
+                    if i == data.len() && !self.eof {
+                        // The next line may be a header we cannot see yet: report now anyway;
+                        // what follows is examined on its own.
+                        break;
+                    }
+                }
+                None => {
+                    if !self.eof {
+                        if i == 0 {
+                            return false;
+                        }
+                        break;
+                    }
+                    i = data.len();
+                    break;
+                }
+            }
+        }
+        let line = self.line;
+        let err = self.error_here(start, line, "an event header `NNN (cluster.proc.subproc) date time`");
+        self.consume(i, lines);
+        self.ready.push_back(Err(err));
+        true
+    }
+
+    /// Parses the event in `buf[start+0 .. start+body_end]` and consumes to `start+end`.
+    fn finish_text_event(&mut self, start: usize, body_end: usize, end: usize, lines: u64, missing_terminator_at: Option<usize>) {
+        let line = self.line;
+        // The buffer is lent out while the event borrows from it; parsing needs `&mut self`.
+        let buf = std::mem::take(&mut self.buf);
+        let text = String::from_utf8_lossy(&buf[start..start + body_end]);
+        let mut split: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+        if split.last() == Some(&"") {
+            split.pop();
+        }
+        let item = self.parse_text_event(&split, start, line);
+        drop(split);
+        drop(text);
+        self.buf = buf;
+        self.ready.push_back(item);
+        if let Some(at) = missing_terminator_at {
+            let missing_line = line + lines;
+            let err = self.error_here(start + at, missing_line, "the terminator `...` before the next event header");
+            self.ready.push_back(Err(err));
+        }
+        self.consume(end, lines);
+    }
+
+    fn parse_text_event(&mut self, lines: &[&str], start: usize, line: u64) -> Result<Event, ParseError> {
+        let offset = self.base + start as u64;
+        let header = parse_header(lines[0]).map_err(|expected| ParseError::new(&self.name, line, offset, expected, lines[0].as_bytes()))?;
+        let body = parse_body(header.number, header.title, &lines[1..]).map_err(|e| {
+            let bad = lines.get(e.line).copied().unwrap_or("");
+            let byte = offset + lines[..e.line.min(lines.len())].iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+            ParseError::new(&self.name, line + e.line as u64, byte, e.expected, bad.as_bytes())
+        })?;
+        if let EventBody::Generic { info } = &body {
+            self.observe_global_header(info);
+        }
+        let time = resolve(&header.time, &mut self.years).ok_or_else(|| ParseError::new(&self.name, line, offset, "a valid calendar date", lines[0].as_bytes()))?;
+        let timestamp = if header.time.utc {
+            Zone::Utc.to_unix(time)
+        } else if let Some(off) = header.time.offset {
+            Zone::Fixed(off).to_unix(time)
+        } else {
+            self.opts.zone.to_unix(time)
+        };
+        Ok(Event {
+            number: header.number,
+            id: header.id,
+            time,
+            utc: header.time.utc,
+            timestamp,
+            date_form: if header.time.year.is_some() { DateForm::Iso } else { DateForm::Legacy },
+            body,
+            position: Position { offset, line },
+        })
+    }
+
+    /// The global event log's header (`Global JobLog: ctime=N ...`) dates legacy events after it.
+    fn observe_global_header(&mut self, info: &str) {
+        if self.opts.year.is_some() {
+            return;
+        }
+        let Some(rest) = info.strip_prefix("Global JobLog:") else { return };
+        let Some(ctime) = rest.split_whitespace().find_map(|kv| kv.strip_prefix("ctime=")).and_then(|v| v.parse::<i64>().ok()) else { return };
+        if let Some(t) = chrono::DateTime::from_timestamp(ctime, 0) {
+            use chrono::Datelike;
+            let local = match self.opts.zone {
+                Zone::Utc => t.naive_utc(),
+                Zone::Fixed(east) => t.naive_utc() + chrono::Duration::seconds(east.into()),
+                Zone::Local => t.with_timezone(&chrono::Local).naive_local(),
+            };
+            self.years.observe(local.year(), local.month());
+        }
+    }
+
+    /// Takes one JSON object or XML `<c>` element (or a run of junk); false when more data
+    /// is needed.
+    fn step_markup(&mut self, format: Format) -> bool {
+        let start = self.pos;
+        let data = &self.buf[start..];
+        // Skip white space, `...` separators and (XML) prolog lines.
+        let mut i = 0;
+        let mut lines = 0u64;
+        loop {
+            while i < data.len() && data[i].is_ascii_whitespace() {
+                if data[i] == b'\n' {
+                    lines += 1;
+                }
+                i += 1;
+            }
+            let rest = &data[i..];
+            let skip_line = rest.starts_with(b"...")
+                || (format == Format::Xml
+                    && (rest.starts_with(b"<?xml") || rest.starts_with(b"<!DOCTYPE") || rest.starts_with(b"<classads>") || rest.starts_with(b"</classads>")));
+            if !skip_line {
+                break;
+            }
+            match memchr(b'\n', rest) {
+                Some(nl) => {
+                    i += nl + 1;
+                    lines += 1;
+                }
+                None if self.eof => {
+                    i = data.len();
+                    break;
+                }
+                None => return false,
+            }
+        }
+        if i > 0 {
+            self.consume(i, lines);
+            return true;
+        }
+        if data.is_empty() {
+            return false;
+        }
+        let (open, found_end) = match format {
+            Format::Json => (data.starts_with(b"{"), if data.starts_with(b"{") { json_object_end(data) } else { None }),
+            _ => (data.starts_with(b"<c>"), if data.starts_with(b"<c>") { memchr::memmem::find(data, b"</c>").map(|p| p + 4) } else { None }),
+        };
+        if !open {
+            return self.skip_junk_markup(start, format);
+        }
+        let Some(end) = found_end else { return false };
+        let line = self.line;
+        let offset = self.base + start as u64;
+        let bytes = &data[..end];
+        let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+        let parsed = match format {
+            Format::Json => json_attrs(bytes),
+            _ => xml_attrs(&String::from_utf8_lossy(bytes)),
+        };
+        let item = parsed
+            .and_then(|attrs| event_from_attrs(attrs, self.opts.zone, Position { offset, line }).map_err(|e| e.0))
+            .map_err(|expected| ParseError::new(&self.name, line, offset, expected, bytes));
+        if let Ok(e) = &item {
+            use chrono::Datelike;
+            self.years.observe(e.time.year(), e.time.month());
+        }
+        self.ready.push_back(item);
+        self.consume(end, newlines);
+        true
+    }
+
+    fn skip_junk_markup(&mut self, start: usize, format: Format) -> bool {
+        let data = &self.buf[start..];
+        let marker: &[u8] = if format == Format::Json { b"\n{" } else { b"<c>" };
+        let cut = match memchr::memmem::find(&data[1..], marker) {
+            Some(p) => p + 1 + usize::from(format == Format::Json),
+            None if self.eof => data.len(),
+            None => {
+                // Keep a possible partial marker at the end for the next fill.
+                if data.len() < 4 {
+                    return false;
+                }
+                data.len() - 3
+            }
+        };
+        let newlines = data[..cut].iter().filter(|b| **b == b'\n').count() as u64;
+        let expected = if format == Format::Json { "a JSON event object `{ ... }`" } else { "an XML event `<c> ... </c>`" };
+        let err = self.error_here(start, self.line, expected);
+        self.consume(cut, newlines);
+        self.ready.push_back(Err(err));
+        true
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn starts_event(data: &[u8]) -> bool {
+    looks_like_header(data) || data.starts_with(b"{") || data.starts_with(b"<c>")
+}
+
+impl<R: Read> Iterator for EventReader<R> {
+    type Item = Result<Event, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(item) => item,
+            Err(e) => {
+                self.eof = true;
+                let offset = self.offset();
+                Some(Err(ParseError { file: self.name.clone(), line: self.line, offset, expected: format!("readable data ({e})"), found: String::new() }))
+            }
+        }
+    }
+}
+
+/// Everything read from one file.
+#[derive(Debug, Default)]
+pub struct LogRead {
+    pub events: Vec<Event>,
+    pub errors: Vec<ParseError>,
+    pub incomplete: Option<Incomplete>,
+    pub format: Option<Format>,
+}
+
+/// Reads a whole file. Lenient (the default): collect errors and keep going. Strict: stop at
+/// the first error and return it.
+pub fn read_path(path: impl AsRef<Path>, opts: ReadOptions, strict: bool) -> Result<LogRead, ParseError> {
+    let path = path.as_ref();
+    let mut reader = EventReader::open(path, opts).map_err(|e| ParseError {
+        file: path.display().to_string(),
+        line: 0,
+        offset: 0,
+        expected: "a readable file".into(),
+        found: e.to_string(),
+    })?;
+    let mut out = LogRead::default();
+    for item in reader.by_ref() {
+        match item {
+            Ok(e) => out.events.push(e),
+            Err(e) if strict => return Err(e),
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out.incomplete = reader.incomplete();
+    out.format = reader.format();
+    Ok(out)
+}
+
+/// Reads events from bytes in memory (tests, fuzzing).
+pub fn read_bytes(bytes: &[u8], opts: ReadOptions) -> LogRead {
+    let mut reader = EventReader::new(bytes, "-", opts);
+    let mut out = LogRead::default();
+    for item in reader.by_ref() {
+        match item {
+            Ok(e) => out.events.push(e),
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out.incomplete = reader.incomplete();
+    out.format = reader.format();
+    out
+}

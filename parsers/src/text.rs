@@ -1,0 +1,683 @@
+//! The text event-log format: `NNN (C.P.S) DATE TIME title`, indented body lines, `...`.
+//!
+//! Header lines are parsed with nom; bodies follow the per-event layouts of HTCondor's
+//! writer (`condor_event.cpp`), accepting what its reader accepts.
+
+use nom::bytes::complete::{tag, take_while_m_n};
+use nom::character::complete::{char, digit1};
+use nom::combinator::{map_res, opt, recognize};
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
+
+use crate::event::*;
+use crate::event_type::{EventType, FILE_TRANSFER_TITLES};
+use crate::time::{HeaderTime, parse_clock, parse_date};
+use crate::value::Value;
+
+/// A parsed header line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header<'a> {
+    pub number: u16,
+    pub id: JobId,
+    pub time: HeaderTime,
+    /// The text after the time (the event's title), without the separating space.
+    pub title: &'a str,
+}
+
+fn signed_int(input: &str) -> IResult<&str, i64> {
+    map_res(recognize(preceded(opt(char('-')), digit1)), |s: &str| s.parse::<i64>()).parse(input)
+}
+
+fn event_number(input: &str) -> IResult<&str, u16> {
+    map_res(take_while_m_n(3, 3, |c: char| c.is_ascii_digit()), |s: &str| s.parse::<u16>()).parse(input)
+}
+
+fn job_id(input: &str) -> IResult<&str, JobId> {
+    let (rest, (_, cluster, _, proc, _, subproc, _)) =
+        (char('('), signed_int, char('.'), signed_int, char('.'), signed_int, char(')')).parse(input)?;
+    Ok((rest, JobId { cluster, proc, subproc }))
+}
+
+/// Whether a line starts like an event header (`NNN (`): used to resynchronise.
+pub fn looks_like_header(line: &[u8]) -> bool {
+    line.len() >= 5 && line[0].is_ascii_digit() && line[1].is_ascii_digit() && line[2].is_ascii_digit() && line[3] == b' ' && line[4] == b'('
+}
+
+/// Parses a header line; the error names what was expected.
+pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
+    let (rest, number) = event_number(line).map_err(|_| "a three-digit event number")?;
+    let (rest, _) = tag::<_, _, nom::error::Error<&str>>(" ").parse(rest).map_err(|_| "a space after the event number")?;
+    let (rest, id) = job_id(rest).map_err(|_| "a job id `(cluster.proc.subproc)`")?;
+    let rest = rest.strip_prefix(' ').ok_or("a space after the job id")?;
+    let (year, month, day, used) = parse_date(rest).ok_or("a date `YYYY-MM-DD` or `MM/DD`")?;
+    let (clock, utc, offset, used2) = parse_clock(&rest[used..]).ok_or("a time `HH:MM:SS`")?;
+    let rest = &rest[used + used2..];
+    let title = match rest.strip_prefix(' ') {
+        Some(t) => t,
+        None if rest.is_empty() => rest,
+        None => return Err("a space after the time"),
+    };
+    Ok(Header { number, id, time: HeaderTime { year, month, day, time: clock, utc, offset }, title })
+}
+
+/// Why a body could not be read: what was expected, and the 0-based body line it concerns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyError {
+    pub expected: String,
+    /// Index into the body lines (0 = the header line itself).
+    pub line: usize,
+}
+
+fn err<T>(line: usize, expected: impl Into<String>) -> Result<T, BodyError> {
+    Err(BodyError { expected: expected.into(), line })
+}
+
+/// Cursor over the body lines (header excluded); line index 1 is the first body line.
+struct Body<'a, 'l> {
+    lines: &'l [&'a str],
+    next: usize,
+}
+
+impl<'a> Body<'a, '_> {
+    fn peek(&self) -> Option<&'a str> {
+        self.lines.get(self.next).copied()
+    }
+    fn take(&mut self) -> Option<&'a str> {
+        let l = self.peek()?;
+        self.next += 1;
+        Some(l)
+    }
+    /// The line number (1-based body index) of the line `take` returns next.
+    fn at(&self) -> usize {
+        self.next + 1
+    }
+    fn rest(&mut self) -> &[&'a str] {
+        let r = &self.lines[self.next..];
+        self.next = self.lines.len();
+        r
+    }
+}
+
+/// Parses `(N) text` as written by termination lines; returns N and the text.
+fn paren_flag(line: &str) -> Option<(i64, &str)> {
+    let l = line.trim_start();
+    let inner = l.strip_prefix('(')?;
+    let close = inner.find(')')?;
+    let n = inner[..close].trim().parse().ok()?;
+    Some((n, inner[close + 1..].trim_start()))
+}
+
+fn number_in(text: &str, prefix: &str) -> Option<i64> {
+    let rest = text.strip_prefix(prefix)?;
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// `(1) Normal termination (return value N)` / `(0) Abnormal termination (signal N)` and,
+/// after an abnormal one, the core-file line.
+fn termination(body: &mut Body) -> Result<Termination, BodyError> {
+    let at = body.at();
+    let Some(line) = body.take() else { return err(at, "a termination line `(1) Normal termination (return value N)`") };
+    let Some((flag, text)) = paren_flag(line) else {
+        return err(at, "a termination line `(1) Normal termination (return value N)`");
+    };
+    if flag != 0 {
+        match number_in(text, "Normal termination (return value ") {
+            Some(return_value) => Ok(Termination::Normal { return_value }),
+            None => err(at, "`Normal termination (return value N)`"),
+        }
+    } else {
+        let Some(signal) = number_in(text, "Abnormal termination (signal ") else {
+            return err(at, "`Abnormal termination (signal N)`");
+        };
+        let at = body.at();
+        let core_line = body.take().map(str::trim);
+        let core_file = match core_line {
+            Some(l) if l.starts_with("(1) Corefile in: ") => Some(l["(1) Corefile in: ".len()..].to_string()),
+            Some(l) if l.starts_with("(0)") => None,
+            _ => return err(at, "a core-file line `(0) No core file` or `(1) Corefile in: PATH`"),
+        };
+        Ok(Termination::Abnormal { signal, core_file })
+    }
+}
+
+/// `Usr D HH:MM:SS, Sys D HH:MM:SS  -  Label`: returns the usage text and the label.
+fn rusage_line(line: &str) -> Option<(&str, &str)> {
+    let t = line.trim_start();
+    if !t.starts_with("Usr ") {
+        return None;
+    }
+    let dash = t.find("  -  ")?;
+    Some((t[..dash].trim_end(), t[dash + 5..].trim()))
+}
+
+/// `N  -  (Run|Total) Bytes (Sent|Received) By (Job|Node)`.
+fn bytes_line(line: &str) -> Option<(f64, &str)> {
+    let t = line.trim_start();
+    let dash = t.find("  -  ")?;
+    let value = t[..dash].trim().parse::<f64>().ok()?;
+    Some((value, t[dash + 5..].trim_end()))
+}
+
+fn set_bytes(r: &mut Rusage, value: f64, label: &str) -> bool {
+    let slot = match label.split(' ').collect::<Vec<_>>().as_slice() {
+        ["Run", "Bytes", "Sent", "By", _] => &mut r.sent_bytes,
+        ["Run", "Bytes", "Received", "By", _] => &mut r.received_bytes,
+        ["Total", "Bytes", "Sent", "By", _] => &mut r.total_sent_bytes,
+        ["Total", "Bytes", "Received", "By", _] => &mut r.total_received_bytes,
+        _ => return false,
+    };
+    *slot = Some(value);
+    true
+}
+
+fn set_rusage(r: &mut Rusage, text: &str, label: &str) -> bool {
+    let slot = match label {
+        "Run Remote Usage" => &mut r.run_remote,
+        "Run Local Usage" => &mut r.run_local,
+        "Total Remote Usage" => &mut r.total_remote,
+        "Total Local Usage" => &mut r.total_local,
+        _ => return false,
+    };
+    *slot = Some(text.to_string());
+    true
+}
+
+/// Column layout of a usage table, from its header line (as HTCondor's reader does).
+struct UsageColumns {
+    use_end: usize,
+    req_end: usize,
+    alloc_end: Option<usize>,
+    assigned_start: Option<usize>,
+}
+
+impl UsageColumns {
+    fn from_header(line: &str) -> UsageColumns {
+        let table = line.find(':').map_or("", |c| &line[c + 1..]);
+        let b = table.as_bytes();
+        let mut i = 0;
+        let skip = |i: &mut usize, space: bool| {
+            while *i < b.len() && (b[*i] == b' ') == space {
+                *i += 1;
+            }
+        };
+        skip(&mut i, true);
+        skip(&mut i, false);
+        let use_end = i + 1;
+        skip(&mut i, true);
+        skip(&mut i, false);
+        let req_end = i + 1;
+        let (mut alloc_end, mut assigned_start) = (None, None);
+        if let Some(p) = table[i.min(table.len())..].find("Allocated").map(|p| p + i) {
+            alloc_end = Some(p + 9);
+            assigned_start = table[p..].find("Assigned").map(|q| q + p);
+        }
+        UsageColumns { use_end, req_end, alloc_end, assigned_start }
+    }
+
+    fn row(&self, line: &str) -> Option<UsageRow> {
+        let t = line.trim_start_matches(['\t', ' ']);
+        let name_end = t.find([' ', ':']).unwrap_or(t.len());
+        let resource = t[..name_end].to_string();
+        let colon = t[name_end..].find(':')? + name_end;
+        let table = &t[colon + 1..];
+        let cell = |from: usize, to: Option<usize>| -> Option<Value> {
+            let from = from.min(table.len());
+            let to = to.unwrap_or(table.len()).min(table.len()).max(from);
+            let text = table.get(from..to)?.trim();
+            (!text.is_empty()).then(|| Value::parse_classad(text))
+        };
+        Some(UsageRow {
+            resource,
+            usage: cell(0, Some(self.use_end)),
+            request: cell(self.use_end, Some(self.req_end)),
+            allocated: self.alloc_end.and_then(|end| cell(self.req_end, Some(end))),
+            assigned: self.assigned_start.and_then(|start| cell(start, None)),
+        })
+    }
+}
+
+/// Reads optional byte lines and an optional usage table, stopping at anything else.
+fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
+    let mut usage = Vec::new();
+    let mut columns: Option<UsageColumns> = None;
+    while let Some(line) = body.peek() {
+        if let Some(cols) = &columns {
+            match cols.row(line) {
+                Some(row) if line.starts_with(['\t', ' ']) => {
+                    usage.push(row);
+                    body.take();
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let t = line.trim_start();
+        if t.starts_with("Partitionable ") || t.starts_with("Resources") {
+            columns = Some(UsageColumns::from_header(line));
+            body.take();
+            continue;
+        }
+        match bytes_line(line) {
+            Some((v, label)) if set_bytes(r, v, label) => {
+                body.take();
+            }
+            _ => break,
+        }
+    }
+    usage
+}
+
+/// `Name = value` lines (028 payloads, execute properties, unknown events).
+fn attr_line(line: &str) -> Option<(String, Value)> {
+    let t = line.trim();
+    let eq = t.find('=')?;
+    let name = t[..eq].trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+        return None;
+    }
+    Some((name.to_string(), Value::parse_classad(&t[eq + 1..])))
+}
+
+fn optional_text(body: &mut Body) -> Option<String> {
+    body.peek().map(str::trim).filter(|l| !l.is_empty()).map(|l| {
+        body.take();
+        l.to_string()
+    })
+}
+
+fn title_rest<'a>(title: &'a str, prefix: &str) -> Option<&'a str> {
+    title.strip_prefix(prefix).map(str::trim)
+}
+
+/// Parses the body of an event of the given number. `lines` excludes the header line and
+/// the `...` terminator; `title` is the header's text after the time.
+pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody, BodyError> {
+    let mut body = Body { lines, next: 0 };
+    let expect_title = |prefix: &str| -> Result<(), BodyError> {
+        if title.starts_with(prefix) { Ok(()) } else { err(0, format!("the title `{prefix}`")) }
+    };
+    let Some(kind) = EventType::from_number(number) else {
+        return Ok(other(title, lines));
+    };
+    use EventType as T;
+    Ok(match kind {
+        T::Submit => {
+            let Some(host) = title_rest(title, "Job submitted from host:") else {
+                return err(0, "the title `Job submitted from host: <addr>`");
+            };
+            let mut notes = body.rest().iter().map(|l| l.trim()).filter(|l| !l.is_empty());
+            let mut log_notes = None;
+            let mut user_notes = None;
+            let mut warnings = None;
+            for note in notes.by_ref() {
+                if let Some(w) = note.strip_prefix("WARNING: Committed job submission into the queue with the following warning(s): ") {
+                    warnings = Some(w.to_string());
+                } else if log_notes.is_none() && user_notes.is_none() {
+                    log_notes = Some(note.to_string());
+                } else if user_notes.is_none() {
+                    user_notes = Some(note.to_string());
+                }
+            }
+            EventBody::Submit(Submit { host: host.to_string(), log_notes, user_notes, warnings })
+        }
+        T::ClusterSubmit => {
+            let Some(host) = title_rest(title, "Cluster submitted from host:") else {
+                return err(0, "the title `Cluster submitted from host: <addr>`");
+            };
+            EventBody::ClusterSubmit { host: host.to_string() }
+        }
+        T::Execute | T::NodeExecute => {
+            let (node, host) = if kind == T::Execute {
+                let Some(host) = title_rest(title, "Job executing on host:") else {
+                    return err(0, "the title `Job executing on host: <addr>`");
+                };
+                (None, host)
+            } else {
+                let Some((node, host)) = title.strip_prefix("Node ").and_then(|r| r.split_once(" executing on host:")) else {
+                    return err(0, "the title `Node N executing on host: <addr>`");
+                };
+                let Ok(node) = node.trim().parse() else { return err(0, "a node number") };
+                (Some(node), host.trim())
+            };
+            let mut slot_name = None;
+            let mut props = Vec::new();
+            for line in body.rest() {
+                if let Some(name) = line.trim_start().strip_prefix("SlotName:") {
+                    slot_name = Some(name.trim().trim_matches('"').to_string());
+                } else if let Some(attr) = attr_line(line) {
+                    props.push(attr);
+                }
+            }
+            EventBody::Execute(Execute { host: host.to_string(), slot_name, props, node })
+        }
+        T::ExecutableError => {
+            let at = body.at();
+            match body.take().and_then(paren_flag) {
+                Some((error_type, _)) => EventBody::ExecutableError { error_type },
+                None => match paren_flag(title) {
+                    Some((error_type, _)) => EventBody::ExecutableError { error_type },
+                    None => return err(at, "an error line `(N) text`"),
+                },
+            }
+        }
+        T::JobEvicted => {
+            expect_title("Job was evicted.")?;
+            let code = title.find("Code ").and_then(|p| number_in(&title[p..], "Code "));
+            let subcode = title.find("Subcode ").and_then(|p| number_in(&title[p..], "Subcode "));
+            let at = body.at();
+            let Some((flag, what)) = body.take().and_then(paren_flag) else {
+                return err(at, "a line `(0) Job was not checkpointed.` or `(1) Job was checkpointed.`");
+            };
+            let terminated_and_requeued = what.starts_with("Job terminated and was requeued");
+            let mut rusage = Rusage::default();
+            for _ in 0..2 {
+                let at = body.at();
+                match body.take().and_then(rusage_line) {
+                    Some((text, label)) if set_rusage(&mut rusage, text, label) => {}
+                    _ => return err(at, "a usage line `Usr D HH:MM:SS, Sys D HH:MM:SS  -  Run Remote Usage`"),
+                }
+            }
+            let mut usage = bytes_and_usage(&mut body, &mut rusage);
+            let mut requeued = None;
+            if terminated_and_requeued && body.peek().is_some_and(|l| paren_flag(l).is_some()) {
+                requeued = Some(termination(&mut body)?);
+            }
+            let mut reason = None;
+            if let Some(l) = body.peek() {
+                let t = l.trim();
+                if !t.is_empty() && !t.starts_with("Partitionable ") {
+                    reason = Some(t.strip_prefix("Reason: ").unwrap_or(t).to_string());
+                    body.take();
+                }
+            }
+            if usage.is_empty() {
+                usage = bytes_and_usage(&mut body, &mut rusage);
+            }
+            EventBody::Evicted(Box::new(Evicted {
+                checkpointed: flag != 0 && !terminated_and_requeued,
+                requeued,
+                terminated_and_requeued,
+                reason,
+                code,
+                subcode,
+                rusage,
+                usage,
+            }))
+        }
+        T::JobTerminated | T::NodeTerminated => {
+            let node = if kind == T::JobTerminated {
+                expect_title("Job terminated.")?;
+                None
+            } else {
+                match title.strip_prefix("Node ").and_then(|r| r.split_once(" terminated.")) {
+                    Some((n, _)) => n.trim().parse().ok(),
+                    None => return err(0, "the title `Node N terminated.`"),
+                }
+            };
+            let term = termination(&mut body)?;
+            let mut rusage = Rusage::default();
+            for _ in 0..4 {
+                let at = body.at();
+                match body.take().and_then(rusage_line) {
+                    Some((text, label)) if set_rusage(&mut rusage, text, label) => {}
+                    _ => return err(at, "a usage line `Usr D HH:MM:SS, Sys D HH:MM:SS  -  <label>`"),
+                }
+            }
+            let usage = bytes_and_usage(&mut body, &mut rusage);
+            EventBody::Terminated(Box::new(Terminated { termination: term, rusage, usage, node }))
+        }
+        T::ImageSize => {
+            let Some(size) = title_rest(title, "Image size of job updated:").and_then(|s| s.parse::<i64>().ok()) else {
+                return err(0, "the title `Image size of job updated: N`");
+            };
+            let mut ev = ImageSize { size_kb: size, memory_usage_mb: None, resident_set_size_kb: None, proportional_set_size_kb: None };
+            while let Some(line) = body.peek() {
+                let Some((value, label)) = bytes_line(line) else { break };
+                let label = label.split(' ').next().unwrap_or("");
+                let slot = match label.to_ascii_lowercase().as_str() {
+                    "memoryusage" => &mut ev.memory_usage_mb,
+                    "residentsetsize" => &mut ev.resident_set_size_kb,
+                    "proportionalsetsize" => &mut ev.proportional_set_size_kb,
+                    _ => break,
+                };
+                *slot = Some(value as i64);
+                body.take();
+            }
+            EventBody::ImageSize(ev)
+        }
+        T::ShadowException => {
+            expect_title("Shadow exception!")?;
+            let message = body.take().map(|l| l.trim().to_string()).unwrap_or_default();
+            let mut r = Rusage::default();
+            bytes_and_usage(&mut body, &mut r);
+            EventBody::ShadowException { message, sent_bytes: r.sent_bytes, received_bytes: r.received_bytes }
+        }
+        T::Generic => EventBody::Generic { info: title.trim_end().to_string() },
+        T::JobAborted => {
+            expect_title("Job was aborted")?;
+            let reason = body.peek().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Job terminated by ")).map(str::to_string);
+            EventBody::Aborted { reason }
+        }
+        T::JobSuspended => {
+            expect_title("Job was suspended.")?;
+            let at = body.at();
+            match body.take().and_then(|l| number_in(l.trim(), "Number of processes actually suspended: ")) {
+                Some(num_pids) => EventBody::Suspended { num_pids },
+                None => return err(at, "`Number of processes actually suspended: N`"),
+            }
+        }
+        T::JobHeld => {
+            expect_title("Job was held.")?;
+            let reason = body.take().map(str::trim).filter(|r| *r != "Reason unspecified").map(str::to_string);
+            let (mut code, mut subcode) = (0, 0);
+            if let Some(line) = body.peek() {
+                let t = line.trim();
+                if let (Some(c), Some(p)) = (number_in(t, "Code "), t.find("Subcode ")) {
+                    code = c;
+                    subcode = number_in(&t[p..], "Subcode ").unwrap_or(0);
+                }
+            }
+            EventBody::Held(Held { reason, code, subcode })
+        }
+        T::JobReleased => {
+            expect_title("Job was released.")?;
+            EventBody::Released { reason: optional_text(&mut body) }
+        }
+        T::PostScriptTerminated => {
+            expect_title("POST Script terminated.")?;
+            let term = termination(&mut body)?;
+            let dag_node = body.rest().iter().find_map(|l| l.trim().strip_prefix("DAG Node: ")).map(|s| s.trim().to_string());
+            EventBody::PostScriptTerminated { termination: term, dag_node }
+        }
+        T::PreSkip => {
+            let dag_node = body.rest().iter().find_map(|l| l.trim().strip_prefix("DAG Node: ")).map(|s| s.trim().to_string());
+            EventBody::PreSkip { dag_node }
+        }
+        T::RemoteError => {
+            let t = title.trim();
+            let Some((kind_word, rest)) = t.split_once(" from ") else { return err(0, "the title `Error from <daemon> on <host>:`") };
+            let rest = rest.trim().trim_end_matches(':');
+            let (daemon, host) = match rest.split_once(" on ") {
+                Some((d, h)) => (d.trim(), h.trim()),
+                None => ("", rest),
+            };
+            let mut message = String::new();
+            let (mut code, mut subcode) = (0, 0);
+            for line in body.rest() {
+                let l = line.strip_prefix('\t').unwrap_or(line);
+                if let (Some(c), Some(p)) = (number_in(l.trim(), "Code "), l.find("Subcode ")) {
+                    code = c;
+                    subcode = number_in(&l[p..], "Subcode ").unwrap_or(0);
+                    break;
+                }
+                if !message.is_empty() {
+                    message.push('\n');
+                }
+                message.push_str(l);
+            }
+            EventBody::RemoteError { critical: kind_word != "Warning" && kind_word != "Message", daemon: daemon.into(), host: host.into(), message, code, subcode }
+        }
+        T::JobDisconnected => {
+            let reason = body.take().map(str::trim).unwrap_or("").to_string();
+            let target = body.take().map(str::trim).and_then(|l| l.strip_prefix("Trying to reconnect to ")).unwrap_or("");
+            let (name, addr) = target.split_once(' ').unwrap_or((target, ""));
+            EventBody::Disconnected { reason, startd_name: name.into(), startd_addr: addr.trim().into() }
+        }
+        T::JobReconnected => {
+            let name = title_rest(title, "Job reconnected to").unwrap_or("").to_string();
+            let mut startd_addr = String::new();
+            let mut starter_addr = String::new();
+            for line in body.rest() {
+                let t = line.trim();
+                if let Some(a) = t.strip_prefix("startd address: ") {
+                    startd_addr = a.trim().into();
+                } else if let Some(a) = t.strip_prefix("starter address: ") {
+                    starter_addr = a.trim().into();
+                }
+            }
+            EventBody::Reconnected { startd_name: name, startd_addr, starter_addr }
+        }
+        T::JobReconnectFailed => {
+            let reason = body.take().map(str::trim).unwrap_or("").to_string();
+            let name = body
+                .take()
+                .map(str::trim)
+                .and_then(|l| l.strip_prefix("Can not reconnect to "))
+                .map(|l| l.trim_end_matches(", rescheduling job").to_string())
+                .unwrap_or_default();
+            EventBody::ReconnectFailed { reason, startd_name: name }
+        }
+        T::GridResourceUp | T::GridResourceDown => {
+            let resource = body.rest().iter().find_map(|l| l.trim().strip_prefix("GridResource: ")).unwrap_or("").trim().to_string();
+            EventBody::GridResource { resource }
+        }
+        T::GridSubmit => {
+            let mut resource = String::new();
+            let mut job_id = String::new();
+            for line in body.rest() {
+                let t = line.trim();
+                if let Some(r) = t.strip_prefix("GridResource: ") {
+                    resource = r.trim().into();
+                } else if let Some(j) = t.strip_prefix("GridJobId: ") {
+                    job_id = j.trim().into();
+                }
+            }
+            EventBody::GridSubmit { resource, job_id }
+        }
+        T::JobAdInformation => EventBody::JobAdInformation { attrs: body.rest().iter().filter_map(|l| attr_line(l)).collect() },
+        T::AttributeUpdate => {
+            let t = title.trim();
+            if let Some(rest) = t.strip_prefix("Changing job attribute ") {
+                let Some((attr, rest)) = rest.split_once(" from ") else { return err(0, "`Changing job attribute A from X to Y`") };
+                let (old, new) = rest.rsplit_once(" to ").unwrap_or((rest, ""));
+                EventBody::AttributeUpdate { attribute: attr.into(), old_value: Some(old.into()), value: new.into() }
+            } else if let Some(rest) = t.strip_prefix("Setting job attribute ") {
+                let (attr, new) = rest.split_once(" to ").unwrap_or((rest, ""));
+                EventBody::AttributeUpdate { attribute: attr.into(), old_value: None, value: new.into() }
+            } else {
+                return err(0, "`Changing job attribute ...` or `Setting job attribute ...`");
+            }
+        }
+        T::ClusterRemove => {
+            let (mut next_proc, mut next_row, mut completion, mut notes) = (0, 0, 0, None);
+            for line in body.rest() {
+                let t = line.trim();
+                if let Some(rest) = t.strip_prefix("Materialized ") {
+                    next_proc = number_in(rest, "").unwrap_or(0);
+                    if let Some(p) = rest.find(" from ") {
+                        next_row = number_in(&rest[p + 6..], "").unwrap_or(0);
+                    }
+                    completion = if rest.contains("Complete") {
+                        1
+                    } else if rest.contains("Paused") {
+                        2
+                    } else if let Some(p) = rest.find("Error ") {
+                        number_in(&rest[p + 6..], "").unwrap_or(-1)
+                    } else {
+                        0
+                    };
+                } else if !t.is_empty() {
+                    notes = Some(t.to_string());
+                }
+            }
+            EventBody::ClusterRemove { next_proc, next_row, completion, notes }
+        }
+        T::FileTransfer => {
+            let t = title.trim();
+            let Some(i) = FILE_TRANSFER_TITLES.iter().position(|x| *x == t) else {
+                return err(0, "a file-transfer title such as `Started transferring input files`");
+            };
+            let kind = FileTransferKind::from_number(i as i64 + 1).expect("six kinds");
+            let mut queueing_delay = None;
+            let mut host = None;
+            for line in body.rest() {
+                let l = line.trim();
+                if let Some(s) = l.strip_prefix("Seconds spent in queue: ") {
+                    queueing_delay = s.trim().parse().ok();
+                } else if let Some(h) = l.strip_prefix("Transferring to host: ") {
+                    host = Some(h.trim().to_string());
+                }
+            }
+            EventBody::FileTransfer { kind, queueing_delay, host }
+        }
+        _ => other(title, lines),
+    })
+}
+
+fn other(title: &str, lines: &[&str]) -> EventBody {
+    EventBody::Other {
+        head: title.trim_end().to_string(),
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+        attrs: lines.iter().filter_map(|l| attr_line(l)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_forms() {
+        let h = parse_header("012 (17219110.000.000) 2024-05-26 15:13:42 Job was held.").unwrap();
+        assert_eq!((h.number, h.id.cluster, h.id.proc, h.title), (12, 17219110, 0, "Job was held."));
+        let h = parse_header("036 (15004600.-01.000) 03/26 08:30:19.250Z Cluster removed").unwrap();
+        assert_eq!((h.id.proc, h.time.year, h.time.utc), (-1, None, true));
+        let h = parse_header("041 (1.0.0) 2024-01-01 00:00:00 ").unwrap();
+        assert_eq!(h.title, "");
+        assert_eq!(parse_header("12 (1.0.0) 2024-01-01 00:00:00 x").unwrap_err(), "a three-digit event number");
+        assert_eq!(parse_header("012 (1.0) 2024-01-01 00:00:00 x").unwrap_err(), "a job id `(cluster.proc.subproc)`");
+        assert_eq!(parse_header("012 (1.0.0) 2024/01/01 00:00:00 x").unwrap_err(), "a date `YYYY-MM-DD` or `MM/DD`");
+    }
+
+    #[test]
+    fn held_body() {
+        let b = parse_body(12, "Job was held.", &["\tReason unspecified", "\tCode 34 Subcode 102"]).unwrap();
+        assert_eq!(b, EventBody::Held(Held { reason: None, code: 34, subcode: 102 }));
+        let b = parse_body(12, "Job was held.", &["\tdisk full"]).unwrap();
+        assert_eq!(b, EventBody::Held(Held { reason: Some("disk full".into()), code: 0, subcode: 0 }));
+    }
+
+    #[test]
+    fn usage_table_columns() {
+        let lines = [
+            "\t(1) Normal termination (return value 0)",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:03  -  Run Remote Usage",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:03  -  Total Remote Usage",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Local Usage",
+            "\t19765  -  Run Bytes Sent By Job",
+            "\tPartitionable Resources :    Usage  Request Allocated",
+            "\t   Cpus                 :                 1         1",
+            "\t   Memory (MB)          :     0.50        1      3987 ",
+        ];
+        let EventBody::Terminated(t) = parse_body(5, "Job terminated.", &lines).unwrap() else { panic!() };
+        assert_eq!(t.rusage.sent_bytes, Some(19765.0));
+        assert_eq!(t.usage[0].resource, "Cpus");
+        assert_eq!(t.usage[0].usage, None);
+        assert_eq!(t.usage[0].request, Some(Value::Int(1)));
+        assert_eq!(t.usage[1].usage, Some(Value::Real(0.5)));
+        assert_eq!(t.usage[1].allocated, Some(Value::Int(3987)));
+        assert_eq!(parse_body(5, "Job terminated.", &["\tgarbage"]).unwrap_err().line, 1);
+    }
+}
