@@ -1,0 +1,8 @@
+//! The `holdadvisor` command: tells HTCondor users whether a held job is worth releasing.
+//!
+//! Data flows one way: event logs → [`holdadvisor_parsers`] → events → models → predictions
+//! → cache → output. This crate holds the commands (`commands`) and the pool simulator
+//! (`simulate`); the binary in `main.rs` only parses arguments and dispatches.
+
+pub mod commands;
+pub mod simulate;
