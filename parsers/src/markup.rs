@@ -34,6 +34,24 @@ pub fn json_object_end(data: &[u8]) -> Option<usize> {
     None
 }
 
+/// Where the XML `<c>` element starting at `data[0]` ends (exclusive), counting nested
+/// `<c>` elements (ExecuteProps and other nested ads); `None` when not complete in `data`.
+pub fn xml_element_end(data: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    for i in memchr::memchr_iter(b'<', data) {
+        let rest = &data[i..];
+        if rest.starts_with(b"<c>") {
+            depth += 1;
+        } else if rest.starts_with(b"</c>") {
+            depth = depth.checked_sub(1)?;
+            if depth == 0 {
+                return Some(i + 4);
+            }
+        }
+    }
+    None
+}
+
 /// Reads one JSON event object into ClassAd attributes.
 pub fn json_attrs(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| format!("a JSON object ({e})"))?;
@@ -123,7 +141,7 @@ impl<'a> Xml<'a> {
         }
         if self.rest().starts_with("<c>") {
             let start = self.i;
-            let end = self.rest().find("</c>").ok_or("`</c>` closing a nested ad")? + self.i + 4;
+            let end = xml_element_end(self.rest().as_bytes()).ok_or("`</c>` closing a nested ad")? + self.i;
             self.i = end;
             return xml_attrs(&self.s[start..end]).map(Value::Ad);
         }

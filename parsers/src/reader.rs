@@ -16,7 +16,7 @@ use memchr::memchr;
 use crate::attrs::event_from_attrs;
 use crate::error::ParseError;
 use crate::event::{DateForm, Event, EventBody, Position};
-use crate::markup::{json_attrs, json_object_end, xml_attrs};
+use crate::markup::{json_attrs, json_object_end, xml_attrs, xml_element_end};
 use crate::text::{looks_like_header, parse_body, parse_header};
 use crate::time::{YearResolver, Zone, resolve};
 
@@ -444,7 +444,7 @@ impl<R: Read> EventReader<R> {
         }
         let (open, found_end) = match format {
             Format::Json => (data.starts_with(b"{"), if data.starts_with(b"{") { json_object_end(data) } else { None }),
-            _ => (data.starts_with(b"<c>"), if data.starts_with(b"<c>") { memchr::memmem::find(data, b"</c>").map(|p| p + 4) } else { None }),
+            _ => (data.starts_with(b"<c>"), if data.starts_with(b"<c>") { xml_element_end(data) } else { None }),
         };
         if !open {
             return self.skip_junk_markup(start, format);

@@ -453,7 +453,7 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             bytes_and_usage(&mut body, &mut r);
             EventBody::ShadowException { message, sent_bytes: r.sent_bytes, received_bytes: r.received_bytes }
         }
-        T::Generic => EventBody::Generic { info: title.trim_end().to_string() },
+        T::Generic => EventBody::Generic { info: title.to_string() },
         T::JobAborted => {
             expect_title("Job was aborted")?;
             let reason = body.peek().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Job terminated by ")).map(str::to_string);
