@@ -71,15 +71,24 @@ pub struct EventReader<R> {
     eof: bool,
     ready: VecDeque<Result<Event, ParseError>>,
     incomplete: Option<Incomplete>,
+    /// Reused storage for one event's lines.
+    lines: Vec<&'static str>,
+    /// Where each line of the event being scanned ends, relative to its start.
+    line_ends: Vec<usize>,
 }
 
 impl EventReader<File> {
     /// Opens a file; its modification time anchors legacy-date years.
     pub fn open(path: impl AsRef<Path>, mut opts: ReadOptions) -> io::Result<EventReader<File>> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let file = File::open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         if opts.anchor.is_none() {
-            opts.anchor = file.metadata().and_then(|m| m.modified()).ok().map(|t| chrono::DateTime::<chrono::Local>::from(t).naive_local());
+            opts.anchor = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| chrono::DateTime::<chrono::Local>::from(t).naive_local());
         }
         Ok(EventReader::new(file, path.display().to_string(), opts))
     }
@@ -87,7 +96,9 @@ impl EventReader<File> {
 
 impl<R: Read> EventReader<R> {
     pub fn new(src: R, name: impl Into<String>, opts: ReadOptions) -> EventReader<R> {
-        let anchor = opts.anchor.or_else(|| Some(chrono::Local::now().naive_local()));
+        let anchor = opts
+            .anchor
+            .or_else(|| Some(chrono::Local::now().naive_local()));
         EventReader {
             src,
             name: name.into(),
@@ -101,6 +112,8 @@ impl<R: Read> EventReader<R> {
             eof: false,
             ready: VecDeque::new(),
             incomplete: None,
+            lines: Vec::new(),
+            line_ends: Vec::new(),
         }
     }
 
@@ -167,7 +180,13 @@ impl<R: Read> EventReader<R> {
 
     fn error_here(&self, at: usize, line: u64, expected: impl Into<String>) -> ParseError {
         let at = at.min(self.buf.len());
-        ParseError::new(&self.name, line, self.base + at as u64, expected, &self.buf[at..(at + 200).min(self.buf.len())])
+        ParseError::new(
+            &self.name,
+            line,
+            self.base + at as u64,
+            expected,
+            &self.buf[at..(at + 200).min(self.buf.len())],
+        )
     }
 
     /// Reads the next event or error; `None` at the end of the data available now.
@@ -207,7 +226,11 @@ impl<R: Read> EventReader<R> {
                 if rest.iter().all(u8::is_ascii_whitespace) {
                     self.incomplete = None;
                 } else {
-                    self.incomplete = Some(Incomplete { offset: self.offset(), line: self.line, bytes: rest.len() as u64 });
+                    self.incomplete = Some(Incomplete {
+                        offset: self.offset(),
+                        line: self.line,
+                        bytes: rest.len() as u64,
+                    });
                 }
                 return Ok(None);
             }
@@ -233,7 +256,11 @@ impl<R: Read> EventReader<R> {
                 break;
             }
         }
-        let err = self.error_here(start, line, format!("an event of at most {MAX_EVENT_BYTES} bytes"));
+        let err = self.error_here(
+            start,
+            line,
+            format!("an event of at most {MAX_EVENT_BYTES} bytes"),
+        );
         self.consume(cut, lines);
         self.ready.push_back(Err(err));
     }
@@ -254,7 +281,10 @@ impl<R: Read> EventReader<R> {
         if !looks_like_header(first) {
             return self.skip_junk_text(start);
         }
-        // Scan body lines to the terminator, or to a header that shows it is missing.
+        // Scan body lines to the terminator, or to a header that shows it is missing,
+        // remembering where each line ends so parsing need not look for them again.
+        self.line_ends.clear();
+        self.line_ends.push(eol);
         let mut i = eol + 1;
         let mut lines = 1u64;
         loop {
@@ -278,6 +308,7 @@ impl<R: Read> EventReader<R> {
                 self.finish_text_event(start, i, i, lines, Some(missing_at));
                 return true;
             }
+            self.line_ends.push(i + nl);
             i += nl + 1;
             lines += 1;
         }
@@ -323,47 +354,112 @@ impl<R: Read> EventReader<R> {
             }
         }
         let line = self.line;
-        let err = self.error_here(start, line, "an event header `NNN (cluster.proc.subproc) date time`");
+        let err = self.error_here(
+            start,
+            line,
+            "an event header `NNN (cluster.proc.subproc) date time`",
+        );
         self.consume(i, lines);
         self.ready.push_back(Err(err));
         true
     }
 
     /// Parses the event in `buf[start+0 .. start+body_end]` and consumes to `start+end`.
-    fn finish_text_event(&mut self, start: usize, body_end: usize, end: usize, lines: u64, missing_terminator_at: Option<usize>) {
+    fn finish_text_event(
+        &mut self,
+        start: usize,
+        body_end: usize,
+        end: usize,
+        lines: u64,
+        missing_terminator_at: Option<usize>,
+    ) {
         let line = self.line;
         // The buffer is lent out while the event borrows from it; parsing needs `&mut self`.
         let buf = std::mem::take(&mut self.buf);
-        let text = String::from_utf8_lossy(&buf[start..start + body_end]);
-        let mut split: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
-        if split.last() == Some(&"") {
-            split.pop();
+        let raw = &buf[start..start + body_end];
+        let owned;
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            Err(_) => {
+                owned = String::from_utf8_lossy(raw).into_owned();
+                &owned
+            }
+        };
+        let mut split = std::mem::take(&mut self.lines);
+        split.clear();
+        let line_ends = std::mem::take(&mut self.line_ends);
+        let same_bytes = text.len() == raw.len();
+        let mut from = 0;
+        let recorded = same_bytes && line_ends.last().is_some_and(|e| *e <= text.len());
+        // Where invalid UTF-8 was replaced, byte positions moved: split afresh.
+        let fresh: Vec<usize> = if recorded {
+            Vec::new()
+        } else {
+            memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())).collect()
+        };
+        for &end in if recorded { &line_ends } else { &fresh } {
+            if end > from || end < text.len() {
+                let l = &text[from..end];
+                split.push(l.strip_suffix('\r').unwrap_or(l));
+            }
+            from = end + 1;
         }
+        self.line_ends = line_ends;
         let item = self.parse_text_event(&split, start, line);
-        drop(split);
-        drop(text);
+        split.clear();
+        // Keep the allocation for the next event; the borrowed lines are gone.
+        self.lines = split.into_iter().map(|_| "").collect();
         self.buf = buf;
         self.ready.push_back(item);
         if let Some(at) = missing_terminator_at {
             let missing_line = line + lines;
-            let err = self.error_here(start + at, missing_line, "the terminator `...` before the next event header");
+            let err = self.error_here(
+                start + at,
+                missing_line,
+                "the terminator `...` before the next event header",
+            );
             self.ready.push_back(Err(err));
         }
         self.consume(end, lines);
     }
 
-    fn parse_text_event(&mut self, lines: &[&str], start: usize, line: u64) -> Result<Event, ParseError> {
+    fn parse_text_event(
+        &mut self,
+        lines: &[&str],
+        start: usize,
+        line: u64,
+    ) -> Result<Event, ParseError> {
         let offset = self.base + start as u64;
-        let header = parse_header(lines[0]).map_err(|expected| ParseError::new(&self.name, line, offset, expected, lines[0].as_bytes()))?;
+        let header = parse_header(lines[0]).map_err(|expected| {
+            ParseError::new(&self.name, line, offset, expected, lines[0].as_bytes())
+        })?;
         let body = parse_body(header.number, header.title, &lines[1..]).map_err(|e| {
             let bad = lines.get(e.line).copied().unwrap_or("");
-            let byte = offset + lines[..e.line.min(lines.len())].iter().map(|l| l.len() as u64 + 1).sum::<u64>();
-            ParseError::new(&self.name, line + e.line as u64, byte, e.expected, bad.as_bytes())
+            let byte = offset
+                + lines[..e.line.min(lines.len())]
+                    .iter()
+                    .map(|l| l.len() as u64 + 1)
+                    .sum::<u64>();
+            ParseError::new(
+                &self.name,
+                line + e.line as u64,
+                byte,
+                e.expected,
+                bad.as_bytes(),
+            )
         })?;
         if let EventBody::Generic { info } = &body {
             self.observe_global_header(info);
         }
-        let time = resolve(&header.time, &mut self.years).ok_or_else(|| ParseError::new(&self.name, line, offset, "a valid calendar date", lines[0].as_bytes()))?;
+        let time = resolve(&header.time, &mut self.years).ok_or_else(|| {
+            ParseError::new(
+                &self.name,
+                line,
+                offset,
+                "a valid calendar date",
+                lines[0].as_bytes(),
+            )
+        })?;
         let timestamp = if header.time.utc {
             Zone::Utc.to_unix(time)
         } else if let Some(off) = header.time.offset {
@@ -377,7 +473,11 @@ impl<R: Read> EventReader<R> {
             time,
             utc: header.time.utc,
             timestamp,
-            date_form: if header.time.year.is_some() { DateForm::Iso } else { DateForm::Legacy },
+            date_form: if header.time.year.is_some() {
+                DateForm::Iso
+            } else {
+                DateForm::Legacy
+            },
             body,
             position: Position { offset, line },
         })
@@ -388,8 +488,16 @@ impl<R: Read> EventReader<R> {
         if self.opts.year.is_some() {
             return;
         }
-        let Some(rest) = info.strip_prefix("Global JobLog:") else { return };
-        let Some(ctime) = rest.split_whitespace().find_map(|kv| kv.strip_prefix("ctime=")).and_then(|v| v.parse::<i64>().ok()) else { return };
+        let Some(rest) = info.strip_prefix("Global JobLog:") else {
+            return;
+        };
+        let Some(ctime) = rest
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("ctime="))
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            return;
+        };
         if let Some(t) = chrono::DateTime::from_timestamp(ctime, 0) {
             use chrono::Datelike;
             let local = match self.opts.zone {
@@ -419,7 +527,10 @@ impl<R: Read> EventReader<R> {
             let rest = &data[i..];
             let skip_line = rest.starts_with(b"...")
                 || (format == Format::Xml
-                    && (rest.starts_with(b"<?xml") || rest.starts_with(b"<!DOCTYPE") || rest.starts_with(b"<classads>") || rest.starts_with(b"</classads>")));
+                    && (rest.starts_with(b"<?xml")
+                        || rest.starts_with(b"<!DOCTYPE")
+                        || rest.starts_with(b"<classads>")
+                        || rest.starts_with(b"</classads>")));
             if !skip_line {
                 break;
             }
@@ -443,8 +554,22 @@ impl<R: Read> EventReader<R> {
             return false;
         }
         let (open, found_end) = match format {
-            Format::Json => (data.starts_with(b"{"), if data.starts_with(b"{") { json_object_end(data) } else { None }),
-            _ => (data.starts_with(b"<c>"), if data.starts_with(b"<c>") { xml_element_end(data) } else { None }),
+            Format::Json => (
+                data.starts_with(b"{"),
+                if data.starts_with(b"{") {
+                    json_object_end(data)
+                } else {
+                    None
+                },
+            ),
+            _ => (
+                data.starts_with(b"<c>"),
+                if data.starts_with(b"<c>") {
+                    xml_element_end(data)
+                } else {
+                    None
+                },
+            ),
         };
         if !open {
             return self.skip_junk_markup(start, format);
@@ -459,7 +584,9 @@ impl<R: Read> EventReader<R> {
             _ => xml_attrs(&String::from_utf8_lossy(bytes)),
         };
         let item = parsed
-            .and_then(|attrs| event_from_attrs(attrs, self.opts.zone, Position { offset, line }).map_err(|e| e.0))
+            .and_then(|attrs| {
+                event_from_attrs(attrs, self.opts.zone, Position { offset, line }).map_err(|e| e.0)
+            })
             .map_err(|expected| ParseError::new(&self.name, line, offset, expected, bytes));
         if let Ok(e) = &item {
             use chrono::Datelike;
@@ -472,7 +599,11 @@ impl<R: Read> EventReader<R> {
 
     fn skip_junk_markup(&mut self, start: usize, format: Format) -> bool {
         let data = &self.buf[start..];
-        let marker: &[u8] = if format == Format::Json { b"\n{" } else { b"<c>" };
+        let marker: &[u8] = if format == Format::Json {
+            b"\n{"
+        } else {
+            b"<c>"
+        };
         let cut = match memchr::memmem::find(&data[1..], marker) {
             Some(p) => p + 1 + usize::from(format == Format::Json),
             None if self.eof => data.len(),
@@ -485,7 +616,11 @@ impl<R: Read> EventReader<R> {
             }
         };
         let newlines = data[..cut].iter().filter(|b| **b == b'\n').count() as u64;
-        let expected = if format == Format::Json { "a JSON event object `{ ... }`" } else { "an XML event `<c> ... </c>`" };
+        let expected = if format == Format::Json {
+            "a JSON event object `{ ... }`"
+        } else {
+            "an XML event `<c> ... </c>`"
+        };
         let err = self.error_here(start, self.line, expected);
         self.consume(cut, newlines);
         self.ready.push_back(Err(err));
@@ -510,7 +645,13 @@ impl<R: Read> Iterator for EventReader<R> {
             Err(e) => {
                 self.eof = true;
                 let offset = self.offset();
-                Some(Err(ParseError { file: self.name.clone(), line: self.line, offset, expected: format!("readable data ({e})"), found: String::new() }))
+                Some(Err(ParseError {
+                    file: self.name.clone(),
+                    line: self.line,
+                    offset,
+                    expected: format!("readable data ({e})"),
+                    found: String::new(),
+                }))
             }
         }
     }
@@ -527,7 +668,11 @@ pub struct LogRead {
 
 /// Reads a whole file. Lenient (the default): collect errors and keep going. Strict: stop at
 /// the first error and return it.
-pub fn read_path(path: impl AsRef<Path>, opts: ReadOptions, strict: bool) -> Result<LogRead, ParseError> {
+pub fn read_path(
+    path: impl AsRef<Path>,
+    opts: ReadOptions,
+    strict: bool,
+) -> Result<LogRead, ParseError> {
     let path = path.as_ref();
     let mut reader = EventReader::open(path, opts).map_err(|e| ParseError {
         file: path.display().to_string(),

@@ -25,28 +25,57 @@ pub struct Header<'a> {
 }
 
 fn signed_int(input: &str) -> IResult<&str, i64> {
-    map_res(recognize(preceded(opt(char('-')), digit1)), |s: &str| s.parse::<i64>()).parse(input)
+    map_res(recognize(preceded(opt(char('-')), digit1)), |s: &str| {
+        s.parse::<i64>()
+    })
+    .parse(input)
 }
 
 fn event_number(input: &str) -> IResult<&str, u16> {
-    map_res(take_while_m_n(3, 3, |c: char| c.is_ascii_digit()), |s: &str| s.parse::<u16>()).parse(input)
+    map_res(
+        take_while_m_n(3, 3, |c: char| c.is_ascii_digit()),
+        |s: &str| s.parse::<u16>(),
+    )
+    .parse(input)
 }
 
 fn job_id(input: &str) -> IResult<&str, JobId> {
-    let (rest, (_, cluster, _, proc, _, subproc, _)) =
-        (char('('), signed_int, char('.'), signed_int, char('.'), signed_int, char(')')).parse(input)?;
-    Ok((rest, JobId { cluster, proc, subproc }))
+    let (rest, (_, cluster, _, proc, _, subproc, _)) = (
+        char('('),
+        signed_int,
+        char('.'),
+        signed_int,
+        char('.'),
+        signed_int,
+        char(')'),
+    )
+        .parse(input)?;
+    Ok((
+        rest,
+        JobId {
+            cluster,
+            proc,
+            subproc,
+        },
+    ))
 }
 
 /// Whether a line starts like an event header (`NNN (`): used to resynchronise.
 pub fn looks_like_header(line: &[u8]) -> bool {
-    line.len() >= 5 && line[0].is_ascii_digit() && line[1].is_ascii_digit() && line[2].is_ascii_digit() && line[3] == b' ' && line[4] == b'('
+    line.len() >= 5
+        && line[0].is_ascii_digit()
+        && line[1].is_ascii_digit()
+        && line[2].is_ascii_digit()
+        && line[3] == b' '
+        && line[4] == b'('
 }
 
 /// Parses a header line; the error names what was expected.
 pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
     let (rest, number) = event_number(line).map_err(|_| "a three-digit event number")?;
-    let (rest, _) = tag::<_, _, nom::error::Error<&str>>(" ").parse(rest).map_err(|_| "a space after the event number")?;
+    let (rest, _) = tag::<_, _, nom::error::Error<&str>>(" ")
+        .parse(rest)
+        .map_err(|_| "a space after the event number")?;
     let (rest, id) = job_id(rest).map_err(|_| "a job id `(cluster.proc.subproc)`")?;
     let rest = rest.strip_prefix(' ').ok_or("a space after the job id")?;
     let (year, month, day, used) = parse_date(rest).ok_or("a date `YYYY-MM-DD` or `MM/DD`")?;
@@ -57,7 +86,19 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
         None if rest.is_empty() => rest,
         None => return Err("a space after the time"),
     };
-    Ok(Header { number, id, time: HeaderTime { year, month, day, time: clock, utc, offset }, title })
+    Ok(Header {
+        number,
+        id,
+        time: HeaderTime {
+            year,
+            month,
+            day,
+            time: clock,
+            utc,
+            offset,
+        },
+        title,
+    })
 }
 
 /// Why a body could not be read: what was expected, and the 0-based body line it concerns.
@@ -69,7 +110,10 @@ pub struct BodyError {
 }
 
 fn err<T>(line: usize, expected: impl Into<String>) -> Result<T, BodyError> {
-    Err(BodyError { expected: expected.into(), line })
+    Err(BodyError {
+        expected: expected.into(),
+        line,
+    })
 }
 
 /// Cursor over the body lines (header excluded); line index 1 is the first body line.
@@ -100,16 +144,18 @@ impl<'a> Body<'a, '_> {
 
 /// Parses `(N) text` as written by termination lines; returns N and the text.
 fn paren_flag(line: &str) -> Option<(i64, &str)> {
-    let l = line.trim_start();
+    let l = line.trim_ascii_start();
     let inner = l.strip_prefix('(')?;
     let close = inner.find(')')?;
-    let n = inner[..close].trim().parse().ok()?;
-    Some((n, inner[close + 1..].trim_start()))
+    let n = inner[..close].trim_ascii().parse().ok()?;
+    Some((n, inner[close + 1..].trim_ascii_start()))
 }
 
 fn number_in(text: &str, prefix: &str) -> Option<i64> {
     let rest = text.strip_prefix(prefix)?;
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -117,9 +163,17 @@ fn number_in(text: &str, prefix: &str) -> Option<i64> {
 /// after an abnormal one, the core-file line.
 fn termination(body: &mut Body) -> Result<Termination, BodyError> {
     let at = body.at();
-    let Some(line) = body.take() else { return err(at, "a termination line `(1) Normal termination (return value N)`") };
+    let Some(line) = body.take() else {
+        return err(
+            at,
+            "a termination line `(1) Normal termination (return value N)`",
+        );
+    };
     let Some((flag, text)) = paren_flag(line) else {
-        return err(at, "a termination line `(1) Normal termination (return value N)`");
+        return err(
+            at,
+            "a termination line `(1) Normal termination (return value N)`",
+        );
     };
     if flag != 0 {
         match number_in(text, "Normal termination (return value ") {
@@ -131,40 +185,62 @@ fn termination(body: &mut Body) -> Result<Termination, BodyError> {
             return err(at, "`Abnormal termination (signal N)`");
         };
         let at = body.at();
-        let core_line = body.take().map(str::trim);
+        let core_line = body.take().map(str::trim_ascii);
         let core_file = match core_line {
-            Some(l) if l.starts_with("(1) Corefile in: ") => Some(l["(1) Corefile in: ".len()..].to_string()),
+            Some(l) if l.starts_with("(1) Corefile in: ") => {
+                Some(l["(1) Corefile in: ".len()..].to_string())
+            }
             Some(l) if l.starts_with("(0)") => None,
-            _ => return err(at, "a core-file line `(0) No core file` or `(1) Corefile in: PATH`"),
+            _ => {
+                return err(
+                    at,
+                    "a core-file line `(0) No core file` or `(1) Corefile in: PATH`",
+                );
+            }
         };
         Ok(Termination::Abnormal { signal, core_file })
     }
 }
 
+/// Position of the `  -  ` separator of rusage, byte-count and image-size lines.
+fn find_dash(t: &str) -> Option<usize> {
+    let b = t.as_bytes();
+    memchr::memchr_iter(b'-', b)
+        .find(|&i| i >= 2 && b[i - 2..i] == *b"  " && b.get(i + 1..i + 3) == Some(b"  "))
+        .map(|i| i - 2)
+}
+
 /// `Usr D HH:MM:SS, Sys D HH:MM:SS  -  Label`: returns the usage text and the label.
 fn rusage_line(line: &str) -> Option<(&str, &str)> {
-    let t = line.trim_start();
+    let t = line.trim_ascii_start();
     if !t.starts_with("Usr ") {
         return None;
     }
-    let dash = t.find("  -  ")?;
-    Some((t[..dash].trim_end(), t[dash + 5..].trim()))
+    let dash = find_dash(t)?;
+    Some((t[..dash].trim_ascii_end(), t[dash + 5..].trim_ascii()))
 }
 
 /// `N  -  (Run|Total) Bytes (Sent|Received) By (Job|Node)`.
 fn bytes_line(line: &str) -> Option<(f64, &str)> {
-    let t = line.trim_start();
-    let dash = t.find("  -  ")?;
-    let value = t[..dash].trim().parse::<f64>().ok()?;
-    Some((value, t[dash + 5..].trim_end()))
+    let t = line.trim_ascii_start();
+    let dash = find_dash(t)?;
+    let value = t[..dash].trim_ascii().parse::<f64>().ok()?;
+    Some((value, t[dash + 5..].trim_ascii_end()))
 }
 
 fn set_bytes(r: &mut Rusage, value: f64, label: &str) -> bool {
-    let slot = match label.split(' ').collect::<Vec<_>>().as_slice() {
-        ["Run", "Bytes", "Sent", "By", _] => &mut r.sent_bytes,
-        ["Run", "Bytes", "Received", "By", _] => &mut r.received_bytes,
-        ["Total", "Bytes", "Sent", "By", _] => &mut r.total_sent_bytes,
-        ["Total", "Bytes", "Received", "By", _] => &mut r.total_received_bytes,
+    let (which, by) = match label.find(" By ") {
+        Some(p) => (&label[..p], &label[p + 4..]),
+        None => return false,
+    };
+    if by.is_empty() || by.contains(' ') {
+        return false;
+    }
+    let slot = match which {
+        "Run Bytes Sent" => &mut r.sent_bytes,
+        "Run Bytes Received" => &mut r.received_bytes,
+        "Total Bytes Sent" => &mut r.total_sent_bytes,
+        "Total Bytes Received" => &mut r.total_received_bytes,
         _ => return false,
     };
     *slot = Some(value);
@@ -212,7 +288,12 @@ impl UsageColumns {
             alloc_end = Some(p + 9);
             assigned_start = table[p..].find("Assigned").map(|q| q + p);
         }
-        UsageColumns { use_end, req_end, alloc_end, assigned_start }
+        UsageColumns {
+            use_end,
+            req_end,
+            alloc_end,
+            assigned_start,
+        }
     }
 
     fn row(&self, line: &str) -> Option<UsageRow> {
@@ -224,7 +305,7 @@ impl UsageColumns {
         let cell = |from: usize, to: Option<usize>| -> Option<Value> {
             let from = from.min(table.len());
             let to = to.unwrap_or(table.len()).min(table.len()).max(from);
-            let text = table.get(from..to)?.trim();
+            let text = table.get(from..to)?.trim_ascii();
             (!text.is_empty()).then(|| Value::parse_classad(text))
         };
         Some(UsageRow {
@@ -252,7 +333,7 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
                 _ => break,
             }
         }
-        let t = line.trim_start();
+        let t = line.trim_ascii_start();
         if t.starts_with("Partitionable ") || t.starts_with("Resources") {
             columns = Some(UsageColumns::from_header(line));
             body.take();
@@ -270,24 +351,31 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
 
 /// `Name = value` lines (028 payloads, execute properties, unknown events).
 fn attr_line(line: &str) -> Option<(String, Value)> {
-    let t = line.trim();
+    let t = line.trim_ascii();
     let eq = t.find('=')?;
-    let name = t[..eq].trim();
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+    let name = t[..eq].trim_ascii();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
         return None;
     }
     Some((name.to_string(), Value::parse_classad(&t[eq + 1..])))
 }
 
 fn optional_text(body: &mut Body) -> Option<String> {
-    body.peek().map(str::trim).filter(|l| !l.is_empty()).map(|l| {
-        body.take();
-        l.to_string()
-    })
+    body.peek()
+        .map(str::trim_ascii)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            body.take();
+            l.to_string()
+        })
 }
 
 fn title_rest<'a>(title: &'a str, prefix: &str) -> Option<&'a str> {
-    title.strip_prefix(prefix).map(str::trim)
+    title.strip_prefix(prefix).map(str::trim_ascii)
 }
 
 /// Parses the body of an event of the given number. `lines` excludes the header line and
@@ -295,7 +383,11 @@ fn title_rest<'a>(title: &'a str, prefix: &str) -> Option<&'a str> {
 pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody, BodyError> {
     let mut body = Body { lines, next: 0 };
     let expect_title = |prefix: &str| -> Result<(), BodyError> {
-        if title.starts_with(prefix) { Ok(()) } else { err(0, format!("the title `{prefix}`")) }
+        if title.starts_with(prefix) {
+            Ok(())
+        } else {
+            err(0, format!("the title `{prefix}`"))
+        }
     };
     let Some(kind) = EventType::from_number(number) else {
         return Ok(other(title, lines));
@@ -306,7 +398,11 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             let Some(host) = title_rest(title, "Job submitted from host:") else {
                 return err(0, "the title `Job submitted from host: <addr>`");
             };
-            let mut notes = body.rest().iter().map(|l| l.trim()).filter(|l| !l.is_empty());
+            let mut notes = body
+                .rest()
+                .iter()
+                .map(|l| l.trim_ascii())
+                .filter(|l| !l.is_empty());
             let mut log_notes = None;
             let mut user_notes = None;
             let mut warnings = None;
@@ -319,13 +415,20 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                     user_notes = Some(note.to_string());
                 }
             }
-            EventBody::Submit(Submit { host: host.to_string(), log_notes, user_notes, warnings })
+            EventBody::Submit(Submit {
+                host: host.to_string(),
+                log_notes,
+                user_notes,
+                warnings,
+            })
         }
         T::ClusterSubmit => {
             let Some(host) = title_rest(title, "Cluster submitted from host:") else {
                 return err(0, "the title `Cluster submitted from host: <addr>`");
             };
-            EventBody::ClusterSubmit { host: host.to_string() }
+            EventBody::ClusterSubmit {
+                host: host.to_string(),
+            }
         }
         T::Execute | T::NodeExecute => {
             let (node, host) = if kind == T::Execute {
@@ -334,22 +437,32 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 };
                 (None, host)
             } else {
-                let Some((node, host)) = title.strip_prefix("Node ").and_then(|r| r.split_once(" executing on host:")) else {
+                let Some((node, host)) = title
+                    .strip_prefix("Node ")
+                    .and_then(|r| r.split_once(" executing on host:"))
+                else {
                     return err(0, "the title `Node N executing on host: <addr>`");
                 };
-                let Ok(node) = node.trim().parse() else { return err(0, "a node number") };
-                (Some(node), host.trim())
+                let Ok(node) = node.trim_ascii().parse() else {
+                    return err(0, "a node number");
+                };
+                (Some(node), host.trim_ascii())
             };
             let mut slot_name = None;
             let mut props = Vec::new();
             for line in body.rest() {
-                if let Some(name) = line.trim_start().strip_prefix("SlotName:") {
-                    slot_name = Some(name.trim().trim_matches('"').to_string());
+                if let Some(name) = line.trim_ascii_start().strip_prefix("SlotName:") {
+                    slot_name = Some(name.trim_ascii().trim_matches('"').to_string());
                 } else if let Some(attr) = attr_line(line) {
                     props.push(attr);
                 }
             }
-            EventBody::Execute(Execute { host: host.to_string(), slot_name, props, node })
+            EventBody::Execute(Execute {
+                host: host.to_string(),
+                slot_name,
+                props,
+                node,
+            })
         }
         T::ExecutableError => {
             let at = body.at();
@@ -363,11 +476,18 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
         }
         T::JobEvicted => {
             expect_title("Job was evicted.")?;
-            let code = title.find("Code ").and_then(|p| number_in(&title[p..], "Code "));
-            let subcode = title.find("Subcode ").and_then(|p| number_in(&title[p..], "Subcode "));
+            let code = title
+                .find("Code ")
+                .and_then(|p| number_in(&title[p..], "Code "));
+            let subcode = title
+                .find("Subcode ")
+                .and_then(|p| number_in(&title[p..], "Subcode "));
             let at = body.at();
             let Some((flag, what)) = body.take().and_then(paren_flag) else {
-                return err(at, "a line `(0) Job was not checkpointed.` or `(1) Job was checkpointed.`");
+                return err(
+                    at,
+                    "a line `(0) Job was not checkpointed.` or `(1) Job was checkpointed.`",
+                );
             };
             let terminated_and_requeued = what.starts_with("Job terminated and was requeued");
             let mut rusage = Rusage::default();
@@ -375,7 +495,12 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 let at = body.at();
                 match body.take().and_then(rusage_line) {
                     Some((text, label)) if set_rusage(&mut rusage, text, label) => {}
-                    _ => return err(at, "a usage line `Usr D HH:MM:SS, Sys D HH:MM:SS  -  Run Remote Usage`"),
+                    _ => {
+                        return err(
+                            at,
+                            "a usage line `Usr D HH:MM:SS, Sys D HH:MM:SS  -  Run Remote Usage`",
+                        );
+                    }
                 }
             }
             let mut usage = bytes_and_usage(&mut body, &mut rusage);
@@ -385,7 +510,7 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             }
             let mut reason = None;
             if let Some(l) = body.peek() {
-                let t = l.trim();
+                let t = l.trim_ascii();
                 if !t.is_empty() && !t.starts_with("Partitionable ") {
                     reason = Some(t.strip_prefix("Reason: ").unwrap_or(t).to_string());
                     body.take();
@@ -410,8 +535,11 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 expect_title("Job terminated.")?;
                 None
             } else {
-                match title.strip_prefix("Node ").and_then(|r| r.split_once(" terminated.")) {
-                    Some((n, _)) => n.trim().parse().ok(),
+                match title
+                    .strip_prefix("Node ")
+                    .and_then(|r| r.split_once(" terminated."))
+                {
+                    Some((n, _)) => n.trim_ascii().parse().ok(),
                     None => return err(0, "the title `Node N terminated.`"),
                 }
             };
@@ -421,19 +549,38 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 let at = body.at();
                 match body.take().and_then(rusage_line) {
                     Some((text, label)) if set_rusage(&mut rusage, text, label) => {}
-                    _ => return err(at, "a usage line `Usr D HH:MM:SS, Sys D HH:MM:SS  -  <label>`"),
+                    _ => {
+                        return err(
+                            at,
+                            "a usage line `Usr D HH:MM:SS, Sys D HH:MM:SS  -  <label>`",
+                        );
+                    }
                 }
             }
             let usage = bytes_and_usage(&mut body, &mut rusage);
-            EventBody::Terminated(Box::new(Terminated { termination: term, rusage, usage, node }))
+            EventBody::Terminated(Box::new(Terminated {
+                termination: term,
+                rusage,
+                usage,
+                node,
+            }))
         }
         T::ImageSize => {
-            let Some(size) = title_rest(title, "Image size of job updated:").and_then(|s| s.parse::<i64>().ok()) else {
+            let Some(size) =
+                title_rest(title, "Image size of job updated:").and_then(|s| s.parse::<i64>().ok())
+            else {
                 return err(0, "the title `Image size of job updated: N`");
             };
-            let mut ev = ImageSize { size_kb: size, memory_usage_mb: None, resident_set_size_kb: None, proportional_set_size_kb: None };
+            let mut ev = ImageSize {
+                size_kb: size,
+                memory_usage_mb: None,
+                resident_set_size_kb: None,
+                proportional_set_size_kb: None,
+            };
             while let Some(line) = body.peek() {
-                let Some((value, label)) = bytes_line(line) else { break };
+                let Some((value, label)) = bytes_line(line) else {
+                    break;
+                };
                 let label = label.split(' ').next().unwrap_or("");
                 let slot = match label.to_ascii_lowercase().as_str() {
                     "memoryusage" => &mut ev.memory_usage_mb,
@@ -448,65 +595,105 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
         }
         T::ShadowException => {
             expect_title("Shadow exception!")?;
-            let message = body.take().map(|l| l.trim().to_string()).unwrap_or_default();
+            let message = body
+                .take()
+                .map(|l| l.trim_ascii().to_string())
+                .unwrap_or_default();
             let mut r = Rusage::default();
             bytes_and_usage(&mut body, &mut r);
-            EventBody::ShadowException { message, sent_bytes: r.sent_bytes, received_bytes: r.received_bytes }
+            EventBody::ShadowException {
+                message,
+                sent_bytes: r.sent_bytes,
+                received_bytes: r.received_bytes,
+            }
         }
-        T::Generic => EventBody::Generic { info: title.to_string() },
+        T::Generic => EventBody::Generic {
+            info: title.to_string(),
+        },
         T::JobAborted => {
             expect_title("Job was aborted")?;
-            let reason = body.peek().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Job terminated by ")).map(str::to_string);
+            let reason = body
+                .peek()
+                .map(str::trim_ascii)
+                .filter(|l| !l.is_empty() && !l.starts_with("Job terminated by "))
+                .map(str::to_string);
             EventBody::Aborted { reason }
         }
         T::JobSuspended => {
             expect_title("Job was suspended.")?;
             let at = body.at();
-            match body.take().and_then(|l| number_in(l.trim(), "Number of processes actually suspended: ")) {
+            match body
+                .take()
+                .and_then(|l| number_in(l.trim_ascii(), "Number of processes actually suspended: "))
+            {
                 Some(num_pids) => EventBody::Suspended { num_pids },
                 None => return err(at, "`Number of processes actually suspended: N`"),
             }
         }
         T::JobHeld => {
             expect_title("Job was held.")?;
-            let reason = body.take().map(str::trim).filter(|r| *r != "Reason unspecified").map(str::to_string);
+            let reason = body
+                .take()
+                .map(str::trim_ascii)
+                .filter(|r| *r != "Reason unspecified")
+                .map(str::to_string);
             let (mut code, mut subcode) = (0, 0);
             if let Some(line) = body.peek() {
-                let t = line.trim();
+                let t = line.trim_ascii();
                 if let (Some(c), Some(p)) = (number_in(t, "Code "), t.find("Subcode ")) {
                     code = c;
                     subcode = number_in(&t[p..], "Subcode ").unwrap_or(0);
                 }
             }
-            EventBody::Held(Held { reason, code, subcode })
+            EventBody::Held(Held {
+                reason,
+                code,
+                subcode,
+            })
         }
         T::JobReleased => {
             expect_title("Job was released.")?;
-            EventBody::Released { reason: optional_text(&mut body) }
+            EventBody::Released {
+                reason: optional_text(&mut body),
+            }
         }
         T::PostScriptTerminated => {
             expect_title("POST Script terminated.")?;
             let term = termination(&mut body)?;
-            let dag_node = body.rest().iter().find_map(|l| l.trim().strip_prefix("DAG Node: ")).map(|s| s.trim().to_string());
-            EventBody::PostScriptTerminated { termination: term, dag_node }
+            let dag_node = body
+                .rest()
+                .iter()
+                .find_map(|l| l.trim_ascii().strip_prefix("DAG Node: "))
+                .map(|s| s.trim_ascii().to_string());
+            EventBody::PostScriptTerminated {
+                termination: term,
+                dag_node,
+            }
         }
         T::PreSkip => {
-            let dag_node = body.rest().iter().find_map(|l| l.trim().strip_prefix("DAG Node: ")).map(|s| s.trim().to_string());
+            let dag_node = body
+                .rest()
+                .iter()
+                .find_map(|l| l.trim_ascii().strip_prefix("DAG Node: "))
+                .map(|s| s.trim_ascii().to_string());
             EventBody::PreSkip { dag_node }
         }
         T::RemoteError => {
-            let t = title.trim();
-            let Some((kind_word, rest)) = t.split_once(" from ") else { return err(0, "the title `Error from <daemon> on <host>:`") };
-            let rest = rest.trim().trim_end_matches(':');
+            let t = title.trim_ascii();
+            let Some((kind_word, rest)) = t.split_once(" from ") else {
+                return err(0, "the title `Error from <daemon> on <host>:`");
+            };
+            let rest = rest.trim_ascii().trim_end_matches(':');
             let (daemon, host) = match rest.split_once(" on ") {
-                Some((d, h)) => (d.trim(), h.trim()),
+                Some((d, h)) => (d.trim_ascii(), h.trim_ascii()),
                 None => ("", rest),
             };
             let mut message = String::new();
             let (mut code, mut subcode) = (0, 0);
             for line in body.rest() {
                 let l = line.strip_prefix('\t').unwrap_or(line);
-                if let (Some(c), Some(p)) = (number_in(l.trim(), "Code "), l.find("Subcode ")) {
+                if let (Some(c), Some(p)) = (number_in(l.trim_ascii(), "Code "), l.find("Subcode "))
+                {
                     code = c;
                     subcode = number_in(&l[p..], "Subcode ").unwrap_or(0);
                     break;
@@ -516,73 +703,118 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 }
                 message.push_str(l);
             }
-            EventBody::RemoteError { critical: kind_word != "Warning" && kind_word != "Message", daemon: daemon.into(), host: host.into(), message, code, subcode }
+            EventBody::RemoteError {
+                critical: kind_word != "Warning" && kind_word != "Message",
+                daemon: daemon.into(),
+                host: host.into(),
+                message,
+                code,
+                subcode,
+            }
         }
         T::JobDisconnected => {
-            let reason = body.take().map(str::trim).unwrap_or("").to_string();
-            let target = body.take().map(str::trim).and_then(|l| l.strip_prefix("Trying to reconnect to ")).unwrap_or("");
+            let reason = body.take().map(str::trim_ascii).unwrap_or("").to_string();
+            let target = body
+                .take()
+                .map(str::trim_ascii)
+                .and_then(|l| l.strip_prefix("Trying to reconnect to "))
+                .unwrap_or("");
             let (name, addr) = target.split_once(' ').unwrap_or((target, ""));
-            EventBody::Disconnected { reason, startd_name: name.into(), startd_addr: addr.trim().into() }
+            EventBody::Disconnected {
+                reason,
+                startd_name: name.into(),
+                startd_addr: addr.trim_ascii().into(),
+            }
         }
         T::JobReconnected => {
-            let name = title_rest(title, "Job reconnected to").unwrap_or("").to_string();
+            let name = title_rest(title, "Job reconnected to")
+                .unwrap_or("")
+                .to_string();
             let mut startd_addr = String::new();
             let mut starter_addr = String::new();
             for line in body.rest() {
-                let t = line.trim();
+                let t = line.trim_ascii();
                 if let Some(a) = t.strip_prefix("startd address: ") {
-                    startd_addr = a.trim().into();
+                    startd_addr = a.trim_ascii().into();
                 } else if let Some(a) = t.strip_prefix("starter address: ") {
-                    starter_addr = a.trim().into();
+                    starter_addr = a.trim_ascii().into();
                 }
             }
-            EventBody::Reconnected { startd_name: name, startd_addr, starter_addr }
+            EventBody::Reconnected {
+                startd_name: name,
+                startd_addr,
+                starter_addr,
+            }
         }
         T::JobReconnectFailed => {
-            let reason = body.take().map(str::trim).unwrap_or("").to_string();
+            let reason = body.take().map(str::trim_ascii).unwrap_or("").to_string();
             let name = body
                 .take()
-                .map(str::trim)
+                .map(str::trim_ascii)
                 .and_then(|l| l.strip_prefix("Can not reconnect to "))
                 .map(|l| l.trim_end_matches(", rescheduling job").to_string())
                 .unwrap_or_default();
-            EventBody::ReconnectFailed { reason, startd_name: name }
+            EventBody::ReconnectFailed {
+                reason,
+                startd_name: name,
+            }
         }
         T::GridResourceUp | T::GridResourceDown => {
-            let resource = body.rest().iter().find_map(|l| l.trim().strip_prefix("GridResource: ")).unwrap_or("").trim().to_string();
+            let resource = body
+                .rest()
+                .iter()
+                .find_map(|l| l.trim_ascii().strip_prefix("GridResource: "))
+                .unwrap_or("")
+                .trim_ascii()
+                .to_string();
             EventBody::GridResource { resource }
         }
         T::GridSubmit => {
             let mut resource = String::new();
             let mut job_id = String::new();
             for line in body.rest() {
-                let t = line.trim();
+                let t = line.trim_ascii();
                 if let Some(r) = t.strip_prefix("GridResource: ") {
-                    resource = r.trim().into();
+                    resource = r.trim_ascii().into();
                 } else if let Some(j) = t.strip_prefix("GridJobId: ") {
-                    job_id = j.trim().into();
+                    job_id = j.trim_ascii().into();
                 }
             }
             EventBody::GridSubmit { resource, job_id }
         }
-        T::JobAdInformation => EventBody::JobAdInformation { attrs: body.rest().iter().filter_map(|l| attr_line(l)).collect() },
+        T::JobAdInformation => EventBody::JobAdInformation {
+            attrs: body.rest().iter().filter_map(|l| attr_line(l)).collect(),
+        },
         T::AttributeUpdate => {
-            let t = title.trim();
+            let t = title.trim_ascii();
             if let Some(rest) = t.strip_prefix("Changing job attribute ") {
-                let Some((attr, rest)) = rest.split_once(" from ") else { return err(0, "`Changing job attribute A from X to Y`") };
+                let Some((attr, rest)) = rest.split_once(" from ") else {
+                    return err(0, "`Changing job attribute A from X to Y`");
+                };
                 let (old, new) = rest.rsplit_once(" to ").unwrap_or((rest, ""));
-                EventBody::AttributeUpdate { attribute: attr.into(), old_value: Some(old.into()), value: new.into() }
+                EventBody::AttributeUpdate {
+                    attribute: attr.into(),
+                    old_value: Some(old.into()),
+                    value: new.into(),
+                }
             } else if let Some(rest) = t.strip_prefix("Setting job attribute ") {
                 let (attr, new) = rest.split_once(" to ").unwrap_or((rest, ""));
-                EventBody::AttributeUpdate { attribute: attr.into(), old_value: None, value: new.into() }
+                EventBody::AttributeUpdate {
+                    attribute: attr.into(),
+                    old_value: None,
+                    value: new.into(),
+                }
             } else {
-                return err(0, "`Changing job attribute ...` or `Setting job attribute ...`");
+                return err(
+                    0,
+                    "`Changing job attribute ...` or `Setting job attribute ...`",
+                );
             }
         }
         T::ClusterRemove => {
             let (mut next_proc, mut next_row, mut completion, mut notes) = (0, 0, 0, None);
             for line in body.rest() {
-                let t = line.trim();
+                let t = line.trim_ascii();
                 if let Some(rest) = t.strip_prefix("Materialized ") {
                     next_proc = number_in(rest, "").unwrap_or(0);
                     if let Some(p) = rest.find(" from ") {
@@ -601,25 +833,37 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                     notes = Some(t.to_string());
                 }
             }
-            EventBody::ClusterRemove { next_proc, next_row, completion, notes }
+            EventBody::ClusterRemove {
+                next_proc,
+                next_row,
+                completion,
+                notes,
+            }
         }
         T::FileTransfer => {
-            let t = title.trim();
+            let t = title.trim_ascii();
             let Some(i) = FILE_TRANSFER_TITLES.iter().position(|x| *x == t) else {
-                return err(0, "a file-transfer title such as `Started transferring input files`");
+                return err(
+                    0,
+                    "a file-transfer title such as `Started transferring input files`",
+                );
             };
             let kind = FileTransferKind::from_number(i as i64 + 1).expect("six kinds");
             let mut queueing_delay = None;
             let mut host = None;
             for line in body.rest() {
-                let l = line.trim();
+                let l = line.trim_ascii();
                 if let Some(s) = l.strip_prefix("Seconds spent in queue: ") {
-                    queueing_delay = s.trim().parse().ok();
+                    queueing_delay = s.trim_ascii().parse().ok();
                 } else if let Some(h) = l.strip_prefix("Transferring to host: ") {
-                    host = Some(h.trim().to_string());
+                    host = Some(h.trim_ascii().to_string());
                 }
             }
-            EventBody::FileTransfer { kind, queueing_delay, host }
+            EventBody::FileTransfer {
+                kind,
+                queueing_delay,
+                host,
+            }
         }
         _ => other(title, lines),
     })
@@ -627,7 +871,7 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
 
 fn other(title: &str, lines: &[&str]) -> EventBody {
     EventBody::Other {
-        head: title.trim_end().to_string(),
+        head: title.trim_ascii_end().to_string(),
         lines: lines.iter().map(|l| l.to_string()).collect(),
         attrs: lines.iter().filter_map(|l| attr_line(l)).collect(),
     }
@@ -640,22 +884,53 @@ mod tests {
     #[test]
     fn header_forms() {
         let h = parse_header("012 (17219110.000.000) 2024-05-26 15:13:42 Job was held.").unwrap();
-        assert_eq!((h.number, h.id.cluster, h.id.proc, h.title), (12, 17219110, 0, "Job was held."));
+        assert_eq!(
+            (h.number, h.id.cluster, h.id.proc, h.title),
+            (12, 17219110, 0, "Job was held.")
+        );
         let h = parse_header("036 (15004600.-01.000) 03/26 08:30:19.250Z Cluster removed").unwrap();
         assert_eq!((h.id.proc, h.time.year, h.time.utc), (-1, None, true));
         let h = parse_header("041 (1.0.0) 2024-01-01 00:00:00 ").unwrap();
         assert_eq!(h.title, "");
-        assert_eq!(parse_header("12 (1.0.0) 2024-01-01 00:00:00 x").unwrap_err(), "a three-digit event number");
-        assert_eq!(parse_header("012 (1.0) 2024-01-01 00:00:00 x").unwrap_err(), "a job id `(cluster.proc.subproc)`");
-        assert_eq!(parse_header("012 (1.0.0) 2024/01/01 00:00:00 x").unwrap_err(), "a date `YYYY-MM-DD` or `MM/DD`");
+        assert_eq!(
+            parse_header("12 (1.0.0) 2024-01-01 00:00:00 x").unwrap_err(),
+            "a three-digit event number"
+        );
+        assert_eq!(
+            parse_header("012 (1.0) 2024-01-01 00:00:00 x").unwrap_err(),
+            "a job id `(cluster.proc.subproc)`"
+        );
+        assert_eq!(
+            parse_header("012 (1.0.0) 2024/01/01 00:00:00 x").unwrap_err(),
+            "a date `YYYY-MM-DD` or `MM/DD`"
+        );
     }
 
     #[test]
     fn held_body() {
-        let b = parse_body(12, "Job was held.", &["\tReason unspecified", "\tCode 34 Subcode 102"]).unwrap();
-        assert_eq!(b, EventBody::Held(Held { reason: None, code: 34, subcode: 102 }));
+        let b = parse_body(
+            12,
+            "Job was held.",
+            &["\tReason unspecified", "\tCode 34 Subcode 102"],
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            EventBody::Held(Held {
+                reason: None,
+                code: 34,
+                subcode: 102
+            })
+        );
         let b = parse_body(12, "Job was held.", &["\tdisk full"]).unwrap();
-        assert_eq!(b, EventBody::Held(Held { reason: Some("disk full".into()), code: 0, subcode: 0 }));
+        assert_eq!(
+            b,
+            EventBody::Held(Held {
+                reason: Some("disk full".into()),
+                code: 0,
+                subcode: 0
+            })
+        );
     }
 
     #[test]
@@ -671,13 +946,20 @@ mod tests {
             "\t   Cpus                 :                 1         1",
             "\t   Memory (MB)          :     0.50        1      3987 ",
         ];
-        let EventBody::Terminated(t) = parse_body(5, "Job terminated.", &lines).unwrap() else { panic!() };
+        let EventBody::Terminated(t) = parse_body(5, "Job terminated.", &lines).unwrap() else {
+            panic!()
+        };
         assert_eq!(t.rusage.sent_bytes, Some(19765.0));
         assert_eq!(t.usage[0].resource, "Cpus");
         assert_eq!(t.usage[0].usage, None);
         assert_eq!(t.usage[0].request, Some(Value::Int(1)));
         assert_eq!(t.usage[1].usage, Some(Value::Real(0.5)));
         assert_eq!(t.usage[1].allocated, Some(Value::Int(3987)));
-        assert_eq!(parse_body(5, "Job terminated.", &["\tgarbage"]).unwrap_err().line, 1);
+        assert_eq!(
+            parse_body(5, "Job terminated.", &["\tgarbage"])
+                .unwrap_err()
+                .line,
+            1
+        );
     }
 }
