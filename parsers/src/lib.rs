@@ -34,6 +34,7 @@ pub mod reader;
 pub mod text;
 pub mod time;
 pub mod value;
+pub mod writer;
 
 pub use error::ParseError;
 pub use event::{Event, EventBody, Held, JobId, Position, Termination};
