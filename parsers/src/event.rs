@@ -257,3 +257,12 @@ pub fn dag_node_of_notes(notes: &str) -> Option<&str> {
     let rest = rest.strip_prefix('"')?;
     rest.find('"').map(|end| &rest[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_stays_small_enough_to_move_cheaply() {
+        // Events are moved through iterators by value: keep large bodies boxed (guard against growth).
+        assert!(std::mem::size_of::<super::Event>() <= 168, "{}", std::mem::size_of::<super::Event>());
+    }
+}

@@ -212,13 +212,22 @@ impl<R: Read> EventReader<R> {
                     }
                 },
             };
-            let progressed = match format {
+            let step = match format {
                 Format::Text => self.step_text(),
-                Format::Json => self.step_markup(Format::Json),
-                Format::Xml => self.step_markup(Format::Xml),
+                Format::Json => Step::progress(self.step_markup(Format::Json)),
+                Format::Xml => Step::progress(self.step_markup(Format::Xml)),
             };
-            if progressed {
-                continue;
+            match step {
+                // Events go straight out; only extra errors wait in the queue, behind them.
+                Step::Item(item) => {
+                    if self.ready.is_empty() {
+                        return Ok(Some(item));
+                    }
+                    self.ready.push_front(item);
+                    continue;
+                }
+                Step::Progress => continue,
+                Step::NeedMore => {}
             }
             // Need more bytes.
             if self.eof || !self.fill()? {
@@ -265,21 +274,21 @@ impl<R: Read> EventReader<R> {
         self.ready.push_back(Err(err));
     }
 
-    /// Takes one text event (or one run of junk) if complete; false when more data is needed.
-    fn step_text(&mut self) -> bool {
+    /// Takes one text event (or one run of junk) if complete.
+    fn step_text(&mut self) -> Step {
         let start = self.pos;
         let data = &self.buf[start..];
         // The first line.
         let Some(eol) = memchr(b'\n', data) else {
-            return self.eof && self.finish_partial_line(start);
+            return Step::progress(self.eof && self.finish_partial_line(start));
         };
         let first = trim_cr(&data[..eol]);
         if first.iter().all(u8::is_ascii_whitespace) {
             self.consume(eol + 1, 1);
-            return true;
+            return Step::Progress;
         }
         if !looks_like_header(first) {
-            return self.skip_junk_text(start);
+            return Step::progress(self.skip_junk_text(start));
         }
         // Scan body lines to the terminator, or to a header that shows it is missing,
         // remembering where each line ends so parsing need not look for them again.
@@ -292,21 +301,18 @@ impl<R: Read> EventReader<R> {
                 if self.eof && i < data.len() && trim_cr(&data[i..]) == b"..." {
                     // A terminator with no final newline: the event is complete.
                     let end = data.len();
-                    self.finish_text_event(start, i, end, lines + 1, None);
-                    return true;
+                    return Step::Item(self.finish_text_event(start, i, end, lines + 1, None));
                 }
-                return false;
+                return Step::NeedMore;
             };
             let line = trim_cr(&data[i..i + nl]);
             if line == b"..." {
                 let end = i + nl + 1;
-                self.finish_text_event(start, i, end, lines + 1, None);
-                return true;
+                return Step::Item(self.finish_text_event(start, i, end, lines + 1, None));
             }
             if looks_like_header(line) {
                 let missing_at = i;
-                self.finish_text_event(start, i, i, lines, Some(missing_at));
-                return true;
+                return Step::Item(self.finish_text_event(start, i, i, lines, Some(missing_at)));
             }
             self.line_ends.push(i + nl);
             i += nl + 1;
@@ -372,7 +378,7 @@ impl<R: Read> EventReader<R> {
         end: usize,
         lines: u64,
         missing_terminator_at: Option<usize>,
-    ) {
+    ) -> Result<Event, ParseError> {
         let line = self.line;
         // The buffer is lent out while the event borrows from it; parsing needs `&mut self`.
         let buf = std::mem::take(&mut self.buf);
@@ -410,7 +416,6 @@ impl<R: Read> EventReader<R> {
         // Keep the allocation for the next event; the borrowed lines are gone.
         self.lines = split.into_iter().map(|_| "").collect();
         self.buf = buf;
-        self.ready.push_back(item);
         if let Some(at) = missing_terminator_at {
             let missing_line = line + lines;
             let err = self.error_here(
@@ -421,6 +426,7 @@ impl<R: Read> EventReader<R> {
             self.ready.push_back(Err(err));
         }
         self.consume(end, lines);
+        item
     }
 
     fn parse_text_event(
@@ -625,6 +631,22 @@ impl<R: Read> EventReader<R> {
         self.consume(cut, newlines);
         self.ready.push_back(Err(err));
         true
+    }
+}
+
+/// What one step of a format's scanner did.
+enum Step {
+    /// Produced an event (or an error in its place).
+    Item(Result<Event, ParseError>),
+    /// Consumed something (and may have queued errors).
+    Progress,
+    /// Needs more bytes.
+    NeedMore,
+}
+
+impl Step {
+    fn progress(progressed: bool) -> Step {
+        if progressed { Step::Progress } else { Step::NeedMore }
     }
 }
 

@@ -229,20 +229,29 @@ fn bytes_line(line: &str) -> Option<(f64, &str)> {
 }
 
 fn set_bytes(r: &mut Rusage, value: f64, label: &str) -> bool {
-    let (which, by) = match label.find(" By ") {
-        Some(p) => (&label[..p], &label[p + 4..]),
-        None => return false,
+    // `(Run|Total) Bytes (Sent|Received) By (Job|Node)`, matched by prefix: no searching.
+    let (slot, by) = if let Some(rest) = label.strip_prefix("Run Bytes ") {
+        if let Some(by) = rest.strip_prefix("Sent By ") {
+            (&mut r.sent_bytes, by)
+        } else if let Some(by) = rest.strip_prefix("Received By ") {
+            (&mut r.received_bytes, by)
+        } else {
+            return false;
+        }
+    } else if let Some(rest) = label.strip_prefix("Total Bytes ") {
+        if let Some(by) = rest.strip_prefix("Sent By ") {
+            (&mut r.total_sent_bytes, by)
+        } else if let Some(by) = rest.strip_prefix("Received By ") {
+            (&mut r.total_received_bytes, by)
+        } else {
+            return false;
+        }
+    } else {
+        return false;
     };
     if by.is_empty() || by.contains(' ') {
         return false;
     }
-    let slot = match which {
-        "Run Bytes Sent" => &mut r.sent_bytes,
-        "Run Bytes Received" => &mut r.received_bytes,
-        "Total Bytes Sent" => &mut r.total_sent_bytes,
-        "Total Bytes Received" => &mut r.total_received_bytes,
-        _ => return false,
-    };
     *slot = Some(value);
     true
 }
