@@ -1,1 +1,49 @@
-//! Encoding of hold episodes, the LSTM, training and evaluation (not yet built; see issue 4).
+//! holdadvisor's learning part: from a held job's history and the pool around it, predict
+//! P(a release succeeds).
+//!
+//! The layout follows burn's own examples:
+//! - [`labels`]: what a hold episode's label is (defined once, documented there);
+//! - [`encode`]: streaming hold-episode extraction from parsed events and the two encoders
+//!   (ours, and the reference project's `(m, j*e)` one-hot frames), using only what was known
+//!   at the hold;
+//! - [`data`]: reading logs, the time-based split, samples and the batcher;
+//! - [`model`]: the LSTM (fused gates, burn 0.22) with a linear head, and the weighted BCE;
+//! - [`training`]: the training loop, early stopping, checkpoints and resume;
+//! - [`inference`]: model directories, [`inference::Predictor`];
+//! - [`evaluate`]: metrics over a whole split and the baselines.
+//!
+//! The backend is chosen at run time through burn's `Device`: burn's pure-Rust CPU backend
+//! (`flex`) by default, LibTorch with the `tch` feature ([`inference::Backend`]).
+//!
+//! Predicting for the jobs held now, from a pool's event log:
+//!
+//! ```no_run
+//! use holdadvisor_models::inference::Predictor;
+//! use holdadvisor_models::labels::Label;
+//! # fn main() -> anyhow::Result<()> {
+//! let predictor = Predictor::load("model-dir")?;
+//! let (events, _malformed) = holdadvisor_models::data::read_events(&["EventLog".into()])?;
+//! let mut stream = predictor.stream();
+//! for e in &events {
+//!     stream.push(e);
+//! }
+//! let held: Vec<_> = stream.episodes().iter().filter(|e| e.label == Label::Open && !e.released).collect();
+//! let inputs: Vec<_> = held.iter().map(|e| &e.inputs[0]).collect();
+//! for (e, p) in held.iter().zip(predictor.predict_refs(&inputs)?) {
+//!     println!("{} held (code {}): P(release succeeds) = {p:.2}", e.job, e.code);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Training is `training::train` on episodes from `data::episodes_of`; the `holdadvisor
+//! train` and `holdadvisor evaluate` commands wrap it. [`testkit`] has a tiny synthetic pool
+//! for tests: numbers measured on it are not real-world accuracy.
+
+pub mod data;
+pub mod encode;
+pub mod evaluate;
+pub mod inference;
+pub mod labels;
+pub mod model;
+pub mod testkit;
+pub mod training;

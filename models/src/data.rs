@@ -1,0 +1,329 @@
+//! Reading logs into episodes, splitting them, and turning them into batches.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use burn::tensor::{Device, Tensor, TensorData};
+use holdadvisor_parsers::{Event, EventReader, ReadOptions, Zone};
+use serde::{Deserialize, Serialize};
+
+use crate::encode::{EncoderConfig, Episode, EpisodeInput, EpisodeStream, StreamStats};
+use crate::labels::{CensoredPolicy, Label};
+use crate::testkit::Rng;
+
+/// How episodes are split into train, validation and test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitKind {
+    /// By hold time: the earliest holds train, the latest test (the default and the honest one).
+    Time,
+    /// Shuffled with the training seed (only on request: it lets the future leak into training
+    /// through the pool context).
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// Assigns every episode a split: fractions of all episodes ordered by hold time (ties: order
+/// read), or shuffled with `seed` for [`SplitKind::Random`].
+pub fn assign_splits(
+    episodes: &[Episode],
+    kind: SplitKind,
+    train: f64,
+    validation: f64,
+    seed: u64,
+) -> Vec<Split> {
+    let n = episodes.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    match kind {
+        SplitKind::Time => order.sort_by_key(|&i| episodes[i].hold_time),
+        SplitKind::Random => Rng::new(seed).shuffle(&mut order),
+    }
+    let n_train = ((n as f64) * train).round() as usize;
+    let n_valid = ((n as f64) * validation).round() as usize;
+    let mut splits = vec![Split::Test; n];
+    for (rank, &i) in order.iter().enumerate() {
+        splits[i] = if rank < n_train {
+            Split::Train
+        } else if rank < n_train + n_valid {
+            Split::Validation
+        } else {
+            Split::Test
+        };
+    }
+    splits
+}
+
+/// Event log files of a `--data DIR` (the simulator's output): `DIR/EventLog` when present
+/// (it holds every job's events), else every `*.log` file under DIR.
+pub fn data_dir_logs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let global = dir.join("EventLog");
+    if global.is_file() {
+        return Ok(vec![global]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "log") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    anyhow::ensure!(
+        !out.is_empty(),
+        "{}: no EventLog and no *.log files",
+        dir.display()
+    );
+    Ok(out)
+}
+
+/// Reads event logs (any format), drops the same event seen in two files (a user log and the
+/// global log), and orders everything by time (stable). Malformed events are counted and
+/// skipped. Times without `Z` are read as UTC, so results do not depend on the machine's zone.
+pub fn read_events(paths: &[PathBuf]) -> anyhow::Result<(Vec<Event>, u64)> {
+    let mut events = Vec::new();
+    let mut seen: HashSet<(i64, i64, u16, i64)> = HashSet::new();
+    let mut malformed = 0;
+    for p in paths {
+        let opts = ReadOptions {
+            zone: Zone::Utc,
+            ..Default::default()
+        };
+        let reader = EventReader::open(p, opts)?;
+        for item in reader {
+            match item {
+                Ok(e) => {
+                    if seen.insert((
+                        e.id.cluster,
+                        e.id.proc,
+                        e.number,
+                        (e.time.and_utc().timestamp_millis()),
+                    )) {
+                        events.push(e);
+                    }
+                }
+                Err(_) => malformed += 1,
+            }
+        }
+    }
+    if !events.is_sorted_by_key(|e| e.timestamp) {
+        events.sort_by_key(|e| e.timestamp);
+    }
+    Ok((events, malformed))
+}
+
+/// Episodes of some logs with one input per encoder, and what the stream counted.
+pub fn episodes_of(
+    paths: &[PathBuf],
+    encoders: Vec<EncoderConfig>,
+) -> anyhow::Result<(Vec<Episode>, StreamStats, u64)> {
+    let (events, malformed) = read_events(paths)?;
+    let mut stream = EpisodeStream::new(encoders);
+    for e in &events {
+        stream.push(e);
+    }
+    let stats = stream.stats().clone();
+    Ok((stream.finish(), stats, malformed))
+}
+
+/// A 64-bit FNV-1a hash (identifies data and files in manifests; not cryptographic).
+pub fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A hash of what training saw: every episode's identity, label and input values.
+pub fn data_hash(episodes: &[Episode], encoder: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for e in episodes {
+        mix(&e.job.cluster.to_le_bytes());
+        mix(&e.job.proc.to_le_bytes());
+        mix(&e.hold_time.to_le_bytes());
+        mix(&[e.label as u8]);
+        for v in &e.inputs[encoder].values {
+            mix(&v.to_bits().to_le_bytes());
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// One training or scoring sample: an episode index, its target and weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub episode: usize,
+    pub target: f32,
+    pub weight: f32,
+}
+
+/// The samples of one split under a censored policy (open episodes never appear).
+pub fn samples(
+    episodes: &[Episode],
+    splits: &[Split],
+    split: Split,
+    censored: CensoredPolicy,
+) -> Vec<Sample> {
+    episodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| splits[*i] == split)
+        .filter_map(|(i, e)| {
+            censored
+                .training_target(e.label)
+                .map(|(target, weight)| Sample {
+                    episode: i,
+                    target,
+                    weight,
+                })
+        })
+        .collect()
+}
+
+/// Scored samples: labelled (positive or negative) episodes only, weight 1.
+pub fn scored_samples(episodes: &[Episode], splits: &[Split], split: Split) -> Vec<Sample> {
+    samples(episodes, splits, split, CensoredPolicy::Exclude)
+}
+
+/// Counts of labels per split, for manifests and reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LabelCounts {
+    pub positive: usize,
+    pub negative: usize,
+    pub censored: usize,
+    pub open: usize,
+}
+
+pub fn label_counts(episodes: &[Episode], splits: &[Split], split: Split) -> LabelCounts {
+    let mut c = LabelCounts::default();
+    for (e, s) in episodes.iter().zip(splits) {
+        if *s != split {
+            continue;
+        }
+        match e.label {
+            Label::Positive => c.positive += 1,
+            Label::Negative => c.negative += 1,
+            Label::Censored => c.censored += 1,
+            Label::Open => c.open += 1,
+        }
+    }
+    c
+}
+
+/// A batch on a device.
+pub struct Batch {
+    pub inputs: Tensor<3>,
+    pub targets: Tensor<1>,
+    pub weights: Tensor<1>,
+}
+
+/// Builds batches from episodes' inputs (the burn example's "batcher").
+pub struct Batcher<'a> {
+    pub episodes: &'a [Episode],
+    /// Which of each episode's inputs (encoder index).
+    pub encoder: usize,
+    /// Multiplies the weight of positive samples (class weighting); 1 for none.
+    pub positive_weight: f32,
+}
+
+impl Batcher<'_> {
+    pub fn batch(&self, samples: &[Sample], device: &Device) -> Batch {
+        let inputs: Vec<&EpisodeInput> = samples
+            .iter()
+            .map(|s| &self.episodes[s.episode].inputs[self.encoder])
+            .collect();
+        let targets: Vec<f32> = samples.iter().map(|s| s.target).collect();
+        let weights: Vec<f32> = samples
+            .iter()
+            .map(|s| {
+                if s.target > 0.5 {
+                    s.weight * self.positive_weight
+                } else {
+                    s.weight
+                }
+            })
+            .collect();
+        let n = targets.len();
+        Batch {
+            inputs: inputs_tensor(&inputs, device),
+            targets: Tensor::from_data(TensorData::new(targets, [n]), device),
+            weights: Tensor::from_data(TensorData::new(weights, [n]), device),
+        }
+    }
+}
+
+/// Stacks inputs of one shape into `[B, T, F]`.
+pub fn inputs_tensor(inputs: &[&EpisodeInput], device: &Device) -> Tensor<3> {
+    let (t, f) = inputs.first().map_or((1, 1), |x| (x.steps, x.width));
+    let mut values = Vec::with_capacity(inputs.len() * t * f);
+    for x in inputs {
+        assert_eq!(
+            (x.steps, x.width),
+            (t, f),
+            "inputs of different shapes in one batch"
+        );
+        values.extend_from_slice(&x.values);
+    }
+    Tensor::from_data(TensorData::new(values, [inputs.len(), t, f]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::extract;
+    use crate::testkit::synth_pool;
+
+    #[test]
+    fn time_split_puts_later_holds_in_test() {
+        let events = synth_pool(3, 120);
+        let eps = extract(&events, vec![EncoderConfig::ours()]);
+        let splits = assign_splits(&eps, SplitKind::Time, 0.6, 0.2, 1);
+        let max_train = eps
+            .iter()
+            .zip(&splits)
+            .filter(|(_, s)| **s == Split::Train)
+            .map(|(e, _)| e.hold_time)
+            .max()
+            .unwrap();
+        let min_test = eps
+            .iter()
+            .zip(&splits)
+            .filter(|(_, s)| **s == Split::Test)
+            .map(|(e, _)| e.hold_time)
+            .min()
+            .unwrap();
+        assert!(max_train <= min_test);
+        let n_train = splits.iter().filter(|s| **s == Split::Train).count();
+        assert_eq!(n_train, (eps.len() as f64 * 0.6).round() as usize);
+    }
+}

@@ -1,0 +1,1047 @@
+//! From events to sequence tensors: hold-episode extraction and the two encoders.
+//!
+//! [`EpisodeStream`] reads events **in time order**, once, keeping per-job and pool state
+//! bounded by the jobs still active and a time window. Every `012` that starts a hold
+//! episode is encoded *at that moment*, from the state built by the events before it (and the
+//! hold event itself); later events only decide the episode's [`Label`]. Nothing an encoder
+//! writes can depend on an event after the hold: the tests alter such events and compare.
+//!
+//! Two encoders ([`EncoderKind`]):
+//! - [`EncoderKind::Ours`]: one step per event of the held job (the last `seq_len` events up to
+//!   and including the hold, left-padded with zeros), [`OURS_WIDTH`] features per step; the
+//!   layout is in [`ours`].
+//! - [`EncoderKind::Reference`]: the reference project's `(m, j*e)` one-hot frames, see
+//!   [`reference`].
+
+use std::collections::{HashMap, VecDeque};
+
+use burn::config::Config;
+use holdadvisor_parsers::hold_code::hold_code;
+use holdadvisor_parsers::{Event, EventBody, EventType, JobId, Termination};
+use serde::{Deserialize, Serialize};
+
+use crate::labels::{Label, Labeller};
+
+/// Bumped whenever a feature's meaning or position changes: models record it, and a model
+/// whose schema differs from the code's refuses to load.
+pub const FEATURE_SCHEMA: u32 = 1;
+
+/// Which encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderKind {
+    Ours,
+    Reference,
+}
+
+/// Which hold the reference encoder's frames end at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferenceAnchor {
+    /// The job's first hold, as the reference project did: every episode of a job gets the
+    /// tensor of its first hold.
+    FirstHold,
+    /// The hold that starts this episode.
+    ThisHold,
+}
+
+/// Encoder settings; saved with every model (`encoder.json`).
+#[derive(Config, Debug, PartialEq)]
+pub struct EncoderConfig {
+    pub kind: EncoderKind,
+    /// Ours: steps per sequence (the held job's last events).
+    #[config(default = 16)]
+    pub seq_len: usize,
+    /// Ours: the pool-context window, seconds.
+    #[config(default = 3600)]
+    pub window_seconds: i64,
+    /// Reference: m, frames before the hold.
+    #[config(default = 10)]
+    pub ref_frames: usize,
+    /// Reference: j, the held job plus j-1 other jobs.
+    #[config(default = 10)]
+    pub ref_jobs: usize,
+    /// Reference: e, event types (event numbers 0..e-1; larger numbers go to e-1).
+    #[config(default = 46)]
+    pub ref_event_types: usize,
+    /// Reference: seconds per frame.
+    #[config(default = 300)]
+    pub ref_frame_seconds: i64,
+    #[config(default = "ReferenceAnchor::FirstHold")]
+    pub ref_anchor: ReferenceAnchor,
+    #[config(default = 1)]
+    pub schema: u32,
+}
+
+impl EncoderConfig {
+    pub fn ours() -> EncoderConfig {
+        EncoderConfig::new(EncoderKind::Ours).with_schema(FEATURE_SCHEMA)
+    }
+    pub fn reference() -> EncoderConfig {
+        EncoderConfig::new(EncoderKind::Reference).with_schema(FEATURE_SCHEMA)
+    }
+    /// (steps, features per step) of the tensors this encoder writes.
+    pub fn shape(&self) -> (usize, usize) {
+        match self.kind {
+            EncoderKind::Ours => (self.seq_len, ours::WIDTH),
+            EncoderKind::Reference => (self.ref_frames, self.ref_jobs * self.ref_event_types),
+        }
+    }
+}
+
+/// The width of one step of our encoder.
+pub const OURS_WIDTH: usize = ours::WIDTH;
+
+/// One encoded hold episode: `steps × width` values, row-major (step-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeInput {
+    pub steps: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+}
+
+/// A hold episode with what is known about it.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    pub job: JobId,
+    /// 0 for the job's first hold episode, 1 for the second, ...
+    pub index: u32,
+    /// Unix seconds of the `012`.
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    /// The job's NumHolds counting this hold (what `periodic_release` would see).
+    pub num_holds: u32,
+    pub label: Label,
+    /// Released at least once since the hold (false for episodes still held).
+    pub released: bool,
+    /// One input per encoder of the stream, in the order given to [`EpisodeStream::new`].
+    pub inputs: Vec<EpisodeInput>,
+}
+
+impl Episode {
+    /// Whether the code is one of HTCondor's file-transfer codes.
+    pub fn transfer(&self) -> bool {
+        i32::try_from(self.code)
+            .ok()
+            .and_then(hold_code)
+            .is_some_and(|c| c.transfer)
+    }
+}
+
+/// Counters a stream keeps about what it read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamStats {
+    pub events: u64,
+    pub out_of_order: u64,
+    pub episodes: u64,
+}
+
+/// Streams events into labelled, encoded hold episodes. See the module documentation.
+pub struct EpisodeStream {
+    encoders: Vec<EncoderConfig>,
+    episodes: Vec<Episode>,
+    jobs: HashMap<JobId, JobState>,
+    clusters: HashMap<i64, ClusterState>,
+    pool: PoolState,
+    refs: Vec<Option<reference::RefState>>,
+    last_time: i64,
+    stats: StreamStats,
+}
+
+#[derive(Default)]
+struct JobState {
+    steps: VecDeque<Vec<f32>>,
+    submit_time: Option<i64>,
+    last_time: Option<i64>,
+    starts: u32,
+    holds: u32,
+    evictions: u32,
+    transfer_failures: u32,
+    releases: u32,
+    shadow_exceptions: u32,
+    disconnects: u32,
+    memory_usage_mb: Option<f64>,
+    request_memory_mb: Option<f64>,
+    owner: Option<u32>,
+    site: Option<u32>,
+    held: bool,
+    /// Index of the episode whose label is still open.
+    open_episode: Option<usize>,
+    labeller: Labeller,
+    finished: bool,
+    own_recent_holds: VecDeque<(i64, i64)>,
+    episode_count: u32,
+    /// Reference encoder (anchor first hold): the tensor of the first hold, per encoder.
+    first_hold_ref: Vec<Option<EpisodeInput>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct ClusterState {
+    procs: u32,
+    ok: u32,
+    failed: u32,
+    held_now: u32,
+}
+
+/// Pool-wide state within the window, and the history of release outcomes.
+#[derive(Default)]
+struct PoolState {
+    window: i64,
+    holds: VecDeque<(i64, i64, u32, Option<u32>)>, // time, code, owner, site
+    by_code: HashMap<i64, u32>,
+    by_code_site: HashMap<(i64, u32), u32>,
+    by_code_owner: HashMap<(i64, u32), u32>,
+    owners_by_code: HashMap<i64, u32>,
+    outcomes: VecDeque<(i64, i64, Option<u32>, bool)>, // time, code, site, success
+    recent_fail_code_site: HashMap<(i64, u32), u32>,
+    history: HashMap<(i64, i64), (u32, u32)>, // (code, subcode) -> (successes, failures)
+    owners: HashMap<String, u32>,
+    sites: HashMap<String, u32>,
+}
+
+impl PoolState {
+    fn expire(&mut self, now: i64) {
+        while let Some(&(t, code, owner, site)) = self.holds.front() {
+            if t > now - self.window {
+                break;
+            }
+            self.holds.pop_front();
+            dec(&mut self.by_code, code);
+            if let Some(s) = site {
+                dec(&mut self.by_code_site, (code, s));
+            }
+            if dec(&mut self.by_code_owner, (code, owner)) == 0 {
+                dec(&mut self.owners_by_code, code);
+            }
+        }
+        while let Some(&(t, code, site, ok)) = self.outcomes.front() {
+            if t > now - self.window {
+                break;
+            }
+            self.outcomes.pop_front();
+            if let (false, Some(s)) = (ok, site) {
+                dec(&mut self.recent_fail_code_site, (code, s));
+            }
+        }
+    }
+
+    fn add_hold(&mut self, t: i64, code: i64, owner: u32, site: Option<u32>) {
+        self.holds.push_back((t, code, owner, site));
+        *self.by_code.entry(code).or_default() += 1;
+        if let Some(s) = site {
+            *self.by_code_site.entry((code, s)).or_default() += 1;
+        }
+        let n = self.by_code_owner.entry((code, owner)).or_default();
+        *n += 1;
+        if *n == 1 {
+            *self.owners_by_code.entry(code).or_default() += 1;
+        }
+    }
+
+    fn add_outcome(&mut self, t: i64, code: i64, subcode: i64, site: Option<u32>, ok: bool) {
+        self.outcomes.push_back((t, code, site, ok));
+        if let (false, Some(s)) = (ok, site) {
+            *self.recent_fail_code_site.entry((code, s)).or_default() += 1;
+        }
+        let h = self.history.entry((code, subcode)).or_default();
+        if ok {
+            h.0 += 1;
+        } else {
+            h.1 += 1;
+        }
+    }
+
+    fn intern(map: &mut HashMap<String, u32>, key: &str) -> u32 {
+        if let Some(&i) = map.get(key) {
+            return i;
+        }
+        let i = map.len() as u32;
+        map.insert(key.to_string(), i);
+        i
+    }
+}
+
+fn dec<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) -> u32 {
+    match map.get_mut(&key) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            *n
+        }
+        Some(_) => {
+            map.remove(&key);
+            0
+        }
+        None => 0,
+    }
+}
+
+fn ln1p(x: f64) -> f32 {
+    (x.max(0.0)).ln_1p() as f32
+}
+
+impl EpisodeStream {
+    /// A stream that encodes every episode with each of `encoders` (at least one).
+    pub fn new(encoders: Vec<EncoderConfig>) -> EpisodeStream {
+        let window = encoders
+            .iter()
+            .find(|e| e.kind == EncoderKind::Ours)
+            .map_or(3600, |e| e.window_seconds.max(1));
+        let refs = encoders
+            .iter()
+            .map(|e| (e.kind == EncoderKind::Reference).then(|| reference::RefState::new(e)))
+            .collect();
+        EpisodeStream {
+            encoders,
+            episodes: Vec::new(),
+            jobs: HashMap::new(),
+            clusters: HashMap::new(),
+            pool: PoolState {
+                window,
+                ..Default::default()
+            },
+            refs,
+            last_time: i64::MIN,
+            stats: StreamStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &StreamStats {
+        &self.stats
+    }
+
+    /// The episodes so far (labels of recent ones may still be [`Label::Open`]).
+    pub fn episodes(&self) -> &[Episode] {
+        &self.episodes
+    }
+
+    /// Ends the stream and returns every episode.
+    pub fn finish(self) -> Vec<Episode> {
+        self.episodes
+    }
+
+    /// Feeds one event. Events must come in time order (ties in the order read); an event
+    /// older than the last one is still used but counted in [`StreamStats::out_of_order`].
+    /// Returns the index of the episode this event started, if it started one.
+    pub fn push(&mut self, event: &Event) -> Option<usize> {
+        self.stats.events += 1;
+        let now = event.timestamp;
+        if now < self.last_time {
+            self.stats.out_of_order += 1;
+        } else {
+            self.last_time = now;
+        }
+        if event.id.proc < 0 {
+            return None; // cluster-level events (035, 036)
+        }
+        self.pool.expire(now);
+        for r in self.refs.iter_mut().flatten() {
+            r.observe(event);
+        }
+        let n_enc = self.encoders.len();
+        let id = event.id;
+        let cluster = self.clusters.entry(id.cluster).or_default();
+        let job = self.jobs.entry(id).or_insert_with(|| {
+            cluster.procs += 1;
+            JobState {
+                first_hold_ref: vec![None; n_enc],
+                ..Default::default()
+            }
+        });
+
+        // 1. Decide the open episode's label with this event (it is after that hold).
+        if let Some(ep) = job.open_episode {
+            if job.labeller.observe(event) {
+                let label = job.labeller.label();
+                let e = &mut self.episodes[ep];
+                e.label = label;
+                if matches!(label, Label::Positive | Label::Negative) {
+                    self.pool.add_outcome(
+                        now,
+                        e.code,
+                        e.subcode,
+                        job.site,
+                        label == Label::Positive,
+                    );
+                }
+                job.open_episode = None;
+            }
+            if job.labeller.label() == Label::Open && event.is(EventType::JobReleased) {
+                self.episodes[ep].released = true;
+            }
+        }
+
+        // 2. Update the job's own state with this event.
+        let mut hold: Option<(i64, i64, Option<&str>)> = None;
+        match &event.body {
+            EventBody::Submit(_) => job.submit_time = job.submit_time.or(Some(now)),
+            EventBody::Execute(x) => {
+                job.starts += 1;
+                let site = site_of(&x.host, &x.props);
+                job.site = Some(PoolState::intern(&mut self.pool.sites, &site));
+            }
+            EventBody::Evicted(e) => {
+                job.evictions += 1;
+                if let Some(r) = e
+                    .usage
+                    .iter()
+                    .find(|r| r.resource == "Memory")
+                    .and_then(|r| r.request.as_ref())
+                    .and_then(|v| v.as_f64())
+                {
+                    job.request_memory_mb = Some(r);
+                }
+            }
+            EventBody::ImageSize(s) => {
+                if let Some(m) = s.memory_usage_mb {
+                    job.memory_usage_mb = Some(m as f64);
+                }
+            }
+            EventBody::ShadowException { .. } => job.shadow_exceptions += 1,
+            EventBody::JobAdInformation { attrs } => {
+                for (k, v) in attrs {
+                    let owner = k.eq_ignore_ascii_case("Owner");
+                    if owner && let Some(o) = v.as_str() {
+                        job.owner = Some(PoolState::intern(&mut self.pool.owners, o));
+                    } else if k.eq_ignore_ascii_case("RequestMemory")
+                        && let Some(r) = v.as_f64()
+                    {
+                        job.request_memory_mb = Some(r);
+                    } else if k.eq_ignore_ascii_case("MemoryUsage")
+                        && let Some(m) = v.as_f64()
+                    {
+                        job.memory_usage_mb = Some(m);
+                    }
+                }
+            }
+            EventBody::Held(h) => hold = Some((h.code, h.subcode, h.reason.as_deref())),
+            EventBody::Released { .. } => job.releases += 1,
+            EventBody::Disconnected { .. } => job.disconnects += 1,
+            EventBody::Terminated(t) => {
+                if let Some(r) = t
+                    .usage
+                    .iter()
+                    .find(|r| r.resource == "Memory")
+                    .and_then(|r| r.request.as_ref())
+                    .and_then(|v| v.as_f64())
+                {
+                    job.request_memory_mb = Some(r);
+                }
+            }
+            _ => {}
+        }
+        let owner = *job.owner.get_or_insert_with(|| {
+            PoolState::intern(&mut self.pool.owners, &format!("cluster {}", id.cluster))
+        });
+
+        // Cluster siblings' fate.
+        let cluster = self.clusters.entry(id.cluster).or_default();
+        let mut starts_episode = false;
+        match (&event.body, hold) {
+            (_, Some((code, _, _))) => {
+                job.holds += 1;
+                if hold_code(code as i32).is_some_and(|c| c.transfer) {
+                    job.transfer_failures += 1;
+                }
+                if !job.held {
+                    cluster.held_now += 1;
+                }
+                // A 012 while already held and not released belongs to the same episode.
+                starts_episode = !(job.held && job.open_episode.is_some());
+                job.held = true;
+            }
+            (EventBody::Released { .. }, _) => {
+                if job.held {
+                    cluster.held_now = cluster.held_now.saturating_sub(1);
+                }
+                job.held = false;
+            }
+            (EventBody::Terminated(t), _) => {
+                match t.termination {
+                    Termination::Normal { return_value: 0 } => cluster.ok += 1,
+                    _ => cluster.failed += 1,
+                }
+                job.finished = true;
+            }
+            (EventBody::Aborted { .. }, _) => {
+                if job.held {
+                    cluster.held_now = cluster.held_now.saturating_sub(1);
+                }
+                cluster.failed += 1;
+                job.finished = true;
+            }
+            _ => {}
+        }
+        let cluster = *cluster;
+
+        // 3. The step vector of this event, with pool context as of now.
+        while job
+            .own_recent_holds
+            .front()
+            .is_some_and(|&(t, _)| t <= now - self.pool.window)
+        {
+            job.own_recent_holds.pop_front();
+        }
+        let step = ours::step(event, job, &cluster, &self.pool, hold, owner);
+        let seq_len = self
+            .encoders
+            .iter()
+            .filter(|e| e.kind == EncoderKind::Ours)
+            .map(|e| e.seq_len)
+            .max()
+            .unwrap_or(1);
+        job.steps.push_back(step);
+        while job.steps.len() > seq_len {
+            job.steps.pop_front();
+        }
+        job.last_time = Some(now);
+
+        // 4. A new episode: encode now, before anything later is seen.
+        let mut started = None;
+        if let (true, Some((code, subcode, _))) = (starts_episode, hold) {
+            let index = job.episode_count;
+            job.episode_count += 1;
+            let mut inputs = Vec::with_capacity(n_enc);
+            for (k, enc) in self.encoders.iter().enumerate() {
+                inputs.push(match enc.kind {
+                    EncoderKind::Ours => ours::sequence(&job.steps, enc.seq_len),
+                    EncoderKind::Reference => {
+                        let r = self.refs[k].as_ref().expect("reference state");
+                        match (enc.ref_anchor, &job.first_hold_ref[k]) {
+                            (ReferenceAnchor::FirstHold, Some(first)) => first.clone(),
+                            _ => {
+                                let x = r.encode(id, now);
+                                job.first_hold_ref[k] = Some(x.clone());
+                                x
+                            }
+                        }
+                    }
+                });
+            }
+            self.episodes.push(Episode {
+                job: id,
+                index,
+                hold_time: now,
+                code,
+                subcode,
+                num_holds: job.holds,
+                label: Label::Open,
+                released: false,
+                inputs,
+            });
+            self.stats.episodes += 1;
+            job.open_episode = Some(self.episodes.len() - 1);
+            job.labeller = Labeller::new();
+            started = Some(self.episodes.len() - 1);
+        }
+        if let Some((code, _, _)) = hold {
+            self.pool.add_hold(now, code, owner, job.site);
+            job.own_recent_holds.push_back((now, code));
+        }
+        // Forget finished jobs whose episodes are decided (bounded memory).
+        if job.finished && job.open_episode.is_none() {
+            self.jobs.remove(&id);
+        }
+        started
+    }
+}
+
+/// The site of an execution point: `GLIDEIN_Site` (or a `*Site*` attribute) of the execute
+/// event when present, else the host address without port.
+pub fn site_of(host: &str, props: &[(String, holdadvisor_parsers::Value)]) -> String {
+    for (k, v) in props {
+        if k.contains("Site")
+            && let Some(s) = v.as_str()
+        {
+            return s.to_string();
+        }
+    }
+    let h = host.trim_start_matches('<');
+    let end = h.find([':', '?', '>']).unwrap_or(h.len());
+    h[..end].to_string()
+}
+
+/// Our encoder's per-step features.
+pub mod ours {
+    use super::*;
+
+    /// Event kinds, one-hot.
+    pub const KINDS: usize = 16;
+    /// HoldReasonCode 0..=49, and one slot for any other code; zero on non-hold steps.
+    pub const CODES: usize = 51;
+    /// HoldReasonSubCode, hashed.
+    pub const SUBCODES: usize = 16;
+    /// (code, subcode) pair, hashed.
+    pub const PAIRS: usize = 32;
+    pub const TIME: usize = 2;
+    pub const COUNTS: usize = 7;
+    pub const MEMORY: usize = 3;
+    pub const POOL: usize = 9;
+    pub const SIBLINGS: usize = 4;
+    /// Hold-reason text patterns, see [`REASON_PATTERNS`].
+    pub const REASONS: usize = 10;
+    pub const WIDTH: usize =
+        KINDS + CODES + SUBCODES + PAIRS + TIME + COUNTS + MEMORY + POOL + SIBLINGS + REASONS + 1;
+
+    const O_CODE: usize = KINDS;
+    const O_SUB: usize = O_CODE + CODES;
+    const O_PAIR: usize = O_SUB + SUBCODES;
+    const O_TIME: usize = O_PAIR + PAIRS;
+    const O_COUNT: usize = O_TIME + TIME;
+    const O_MEM: usize = O_COUNT + COUNTS;
+    const O_POOL: usize = O_MEM + MEMORY;
+    const O_SIB: usize = O_POOL + POOL;
+    const O_REASON: usize = O_SIB + SIBLINGS;
+    const O_PRESENT: usize = O_REASON + REASONS;
+
+    /// Lower-case substrings of the hold reason, one feature per row (any match sets it).
+    pub const REASON_PATTERNS: [&[&str]; REASONS] = [
+        &["memory"],
+        &["disk"],
+        &["transfer", "failed to send file", "failed to receive file"],
+        &["no such file", "errno 2)", "errno=2", "not found"],
+        &[
+            "timed out",
+            "timeout",
+            "connection",
+            "refused",
+            "network",
+            "unreachable",
+        ],
+        &["permission denied", "errno 13", "errno=13"],
+        &["docker", "singularity", "apptainer", "container", "image"],
+        &["periodichold", "periodic_hold", "policy", "expression"],
+        &["condor_hold", "by user"],
+        &["exec format", "failed to execute", "not executable"],
+    ];
+
+    pub fn kind_index(event: &Event) -> usize {
+        use EventType::*;
+        match event.event_type() {
+            Some(Submit) => 0,
+            Some(Execute) => 1,
+            Some(ExecutableError) => 2,
+            Some(JobEvicted) => 3,
+            Some(JobTerminated) => 4,
+            Some(ImageSize) => 5,
+            Some(ShadowException) => 6,
+            Some(JobAborted) => 7,
+            Some(JobHeld) => 8,
+            Some(JobReleased) => 9,
+            Some(JobDisconnected) => 10,
+            Some(JobReconnected) => 11,
+            Some(JobReconnectFailed) => 12,
+            Some(FileTransfer) => 13,
+            Some(JobAdInformation) | Some(AttributeUpdate) | Some(Generic) => 14,
+            _ => 15,
+        }
+    }
+
+    fn fnv(values: &[i64]) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for v in values {
+            for b in v.to_le_bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+
+    pub(super) fn step(
+        event: &Event,
+        job: &JobState,
+        cluster: &ClusterState,
+        pool: &PoolState,
+        hold: Option<(i64, i64, Option<&str>)>,
+        owner: u32,
+    ) -> Vec<f32> {
+        let mut v = vec![0f32; WIDTH];
+        v[kind_index(event)] = 1.0;
+        let now = event.timestamp;
+        if let Some((code, subcode, reason)) = hold {
+            v[O_CODE
+                + if (0..50).contains(&code) {
+                    code as usize
+                } else {
+                    50
+                }] = 1.0;
+            v[O_SUB
+                + if subcode == 0 {
+                    0
+                } else {
+                    1 + (fnv(&[subcode]) % (SUBCODES as u64 - 1)) as usize
+                }] = 1.0;
+            v[O_PAIR + (fnv(&[code, subcode]) % PAIRS as u64) as usize] = 1.0;
+            if let Some(r) = reason {
+                let r = r.to_ascii_lowercase();
+                for (i, pats) in REASON_PATTERNS.iter().enumerate() {
+                    if pats.iter().any(|p| r.contains(p)) {
+                        v[O_REASON + i] = 1.0;
+                    }
+                }
+            }
+            // Pool context for this code, excluding this job's own holds (window).
+            let own_same = job
+                .own_recent_holds
+                .iter()
+                .filter(|&&(_, c)| c == code)
+                .count() as f64;
+            let same = *pool.by_code.get(&code).unwrap_or(&0) as f64 - own_same;
+            let owners = *pool.owners_by_code.get(&code).unwrap_or(&0) as f64
+                - f64::from(pool.by_code_owner.contains_key(&(code, owner)));
+            let same_site = job.site.map_or(0.0, |s| {
+                *pool.by_code_site.get(&(code, s)).unwrap_or(&0) as f64 - own_same
+            });
+            let (ok, fail) = *pool.history.get(&(code, subcode)).unwrap_or(&(0, 0));
+            let fail_site = job.site.map_or(0.0, |s| {
+                *pool.recent_fail_code_site.get(&(code, s)).unwrap_or(&0) as f64
+            });
+            v[O_POOL] = ln1p(same);
+            v[O_POOL + 1] = ln1p(owners);
+            v[O_POOL + 2] = ln1p(same_site);
+            v[O_POOL + 4] = ln1p(ok as f64);
+            v[O_POOL + 5] = ln1p(fail as f64);
+            v[O_POOL + 6] = (ok as f32 + 1.0) / (ok as f32 + fail as f32 + 2.0);
+            v[O_POOL + 7] = ln1p(fail_site);
+        }
+        v[O_POOL + 3] = ln1p(pool.holds.len() as f64);
+        v[O_POOL + 8] = ln1p(pool.outcomes.iter().filter(|o| !o.3).count() as f64);
+        let dt = job.last_time.map_or(0, |t| now - t);
+        v[O_TIME] = ln1p(dt as f64) / 10.0;
+        v[O_TIME + 1] = job
+            .submit_time
+            .map_or(0.0, |t| ln1p((now - t) as f64) / 12.0);
+        for (i, n) in [
+            job.starts,
+            job.holds,
+            job.evictions,
+            job.transfer_failures,
+            job.releases,
+            job.shadow_exceptions,
+            job.disconnects,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            v[O_COUNT + i] = ln1p(n as f64);
+        }
+        if let (Some(u), Some(r)) = (job.memory_usage_mb, job.request_memory_mb)
+            && r > 0.0
+            && u > 0.0
+        {
+            v[O_MEM] = 1.0;
+            v[O_MEM + 1] = ((u / r).log2().clamp(-4.0, 4.0) / 4.0) as f32;
+        }
+        v[O_MEM + 2] = job
+            .memory_usage_mb
+            .map_or(0.0, |u| (u.max(1.0).log2() / 16.0) as f32);
+        v[O_SIB] = ln1p(cluster.procs.saturating_sub(1) as f64);
+        v[O_SIB + 1] = ln1p(cluster.ok as f64);
+        v[O_SIB + 2] = ln1p(
+            cluster
+                .held_now
+                .saturating_sub(u32::from(job.held || hold.is_some())) as f64,
+        );
+        v[O_SIB + 3] = ln1p(cluster.failed as f64);
+        v[O_PRESENT] = 1.0;
+        v
+    }
+
+    /// The last `seq_len` steps, left-padded with zero rows.
+    pub(super) fn sequence(steps: &VecDeque<Vec<f32>>, seq_len: usize) -> EpisodeInput {
+        let mut values = vec![0f32; seq_len * WIDTH];
+        let take = steps.len().min(seq_len);
+        for (k, s) in steps.iter().skip(steps.len() - take).enumerate() {
+            let row = seq_len - take + k;
+            values[row * WIDTH..(row + 1) * WIDTH].copy_from_slice(s);
+        }
+        EpisodeInput {
+            steps: seq_len,
+            width: WIDTH,
+            values,
+        }
+    }
+}
+
+/// The reference project's encoding, reproduced: a `(m, j*e)` tensor of one-hot event types
+/// in `m` frames of `ref_frame_seconds` ending at the hold (the last frame includes the hold
+/// time), for the held job (slot 0) and the `j-1` other jobs whose latest event in that
+/// window is most recent (ties: lower job id first). A cell is 1 when that job had an event of
+/// that number in that frame. No hold code, no times within frames, no counts.
+pub mod reference {
+    use super::*;
+
+    pub(super) struct RefState {
+        m: usize,
+        j: usize,
+        e: usize,
+        frame: i64,
+        recent: VecDeque<(i64, JobId, u16)>,
+    }
+
+    impl RefState {
+        pub(super) fn new(cfg: &EncoderConfig) -> RefState {
+            RefState {
+                m: cfg.ref_frames,
+                j: cfg.ref_jobs,
+                e: cfg.ref_event_types.max(1),
+                frame: cfg.ref_frame_seconds.max(1),
+                recent: VecDeque::new(),
+            }
+        }
+
+        pub(super) fn observe(&mut self, event: &Event) {
+            let span = self.frame * self.m as i64;
+            while self
+                .recent
+                .front()
+                .is_some_and(|&(t, _, _)| t <= event.timestamp - span)
+            {
+                self.recent.pop_front();
+            }
+            self.recent
+                .push_back((event.timestamp, event.id, event.number));
+        }
+
+        pub(super) fn encode(&self, job: JobId, at: i64) -> EpisodeInput {
+            let (m, j, e) = (self.m, self.j, self.e);
+            let start = at - self.frame * m as i64; // exclusive
+            let mut latest: HashMap<JobId, i64> = HashMap::new();
+            for &(t, id, _) in &self.recent {
+                if t > start && t <= at && id != job {
+                    let l = latest.entry(id).or_insert(t);
+                    *l = (*l).max(t);
+                }
+            }
+            let mut others: Vec<(i64, JobId)> = latest.into_iter().map(|(id, t)| (t, id)).collect();
+            others.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut slot: HashMap<JobId, usize> = HashMap::new();
+            slot.insert(job, 0);
+            for (k, (_, id)) in others.into_iter().take(j.saturating_sub(1)).enumerate() {
+                slot.insert(id, k + 1);
+            }
+            let width = j * e;
+            let mut values = vec![0f32; m * width];
+            for &(t, id, number) in &self.recent {
+                if t <= start || t > at {
+                    continue;
+                }
+                let Some(&s) = slot.get(&id) else { continue };
+                // frame k covers (at - (m-k)*F, at - (m-k-1)*F]
+                let back = ((at - t) / self.frame) as usize; // 0 = last frame
+                if back >= m {
+                    continue;
+                }
+                let k = m - 1 - back;
+                let ev = (number as usize).min(e - 1);
+                values[k * width + s * e + ev] = 1.0;
+            }
+            EpisodeInput {
+                steps: m,
+                width,
+                values,
+            }
+        }
+    }
+}
+
+/// Runs a stream over events already in time order and returns every episode.
+pub fn extract<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    encoders: Vec<EncoderConfig>,
+) -> Vec<Episode> {
+    let mut stream = EpisodeStream::new(encoders);
+    for e in events {
+        stream.push(e);
+    }
+    stream.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{ev, synth_pool};
+
+    fn both() -> Vec<EncoderConfig> {
+        vec![
+            EncoderConfig::ours(),
+            EncoderConfig::reference().with_ref_anchor(ReferenceAnchor::ThisHold),
+        ]
+    }
+
+    #[test]
+    fn shapes_and_labels_of_a_simple_job() {
+        let events = vec![
+            ev::submit(1, 0),
+            ev::execute(1, 10),
+            ev::held(1, 20, 13, 2),
+            ev::released(1, 30),
+            ev::execute(1, 40),
+            ev::terminated(1, 50, 0),
+        ];
+        let eps = extract(&events, both());
+        assert_eq!(eps.len(), 1);
+        let e = &eps[0];
+        assert_eq!(
+            (e.code, e.subcode, e.num_holds, e.index, e.label),
+            (13, 2, 1, 0, Label::Positive)
+        );
+        assert!(e.released && e.transfer());
+        assert_eq!((e.inputs[0].steps, e.inputs[0].width), (16, OURS_WIDTH));
+        assert_eq!(e.inputs[0].values.len(), 16 * OURS_WIDTH);
+        // three events known at the hold: the first 13 rows are padding
+        let rows: Vec<bool> = e.inputs[0]
+            .values
+            .chunks(OURS_WIDTH)
+            .map(|r| r.iter().any(|&x| x != 0.0))
+            .collect();
+        assert_eq!(rows.iter().filter(|&&r| r).count(), 3);
+        assert!(rows[13..].iter().all(|&r| r));
+        // the last row is the hold, with code 13 set
+        let last = &e.inputs[0].values[15 * OURS_WIDTH..];
+        assert_eq!(last[ours::kind_index(&events[2])], 1.0);
+        assert_eq!(last[ours::KINDS + 13], 1.0);
+        // reference: (10, 460); held job in slot 0: submit (0), execute (1), held (12) in the last frame
+        let r = &e.inputs[1];
+        assert_eq!((r.steps, r.width), (10, 460));
+        let last = &r.values[9 * 460..];
+        assert_eq!((last[0], last[1], last[12], last[13]), (1.0, 1.0, 1.0, 0.0));
+        assert_eq!(r.values.iter().filter(|&&x| x != 0.0).count(), 3);
+    }
+
+    #[test]
+    fn a_second_hold_is_a_second_episode() {
+        let events = vec![
+            ev::submit(1, 0),
+            ev::execute(1, 10),
+            ev::held(1, 20, 13, 2),
+            ev::released(1, 30),
+            ev::held(1, 40, 13, 2),
+            ev::aborted(1, 50),
+        ];
+        let eps = extract(&events, both());
+        assert_eq!(eps.len(), 2);
+        assert_eq!(
+            (eps[0].label, eps[1].label),
+            (Label::Negative, Label::Censored)
+        );
+        assert_eq!((eps[1].index, eps[1].num_holds), (1, 2));
+    }
+
+    /// Encodings of every episode must not change when anything after its hold changes.
+    #[test]
+    fn no_leakage_from_events_after_the_hold() {
+        let events = synth_pool(7, 150);
+        let base = extract(&events, both());
+        assert!(base.len() > 20, "{} episodes", base.len());
+        let mut checked = 0;
+        for probe in base.iter().step_by(base.len() / 8) {
+            let t = probe.hold_time;
+            // keep everything up to and including the hold; alter everything after it
+            let cut = events
+                .iter()
+                .position(|e| e.timestamp > t)
+                .unwrap_or(events.len());
+            let mut altered: Vec<Event> = events[..cut].to_vec();
+            for e in &events[cut..] {
+                let mut e = e.clone();
+                match &mut e.body {
+                    EventBody::Held(h) => {
+                        h.code = 34;
+                        h.subcode = 102;
+                        h.reason = Some("memory".into());
+                    }
+                    EventBody::Terminated(_) => e.body = ev::aborted(0, 0).body,
+                    _ => {}
+                }
+                if e.is(EventType::JobAborted) {
+                    e.number = EventType::JobTerminated as u16;
+                    e.body = ev::terminated(0, 0, 3).body;
+                }
+                altered.push(e.clone());
+                altered.push(ev::held(e.id.cluster, e.timestamp + 1, 12, 5));
+            }
+            let again = extract(&altered, both());
+            let a = again
+                .iter()
+                .find(|x| x.job == probe.job && x.hold_time == t && x.index == probe.index)
+                .expect("episode still there");
+            assert_eq!(
+                a.inputs, probe.inputs,
+                "episode of {} at {t} changed",
+                probe.job
+            );
+            assert_eq!(a.num_holds, probe.num_holds);
+            checked += 1;
+        }
+        assert!(checked >= 8);
+    }
+
+    #[test]
+    fn pool_context_counts_other_jobs_same_code_same_site() {
+        let site = "<10.9.9.9:9618>";
+        let mut events = Vec::new();
+        for c in 1..=4 {
+            events.push(ev::submit(c, 0));
+            events.push(ev::execute_at(c, 0, 10 + c, site));
+        }
+        for c in 1..=3 {
+            events.push(ev::held_proc(
+                c,
+                0,
+                100 + c,
+                13,
+                110,
+                "Connection timed out",
+            ));
+        }
+        events.push(ev::held_proc(4, 0, 200, 13, 110, "Connection timed out"));
+        let eps = extract(&events, vec![EncoderConfig::ours()]);
+        let last = &eps[3].inputs[0].values[15 * OURS_WIDTH..];
+        let o = ours::KINDS
+            + ours::CODES
+            + ours::SUBCODES
+            + ours::PAIRS
+            + ours::TIME
+            + ours::COUNTS
+            + ours::MEMORY;
+        assert!(
+            (last[o] - (3f32).ln_1p()).abs() < 1e-6,
+            "same code {}",
+            last[o]
+        );
+        assert!(
+            (last[o + 1] - (3f32).ln_1p()).abs() < 1e-6,
+            "owners (one per cluster) {}",
+            last[o + 1]
+        );
+        assert!(
+            (last[o + 2] - (3f32).ln_1p()).abs() < 1e-6,
+            "same site {}",
+            last[o + 2]
+        );
+        // the first hold saw no others
+        let first = &eps[0].inputs[0].values[15 * OURS_WIDTH..];
+        assert_eq!(first[o], 0.0);
+    }
+
+    #[test]
+    fn reference_first_hold_anchor_repeats_the_first_tensor() {
+        let events = vec![
+            ev::submit(1, 0),
+            ev::held(1, 20, 13, 2),
+            ev::released(1, 30),
+            ev::execute(1, 40),
+            ev::held(1, 4000, 13, 2),
+        ];
+        let eps = extract(&events, vec![EncoderConfig::reference()]);
+        assert_eq!(eps.len(), 2);
+        assert_eq!(eps[0].inputs[0], eps[1].inputs[0]);
+        let eps = extract(
+            &events,
+            vec![EncoderConfig::reference().with_ref_anchor(ReferenceAnchor::ThisHold)],
+        );
+        assert_ne!(eps[0].inputs[0], eps[1].inputs[0]);
+    }
+}

@@ -1,0 +1,543 @@
+//! Metrics over a whole split, and the baselines the model must beat on the same split.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Sample;
+use crate::encode::Episode;
+
+/// Counts at threshold 0.5 (positive = release succeeds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub true_positive: usize,
+    pub false_positive: usize,
+    pub true_negative: usize,
+    pub false_negative: usize,
+}
+
+/// Precision, recall and F1 of one class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// Everything measured on one split for one predictor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub n: usize,
+    pub positive_rate: f64,
+    /// ROC AUC; `None` when the split has only one class.
+    pub roc_auc: Option<f64>,
+    pub accuracy: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    /// Expected calibration error, 10 equal-width bins.
+    pub ece: f64,
+    pub positive: ClassScores,
+    pub negative: ClassScores,
+    pub confusion: Confusion,
+}
+
+/// ROC AUC by the rank-sum (Mann–Whitney) formula, ties given their average rank.
+pub fn roc_auc(probs: &[f32], labels: &[bool]) -> Option<f64> {
+    let n_pos = labels.iter().filter(|&&l| l).count();
+    let n_neg = labels.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]));
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && probs[order[j + 1]] == probs[order[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            if labels[k] {
+                rank_sum_pos += avg_rank;
+            }
+        }
+        i = j + 1;
+    }
+    let u = rank_sum_pos - (n_pos * (n_pos + 1)) as f64 / 2.0;
+    Some(u / (n_pos as f64 * n_neg as f64))
+}
+
+/// Expected calibration error with `bins` equal-width bins: Σ (nᵦ/N)·|mean pᵦ − mean yᵦ|.
+pub fn ece(probs: &[f32], labels: &[bool], bins: usize) -> f64 {
+    let mut sum_p = vec![0.0f64; bins];
+    let mut sum_y = vec![0.0f64; bins];
+    let mut count = vec![0usize; bins];
+    for (&p, &y) in probs.iter().zip(labels) {
+        let b = ((p as f64 * bins as f64) as usize).min(bins - 1);
+        sum_p[b] += p as f64;
+        sum_y[b] += f64::from(u8::from(y));
+        count[b] += 1;
+    }
+    let n = probs.len().max(1) as f64;
+    (0..bins)
+        .filter(|&b| count[b] > 0)
+        .map(|b| (count[b] as f64 / n) * ((sum_p[b] - sum_y[b]) / count[b] as f64).abs())
+        .sum()
+}
+
+fn class_scores(tp: usize, fp: usize, fn_: usize) -> ClassScores {
+    let precision = if tp + fp > 0 {
+        tp as f64 / (tp + fp) as f64
+    } else {
+        0.0
+    };
+    let recall = if tp + fn_ > 0 {
+        tp as f64 / (tp + fn_) as f64
+    } else {
+        0.0
+    };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    ClassScores {
+        precision,
+        recall,
+        f1,
+        support: tp + fn_,
+    }
+}
+
+/// All metrics of probabilities against labels.
+pub fn metrics(probs: &[f32], labels: &[bool]) -> Metrics {
+    assert_eq!(probs.len(), labels.len());
+    let n = probs.len();
+    let mut c = Confusion::default();
+    let (mut brier, mut log_loss) = (0.0, 0.0);
+    for (&p, &y) in probs.iter().zip(labels) {
+        let p = p as f64;
+        match (p >= 0.5, y) {
+            (true, true) => c.true_positive += 1,
+            (true, false) => c.false_positive += 1,
+            (false, false) => c.true_negative += 1,
+            (false, true) => c.false_negative += 1,
+        }
+        let yf = f64::from(u8::from(y));
+        brier += (p - yf).powi(2);
+        let pc = p.clamp(1e-7, 1.0 - 1e-7);
+        log_loss -= yf * pc.ln() + (1.0 - yf) * (1.0 - pc).ln();
+    }
+    let nf = n.max(1) as f64;
+    Metrics {
+        n,
+        positive_rate: labels.iter().filter(|&&l| l).count() as f64 / nf,
+        roc_auc: roc_auc(probs, labels),
+        accuracy: (c.true_positive + c.true_negative) as f64 / nf,
+        log_loss: log_loss / nf,
+        brier: brier / nf,
+        ece: ece(probs, labels, 10),
+        positive: class_scores(c.true_positive, c.false_positive, c.false_negative),
+        negative: class_scores(c.true_negative, c.false_negative, c.false_positive),
+        confusion: c,
+    }
+}
+
+/// A predictor fitted on the training split that needs no network.
+pub trait Baseline {
+    fn name(&self) -> &'static str;
+    fn predict(&self, episode: &Episode) -> f32;
+}
+
+/// The training split's positive rate, for every episode.
+pub struct Majority {
+    pub rate: f32,
+}
+
+/// Success rate per HoldReasonCode on the training split (shrunk toward the overall rate
+/// with `prior_weight` pseudo-episodes).
+pub struct CodeTable {
+    pub overall: f32,
+    pub by_code: HashMap<i64, (f32, f32)>,
+    pub prior_weight: f32,
+}
+
+/// Success rate per (HoldReasonCode, HoldReasonSubCode), shrunk toward the code's rate.
+pub struct CodeSubcodeTable {
+    pub codes: CodeTable,
+    pub by_pair: HashMap<(i64, i64), (f32, f32)>,
+}
+
+/// HTCondor's usual `periodic_release`: release transfer-type holds while NumHolds < 3.
+/// Scores 1 when the rule would release, else 0.
+pub struct PeriodicRelease;
+
+fn tally<K: std::hash::Hash + Eq>(
+    episodes: &[Episode],
+    train: &[Sample],
+    key: impl Fn(&Episode) -> K,
+) -> HashMap<K, (f32, f32)> {
+    let mut m: HashMap<K, (f32, f32)> = HashMap::new();
+    for s in train {
+        let e = m.entry(key(&episodes[s.episode])).or_default();
+        e.0 += s.target * s.weight;
+        e.1 += s.weight;
+    }
+    m
+}
+
+impl Majority {
+    pub fn fit(train: &[Sample]) -> Majority {
+        let w: f32 = train.iter().map(|s| s.weight).sum();
+        let p: f32 = train.iter().map(|s| s.weight * s.target).sum();
+        Majority {
+            rate: if w > 0.0 { p / w } else { 0.5 },
+        }
+    }
+}
+
+impl CodeTable {
+    pub fn fit(episodes: &[Episode], train: &[Sample]) -> CodeTable {
+        CodeTable {
+            overall: Majority::fit(train).rate,
+            by_code: tally(episodes, train, |e| e.code),
+            prior_weight: 2.0,
+        }
+    }
+    fn rate(&self, code: i64) -> f32 {
+        let (p, n) = self.by_code.get(&code).copied().unwrap_or((0.0, 0.0));
+        (p + self.prior_weight * self.overall) / (n + self.prior_weight)
+    }
+}
+
+impl CodeSubcodeTable {
+    pub fn fit(episodes: &[Episode], train: &[Sample]) -> CodeSubcodeTable {
+        CodeSubcodeTable {
+            codes: CodeTable::fit(episodes, train),
+            by_pair: tally(episodes, train, |e| (e.code, e.subcode)),
+        }
+    }
+}
+
+impl Baseline for Majority {
+    fn name(&self) -> &'static str {
+        "majority"
+    }
+    fn predict(&self, _: &Episode) -> f32 {
+        self.rate
+    }
+}
+
+impl Baseline for CodeTable {
+    fn name(&self) -> &'static str {
+        "code-table"
+    }
+    fn predict(&self, e: &Episode) -> f32 {
+        self.rate(e.code)
+    }
+}
+
+impl Baseline for CodeSubcodeTable {
+    fn name(&self) -> &'static str {
+        "code-subcode-table"
+    }
+    fn predict(&self, e: &Episode) -> f32 {
+        let prior = self.codes.rate(e.code);
+        let (p, n) = self
+            .by_pair
+            .get(&(e.code, e.subcode))
+            .copied()
+            .unwrap_or((0.0, 0.0));
+        let w = self.codes.prior_weight;
+        (p + w * prior) / (n + w)
+    }
+}
+
+impl Baseline for PeriodicRelease {
+    fn name(&self) -> &'static str {
+        "periodic-release"
+    }
+    fn predict(&self, e: &Episode) -> f32 {
+        if e.transfer() && e.num_holds < 3 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The four table/rule baselines fitted on `train`.
+pub fn baselines(episodes: &[Episode], train: &[Sample]) -> Vec<Box<dyn Baseline>> {
+    vec![
+        Box::new(Majority::fit(train)),
+        Box::new(CodeTable::fit(episodes, train)),
+        Box::new(CodeSubcodeTable::fit(episodes, train)),
+        Box::new(PeriodicRelease),
+    ]
+}
+
+/// Metrics of a baseline on some samples.
+pub fn score_baseline(b: &dyn Baseline, episodes: &[Episode], samples: &[Sample]) -> Metrics {
+    let probs: Vec<f32> = samples
+        .iter()
+        .map(|s| b.predict(&episodes[s.episode]))
+        .collect();
+    let labels: Vec<bool> = samples.iter().map(|s| s.target > 0.5).collect();
+    metrics(&probs, &labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_by_hand() {
+        // pairs (pos, neg): (0.8,0.3) ok, (0.8,0.4) ok, (0.35,0.3) ok, (0.35,0.4) wrong → 3/4
+        assert_eq!(
+            roc_auc(&[0.8, 0.35, 0.3, 0.4], &[true, true, false, false]),
+            Some(0.75)
+        );
+        // a tie between a positive and a negative counts one half
+        assert_eq!(roc_auc(&[0.5, 0.5], &[true, false]), Some(0.5));
+        assert_eq!(roc_auc(&[0.9, 0.1, 0.5], &[true, false, true]), Some(1.0));
+        assert_eq!(roc_auc(&[0.9, 0.1], &[true, true]), None);
+    }
+
+    #[test]
+    fn ece_by_hand() {
+        // bin [0.2,0.3): p 0.2, 0.2 with labels 0, 1 → |0.2 − 0.5| = 0.3, weight 2/4
+        // bin [0.9,1.0]: p 0.9, 1.0 with labels 1, 1 → |0.95 − 1| = 0.05, weight 2/4
+        let e = ece(&[0.2, 0.2, 0.9, 1.0], &[false, true, true, true], 10);
+        assert!((e - (0.5 * 0.3 + 0.5 * 0.05)).abs() < 1e-6, "{e}");
+        assert!(ece(&[1.0, 0.0], &[true, false], 10) < 1e-12);
+    }
+
+    #[test]
+    fn confusion_and_class_scores() {
+        let m = metrics(
+            &[0.9, 0.6, 0.2, 0.7, 0.1],
+            &[true, false, true, true, false],
+        );
+        assert_eq!(
+            m.confusion,
+            Confusion {
+                true_positive: 2,
+                false_positive: 1,
+                true_negative: 1,
+                false_negative: 1
+            }
+        );
+        assert!((m.accuracy - 0.6).abs() < 1e-12);
+        assert!((m.positive.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.positive.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.negative.precision - 0.5).abs() < 1e-12);
+        assert!((m.negative.recall - 0.5).abs() < 1e-12);
+        let b = (0.01 + 0.36 + 0.64 + 0.09 + 0.01) / 5.0;
+        assert!((m.brier - b).abs() < 1e-6);
+    }
+}
+
+/// One row of `--predictions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictionRow {
+    pub split: &'static str,
+    pub cluster: i64,
+    pub proc: i64,
+    pub episode: u32,
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    pub label: &'static str,
+    pub probability: f32,
+}
+
+/// The header of `--predictions`.
+pub const PREDICTIONS_HEADER: &str =
+    "split,cluster,proc,episode,hold_time,code,subcode,label,probability";
+
+impl PredictionRow {
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{:.6}",
+            self.split,
+            self.cluster,
+            self.proc,
+            self.episode,
+            self.hold_time,
+            self.code,
+            self.subcode,
+            self.label,
+            self.probability
+        )
+    }
+}
+
+/// The metrics of one predictor in a report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scored {
+    pub name: String,
+    pub metrics: Metrics,
+}
+
+/// What `holdadvisor evaluate` reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub model_dir: String,
+    pub data_note: String,
+    pub split: String,
+    pub episodes: usize,
+    pub counts: crate::inference::SplitCounts,
+    pub model: Scored,
+    pub baselines: Vec<Scored>,
+    pub stream: crate::encode::StreamStats,
+    pub malformed_events: u64,
+}
+
+/// Evaluates a model directory on event logs: the model, the table and rule baselines fitted
+/// on the same logs' training split, and the reference-encoder model from `DIR/reference/`
+/// when present, all on the chosen split (`test`, or `all` episodes for pools the model never
+/// saw). Returns the report and one prediction row per episode of every split.
+pub fn evaluate_model_dir(
+    dir: &std::path::Path,
+    logs: &[std::path::PathBuf],
+    split: &str,
+    data_note: &str,
+) -> anyhow::Result<(Report, Vec<PredictionRow>)> {
+    use crate::data::{Split, episodes_of, label_counts, scored_samples};
+    use crate::inference::{Predictor, SplitCounts};
+    use crate::training::TrainingConfig;
+    use burn::config::Config;
+
+    let predictor = Predictor::load(dir)?;
+    let training = TrainingConfig::load(dir.join("training.json"))
+        .map_err(|e| anyhow::anyhow!("{}/training.json: {e}", dir.display()))?;
+    let ref_dir = dir.join("reference");
+    let reference = if ref_dir.join("manifest.json").is_file() {
+        Some(Predictor::load(&ref_dir)?)
+    } else {
+        None
+    };
+    let mut encoders = vec![predictor.encoder().clone()];
+    if let Some(r) = &reference {
+        encoders.push(r.encoder().clone());
+    }
+    let (episodes, stats, malformed) = episodes_of(logs, encoders)?;
+    anyhow::ensure!(!episodes.is_empty(), "no hold episodes in the logs given");
+    let splits = training.splits(&episodes);
+    let chosen: Vec<crate::data::Sample> = match split {
+        "test" => scored_samples(&episodes, &splits, Split::Test),
+        "all" => [Split::Train, Split::Validation, Split::Test]
+            .iter()
+            .flat_map(|&s| scored_samples(&episodes, &splits, s))
+            .collect(),
+        other => anyhow::bail!("--split {other:?}: expected test or all"),
+    };
+    anyhow::ensure!(
+        !chosen.is_empty(),
+        "no labelled episodes in the {split} split"
+    );
+    let train = scored_samples(&episodes, &splits, Split::Train);
+    let labels: Vec<bool> = chosen.iter().map(|s| s.target > 0.5).collect();
+
+    let all_inputs: Vec<&crate::encode::EpisodeInput> =
+        episodes.iter().map(|e| &e.inputs[0]).collect();
+    let all_probs = predictor.predict_refs(&all_inputs)?;
+    let probs: Vec<f32> = chosen.iter().map(|s| all_probs[s.episode]).collect();
+    let model = Scored {
+        name: format!("model ({:?} encoder + LSTM)", predictor.encoder().kind).to_lowercase(),
+        metrics: metrics(&probs, &labels),
+    };
+    let mut scored = Vec::new();
+    for b in baselines(&episodes, &train) {
+        scored.push(Scored {
+            name: b.name().to_string(),
+            metrics: score_baseline(b.as_ref(), &episodes, &chosen),
+        });
+    }
+    if let Some(r) = &reference {
+        let inputs: Vec<&crate::encode::EpisodeInput> = chosen
+            .iter()
+            .map(|s| &episodes[s.episode].inputs[1])
+            .collect();
+        let p = r.predict_refs(&inputs)?;
+        scored.push(Scored {
+            name: "reference (m, j*e) encoder + LSTM".into(),
+            metrics: metrics(&p, &labels),
+        });
+    }
+    let rows = episodes
+        .iter()
+        .zip(&splits)
+        .zip(&all_probs)
+        .map(|((e, s), &p)| PredictionRow {
+            split: s.name(),
+            cluster: e.job.cluster,
+            proc: e.job.proc,
+            episode: e.index,
+            hold_time: e.hold_time,
+            code: e.code,
+            subcode: e.subcode,
+            label: e.label.csv(),
+            probability: p,
+        })
+        .collect();
+    let report = Report {
+        model_dir: dir.display().to_string(),
+        data_note: data_note.to_string(),
+        split: split.to_string(),
+        episodes: episodes.len(),
+        counts: SplitCounts {
+            train: label_counts(&episodes, &splits, Split::Train),
+            validation: label_counts(&episodes, &splits, Split::Validation),
+            test: label_counts(&episodes, &splits, Split::Test),
+        },
+        model,
+        baselines: scored,
+        stream: stats,
+        malformed_events: malformed,
+    };
+    Ok((report, rows))
+}
+
+impl Report {
+    /// A plain-text table (also the body of the Markdown report).
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "{} episodes; split {}: train {}+/{}-, validation {}+/{}-, test {}+/{}- (censored {}, open {} not scored)\n\n",
+            self.episodes,
+            self.split,
+            self.counts.train.positive,
+            self.counts.train.negative,
+            self.counts.validation.positive,
+            self.counts.validation.negative,
+            self.counts.test.positive,
+            self.counts.test.negative,
+            self.counts.train.censored + self.counts.validation.censored + self.counts.test.censored,
+            self.counts.train.open + self.counts.validation.open + self.counts.test.open,
+        ));
+        s.push_str("| predictor | n | ROC AUC | accuracy | F1 release | F1 remove | Brier | ECE | TP/FP/TN/FN |\n|---|---|---|---|---|---|---|---|---|\n");
+        for r in std::iter::once(&self.model).chain(&self.baselines) {
+            let m = &r.metrics;
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {}/{}/{}/{} |\n",
+                r.name,
+                m.n,
+                m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.4}")),
+                m.accuracy,
+                m.positive.f1,
+                m.negative.f1,
+                m.brier,
+                m.ece,
+                m.confusion.true_positive,
+                m.confusion.false_positive,
+                m.confusion.true_negative,
+                m.confusion.false_negative
+            ));
+        }
+        s
+    }
+}

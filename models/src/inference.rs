@@ -1,0 +1,361 @@
+//! Loading a model directory and predicting P(release succeeds).
+//!
+//! A model directory holds:
+//! - `model.bpk`: the weights (burnpack);
+//! - `model.json`: the [`ModelConfig`]; `encoder.json`: the [`EncoderConfig`];
+//!   `training.json`: the [`TrainingConfig`](crate::training::TrainingConfig);
+//! - `manifest.json`: a [`Manifest`] with the crate version, feature schema, hashes of the
+//!   encoder settings and weights, the data hash, label counts and metrics;
+//! - `metrics.jsonl` (one line per epoch) and `checkpoints/` (resume);
+//! - `reference/`: the reference-encoder baseline, when trained.
+//!
+//! [`Predictor::load`] refuses a directory whose encoder settings, schema or weights do not
+//! match its manifest, so a model is never used with the wrong encoder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+use burn::config::Config;
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{LabelCounts, fnv64, inputs_tensor};
+use crate::encode::{EncoderConfig, EpisodeInput, EpisodeStream, FEATURE_SCHEMA};
+use crate::evaluate::Metrics;
+use crate::model::{HoldModel, ModelConfig};
+
+/// The `format` of every manifest.
+pub const MANIFEST_FORMAT: &str = "holdadvisor-model/1";
+
+/// Which burn backend runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (the default build).
+    #[default]
+    Flex,
+    /// LibTorch on the CPU (`--features tch`).
+    #[cfg(feature = "tch")]
+    LibTorch,
+    /// LibTorch on CUDA device N (`--features tch`).
+    #[cfg(feature = "tch")]
+    LibTorchCuda(usize),
+}
+
+impl Backend {
+    /// `flex`, `tch` / `libtorch`, or `cuda` / `cuda:N`.
+    pub fn parse(name: &str) -> anyhow::Result<Backend> {
+        match name {
+            "flex" | "cpu" => Ok(Backend::Flex),
+            #[cfg(feature = "tch")]
+            "tch" | "libtorch" => Ok(Backend::LibTorch),
+            #[cfg(feature = "tch")]
+            n if n == "cuda" || n.starts_with("cuda:") => Ok(Backend::LibTorchCuda(
+                n.strip_prefix("cuda:").map_or(Ok(0), str::parse)?,
+            )),
+            #[cfg(not(feature = "tch"))]
+            "tch" | "libtorch" | "cuda" => {
+                bail!("device {name:?} needs holdadvisor built with `--features tch`")
+            }
+            _ => bail!("unknown device {name:?}: expected flex, tch or cuda[:N]"),
+        }
+    }
+
+    /// The burn device (without autodiff).
+    #[allow(deprecated)]
+    pub fn device(self) -> Device {
+        match self {
+            Backend::Flex => Device::flex(),
+            #[cfg(feature = "tch")]
+            Backend::LibTorch => Device::libtorch(),
+            #[cfg(feature = "tch")]
+            Backend::LibTorchCuda(n) => Device::libtorch_cuda(n),
+        }
+    }
+}
+
+/// Platt scaling fitted on the validation split: `p = σ(a·logit + b)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub a: f64,
+    pub b: f64,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration { a: 1.0, b: 0.0 }
+    }
+}
+
+impl Calibration {
+    pub fn apply(&self, logit: f32) -> f32 {
+        let z = self.a * logit as f64 + self.b;
+        (1.0 / (1.0 + (-z).exp())) as f32
+    }
+
+    /// Fits (a, b) by Newton's method on weighted log-loss; identity if it cannot.
+    pub fn fit(logits: &[f32], targets: &[f32], weights: &[f32]) -> Calibration {
+        let (mut a, mut b) = (1.0f64, 0.0f64);
+        if logits.len() < 10 {
+            return Calibration { a, b };
+        }
+        for _ in 0..50 {
+            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-6, 0.0, 1e-6);
+            for ((&x, &y), &w) in logits.iter().zip(targets).zip(weights) {
+                let (x, y, w) = (x as f64, y as f64, w as f64);
+                let p = 1.0 / (1.0 + (-(a * x + b)).exp());
+                let r = w * (p - y);
+                ga += r * x;
+                gb += r;
+                let s = w * p * (1.0 - p);
+                haa += s * x * x;
+                hab += s * x;
+                hbb += s;
+            }
+            let det = haa * hbb - hab * hab;
+            if det.abs() < 1e-12 {
+                break;
+            }
+            let da = (hbb * ga - hab * gb) / det;
+            let db = (haa * gb - hab * ga) / det;
+            a -= da;
+            b -= db;
+            if !a.is_finite() || !b.is_finite() {
+                return Calibration::default();
+            }
+            if da.abs() + db.abs() < 1e-9 {
+                break;
+            }
+        }
+        Calibration { a, b }
+    }
+}
+
+/// What a model directory says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    /// holdadvisor-models version that wrote it.
+    pub version: String,
+    pub feature_schema: u32,
+    /// FNV-1a 64 of `encoder.json` and of `model.bpk` as written.
+    pub encoder_hash: String,
+    pub weights_hash: String,
+    /// Hash of the training episodes (identity, label, input values), see `data::data_hash`.
+    pub data_hash: String,
+    /// Where the data came from, as the trainer said (e.g. "simulated: holdadvisor simulate --seed 1").
+    pub data_note: String,
+    pub backend: String,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub calibration: Calibration,
+    pub counts: SplitCounts,
+    pub validation: Option<Metrics>,
+    pub test: Option<Metrics>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SplitCounts {
+    pub train: LabelCounts,
+    pub validation: LabelCounts,
+    pub test: LabelCounts,
+}
+
+pub fn hash_file(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!("{:016x}", fnv64(&bytes)))
+}
+
+/// Writes weights, configs and the manifest (its hashes filled in here).
+pub fn save_model_dir(
+    dir: &Path,
+    model: &HoldModel,
+    model_cfg: &ModelConfig,
+    encoder: &EncoderConfig,
+    mut manifest: Manifest,
+) -> anyhow::Result<Manifest> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let weights = dir.join("model.bpk");
+    model
+        .clone()
+        .save_file(&weights)
+        .map_err(|e| anyhow::anyhow!("saving {}: {e}", weights.display()))?;
+    model_cfg.save(dir.join("model.json"))?;
+    encoder.save(dir.join("encoder.json"))?;
+    manifest.format = MANIFEST_FORMAT.into();
+    manifest.version = env!("CARGO_PKG_VERSION").into();
+    manifest.feature_schema = FEATURE_SCHEMA;
+    manifest.encoder_hash = hash_file(&dir.join("encoder.json"))?;
+    manifest.weights_hash = hash_file(&weights)?;
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    Ok(manifest)
+}
+
+/// A loaded model, ready to predict.
+pub struct Predictor {
+    model: HoldModel,
+    device: Device,
+    encoder: EncoderConfig,
+    config: ModelConfig,
+    manifest: Manifest,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor")
+            .field("dir", &self.dir)
+            .field("encoder", &self.encoder.kind)
+            .finish()
+    }
+}
+
+impl Predictor {
+    /// Loads a model directory on the default backend (flex).
+    pub fn load(dir: impl AsRef<Path>) -> anyhow::Result<Predictor> {
+        Predictor::load_on(dir, Backend::Flex)
+    }
+
+    /// Loads a model directory on a chosen backend. Fails when anything in it does not match
+    /// its manifest or this build's feature schema.
+    pub fn load_on(dir: impl AsRef<Path>, backend: Backend) -> anyhow::Result<Predictor> {
+        let dir = dir.as_ref();
+        let manifest: Manifest = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("manifest.json")).with_context(|| {
+                format!(
+                    "{}: not a model directory (no manifest.json)",
+                    dir.display()
+                )
+            })?,
+        )
+        .with_context(|| format!("{}/manifest.json", dir.display()))?;
+        ensure!(
+            manifest.format == MANIFEST_FORMAT,
+            "{}: manifest format {:?}, expected {MANIFEST_FORMAT:?}",
+            dir.display(),
+            manifest.format
+        );
+        ensure!(
+            manifest.feature_schema == FEATURE_SCHEMA,
+            "{}: model uses feature schema {}, this holdadvisor encodes schema {FEATURE_SCHEMA}: retrain it",
+            dir.display(),
+            manifest.feature_schema
+        );
+        let enc_hash = hash_file(&dir.join("encoder.json"))?;
+        ensure!(
+            enc_hash == manifest.encoder_hash,
+            "{}: encoder.json does not match the manifest (edited after training?)",
+            dir.display()
+        );
+        let weights = dir.join("model.bpk");
+        ensure!(
+            hash_file(&weights)? == manifest.weights_hash,
+            "{}: model.bpk does not match the manifest",
+            dir.display()
+        );
+        let encoder = EncoderConfig::load(dir.join("encoder.json"))
+            .map_err(|e| anyhow::anyhow!("{}/encoder.json: {e}", dir.display()))?;
+        ensure!(
+            encoder.schema == FEATURE_SCHEMA,
+            "{}: encoder schema {} differs from {FEATURE_SCHEMA}",
+            dir.display(),
+            encoder.schema
+        );
+        let config = ModelConfig::load(dir.join("model.json"))
+            .map_err(|e| anyhow::anyhow!("{}/model.json: {e}", dir.display()))?;
+        let (_, width) = encoder.shape();
+        ensure!(
+            config.input_size == width,
+            "{}: model input {} but encoder writes {width} features",
+            dir.display(),
+            config.input_size
+        );
+        let device = backend.device();
+        let record = ModuleRecord::load(&weights)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
+        let model = config
+            .init(&device)
+            .try_load_record(record)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
+        Ok(Predictor {
+            model: model.valid(),
+            device,
+            encoder,
+            config,
+            manifest,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn encoder(&self) -> &EncoderConfig {
+        &self.encoder
+    }
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A fresh episode stream with this model's encoder: feed it the pool's events in time
+    /// order, then predict for its episodes' `inputs[0]` (e.g. those still [`Label::Open`]
+    /// and not released: the jobs held now).
+    ///
+    /// [`Label::Open`]: crate::labels::Label::Open
+    pub fn stream(&self) -> EpisodeStream {
+        EpisodeStream::new(vec![self.encoder.clone()])
+    }
+
+    /// Calibrated P(release succeeds) for each input (batched internally).
+    pub fn predict(&self, inputs: &[EpisodeInput]) -> anyhow::Result<Vec<f32>> {
+        let refs: Vec<&EpisodeInput> = inputs.iter().collect();
+        self.predict_refs(&refs)
+    }
+
+    /// As [`predict`](Self::predict), for borrowed inputs.
+    pub fn predict_refs(&self, inputs: &[&EpisodeInput]) -> anyhow::Result<Vec<f32>> {
+        let logits = self.logits(inputs)?;
+        Ok(logits
+            .into_iter()
+            .map(|l| self.manifest.calibration.apply(l))
+            .collect())
+    }
+
+    /// One input.
+    pub fn predict_one(&self, input: &EpisodeInput) -> anyhow::Result<f32> {
+        Ok(self.predict_refs(&[input])?[0])
+    }
+
+    /// Raw logits (before calibration).
+    pub fn logits(&self, inputs: &[&EpisodeInput]) -> anyhow::Result<Vec<f32>> {
+        let (steps, width) = self.encoder.shape();
+        for x in inputs {
+            if (x.steps, x.width) != (steps, width) || x.values.len() != steps * width {
+                bail!(
+                    "input of shape ({}, {}) but this model's encoder writes ({steps}, {width})",
+                    x.steps,
+                    x.width
+                );
+            }
+        }
+        Ok(model_logits(&self.model, inputs, &self.device))
+    }
+}
+
+/// Logits of a model for inputs, in batches of 512, on `device`.
+pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device) -> Vec<f32> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(512) {
+        let x = inputs_tensor(chunk, device);
+        let y = model.forward(x).into_data();
+        out.extend(y.iter::<f32>());
+    }
+    out
+}

@@ -1,0 +1,416 @@
+//! Training: a hand-written loop with burn's Adam, early stopping on several validation
+//! metrics, a checkpoint per epoch (resumable), per-epoch metrics as JSON lines, and Platt
+//! calibration on the validation split at the end.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, ensure};
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::store::ModuleRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{
+    Batcher, Sample, Split, SplitKind, assign_splits, data_hash, label_counts, samples,
+    scored_samples,
+};
+use crate::encode::{EncoderConfig, Episode, EpisodeInput};
+use crate::evaluate::{Metrics, metrics};
+use crate::inference::{Backend, Calibration, Manifest, SplitCounts, model_logits, save_model_dir};
+use crate::labels::CensoredPolicy;
+use crate::model::{ModelConfig, weighted_bce_with_logits};
+use crate::testkit::Rng;
+
+/// Everything that decides a training run; saved as `training.json` beside the model.
+#[derive(Config, Debug)]
+pub struct TrainingConfig {
+    /// The network (its `input_size` is set from the encoder).
+    pub model: ModelConfig,
+    pub encoder: EncoderConfig,
+    #[config(default = 40)]
+    pub max_epochs: usize,
+    #[config(default = 64)]
+    pub batch_size: usize,
+    #[config(default = 2e-3)]
+    pub learning_rate: f64,
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Stop when no watched validation metric (ROC AUC, log loss, Brier) improved for this
+    /// many epochs ...
+    #[config(default = 6)]
+    pub patience: usize,
+    /// ... or when validation ROC AUC falls more than this fraction below its best.
+    #[config(default = 0.1)]
+    pub max_drop: f64,
+    #[config(default = "SplitKind::Time")]
+    pub split: SplitKind,
+    #[config(default = 0.6)]
+    pub train_fraction: f64,
+    #[config(default = 0.2)]
+    pub validation_fraction: f64,
+    #[config(default = "CensoredPolicy::Exclude")]
+    pub censored: CensoredPolicy,
+    /// Weigh positives by negatives/positives in the loss (imbalanced data).
+    #[config(default = false)]
+    pub class_weighted: bool,
+    /// Fit Platt scaling on the validation split.
+    #[config(default = true)]
+    pub calibrate: bool,
+    /// Also train the reference (m, j*e) encoder with the same network, into `reference/`.
+    #[config(default = true)]
+    pub train_reference: bool,
+}
+
+impl TrainingConfig {
+    /// The defaults, with our encoder.
+    pub fn default_ours() -> TrainingConfig {
+        TrainingConfig::new(
+            ModelConfig::new(crate::encode::OURS_WIDTH),
+            EncoderConfig::ours(),
+        )
+    }
+
+    /// The splits this config gives these episodes.
+    pub fn splits(&self, episodes: &[Episode]) -> Vec<Split> {
+        assign_splits(
+            episodes,
+            self.split,
+            self.train_fraction,
+            self.validation_fraction,
+            self.seed,
+        )
+    }
+}
+
+/// How to run a training (not part of the model).
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub backend: Backend,
+    /// Resume from `OUT/checkpoints` when it holds a run of the same data and config.
+    pub resume: bool,
+    /// Progress on standard error.
+    pub progress: bool,
+    /// Recorded in the manifest: where the data came from.
+    pub data_note: String,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            backend: Backend::Flex,
+            resume: false,
+            progress: false,
+            data_note: String::new(),
+        }
+    }
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation: Metrics,
+    pub seconds: f64,
+    pub improved: Vec<String>,
+    pub best_epoch: usize,
+}
+
+/// Progress of a run, saved after every epoch (`checkpoints/state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunState {
+    data_hash: String,
+    config_json: String,
+    epochs_done: usize,
+    best_epoch: usize,
+    best_auc: f64,
+    best_log_loss: f64,
+    best_brier: f64,
+    bad_epochs: usize,
+    stopped: Option<String>,
+}
+
+/// What a finished training returns.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+    pub stop_reason: String,
+}
+
+/// Trains on `episodes` (input `encoder_index` of each) and writes the model directory.
+pub fn train(
+    episodes: &[Episode],
+    encoder_index: usize,
+    cfg: &TrainingConfig,
+    out: &Path,
+    opts: &TrainOptions,
+) -> anyhow::Result<TrainOutcome> {
+    let (steps, width) = cfg.encoder.shape();
+    ensure!(
+        episodes
+            .iter()
+            .all(|e| e.inputs[encoder_index].steps == steps
+                && e.inputs[encoder_index].width == width),
+        "episodes were not encoded with this config's encoder"
+    );
+    let mut model_cfg = cfg.model.clone();
+    model_cfg.input_size = width;
+    let splits = cfg.splits(episodes);
+    let train_set = samples(episodes, &splits, Split::Train, cfg.censored);
+    let valid_set = scored_samples(episodes, &splits, Split::Validation);
+    let test_set = scored_samples(episodes, &splits, Split::Test);
+    ensure!(
+        !train_set.is_empty(),
+        "no labelled training episodes (of {} episodes)",
+        episodes.len()
+    );
+    ensure!(
+        !valid_set.is_empty(),
+        "no labelled validation episodes: more data or a larger validation fraction needed"
+    );
+    let n_pos = train_set.iter().filter(|s| s.target > 0.5).count();
+    let positive_weight = if cfg.class_weighted && n_pos > 0 {
+        (train_set.len() - n_pos) as f32 / n_pos as f32
+    } else {
+        1.0
+    };
+    let batcher = Batcher {
+        episodes,
+        encoder: encoder_index,
+        positive_weight,
+    };
+    let hash = data_hash(episodes, encoder_index);
+    let mut cfg_saved = cfg.clone();
+    cfg_saved.model = model_cfg.clone();
+    let config_json = serde_json::to_string(&cfg_saved)?;
+
+    std::fs::create_dir_all(out.join("checkpoints"))
+        .with_context(|| format!("creating {}", out.display()))?;
+    cfg_saved.save(out.join("training.json"))?;
+    let device = opts.backend.device().autodiff();
+    device.seed(cfg.seed);
+    let mut model = model_cfg.init(&device);
+    let mut optim = AdamConfig::new()
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init();
+    let ckpt = out.join("checkpoints");
+    let state_path = ckpt.join("state.json");
+    let mut state = RunState {
+        data_hash: hash.clone(),
+        config_json: config_json.clone(),
+        epochs_done: 0,
+        best_epoch: 0,
+        best_auc: f64::NEG_INFINITY,
+        best_log_loss: f64::INFINITY,
+        best_brier: f64::INFINITY,
+        bad_epochs: 0,
+        stopped: None,
+    };
+    if opts.resume && state_path.is_file() {
+        let saved: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path)?)?;
+        ensure!(
+            saved.data_hash == hash,
+            "cannot resume: the checkpoints were made from other data ({} vs {hash})",
+            saved.data_hash
+        );
+        ensure!(
+            saved.config_json == config_json,
+            "cannot resume: the checkpoints were made with another training config"
+        );
+        if saved.epochs_done > 0 {
+            let rec = ModuleRecord::load(ckpt.join("last.bpk"))
+                .map_err(|e| anyhow::anyhow!("loading checkpoint: {e}"))?;
+            model = model.load_record(rec);
+            optim = optim
+                .load(ckpt.join("optim.bpk"))
+                .map_err(|e| anyhow::anyhow!("loading optimizer state: {e}"))?;
+            if opts.progress {
+                eprintln!(
+                    "resuming after epoch {} (best {} at epoch {})",
+                    saved.epochs_done, saved.best_auc, saved.best_epoch
+                );
+            }
+        }
+        state = saved;
+    } else {
+        let _ = std::fs::remove_file(out.join("metrics.jsonl"));
+    }
+
+    let valid_inputs: Vec<&EpisodeInput> = valid_set
+        .iter()
+        .map(|s| &episodes[s.episode].inputs[encoder_index])
+        .collect();
+    let valid_labels: Vec<bool> = valid_set.iter().map(|s| s.target > 0.5).collect();
+    let mut order: Vec<Sample> = train_set.clone();
+    let batches = order.len().div_ceil(cfg.batch_size.max(1));
+    let tty = opts.progress && std::io::stderr().is_terminal();
+    let mut epoch = state.epochs_done;
+    while state.stopped.is_none() && epoch < cfg.max_epochs {
+        epoch += 1;
+        let started = std::time::Instant::now();
+        Rng::new(cfg.seed.wrapping_add(epoch as u64)).shuffle(&mut order);
+        let mut loss_sum = 0.0;
+        for (b, chunk) in order.chunks(cfg.batch_size.max(1)).enumerate() {
+            let batch = batcher.batch(chunk, &device);
+            let logits = model.forward(batch.inputs);
+            let loss = weighted_bce_with_logits(logits, batch.targets, batch.weights);
+            let grads = loss.backward();
+            loss_sum += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
+            let grads = GradientsParams::from_grads(grads, &model);
+            model = optim.step(cfg.learning_rate, model, grads);
+            if tty {
+                let done = (b + 1) * 30 / batches;
+                eprint!(
+                    "\repoch {epoch:>3}/{} [{}{}] {:>5}/{batches} loss {:.4}",
+                    cfg.max_epochs,
+                    "#".repeat(done),
+                    "-".repeat(30 - done),
+                    b + 1,
+                    loss_sum / ((b * cfg.batch_size + chunk.len()) as f64)
+                );
+            }
+        }
+        let train_loss = loss_sum / order.len() as f64;
+        let valid_model = model.valid();
+        let logits = model_logits(&valid_model, &valid_inputs, &device.clone().inner());
+        let probs: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
+        let m = metrics(&probs, &valid_labels);
+        let auc = m.roc_auc.unwrap_or(0.5);
+        let mut improved = Vec::new();
+        if auc > state.best_auc + 1e-4 {
+            improved.push("roc_auc".to_string());
+        }
+        if m.log_loss < state.best_log_loss - 1e-4 {
+            improved.push("log_loss".to_string());
+            state.best_log_loss = m.log_loss;
+        }
+        if m.brier < state.best_brier - 1e-4 {
+            improved.push("brier".to_string());
+            state.best_brier = m.brier;
+        }
+        // The kept model: best validation ROC AUC.
+        if auc > state.best_auc {
+            state.best_auc = auc;
+            state.best_epoch = epoch;
+            model
+                .clone()
+                .save_file(ckpt.join("best.bpk"))
+                .map_err(|e| anyhow::anyhow!("saving checkpoint: {e}"))?;
+        }
+        state.bad_epochs = if improved.is_empty() {
+            state.bad_epochs + 1
+        } else {
+            0
+        };
+        if state.bad_epochs >= cfg.patience {
+            state.stopped = Some(format!(
+                "no validation metric improved for {} epochs",
+                cfg.patience
+            ));
+        } else if auc < state.best_auc * (1.0 - cfg.max_drop) {
+            state.stopped = Some(format!(
+                "validation ROC AUC {auc:.4} fell more than {:.0}% below its best {:.4}",
+                cfg.max_drop * 100.0,
+                state.best_auc
+            ));
+        }
+        state.epochs_done = epoch;
+        let rec = EpochRecord {
+            epoch,
+            train_loss,
+            validation: m,
+            seconds: started.elapsed().as_secs_f64(),
+            improved,
+            best_epoch: state.best_epoch,
+        };
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
+        if opts.progress {
+            eprintln!(
+                "epoch {epoch:>3}/{}: train loss {train_loss:.4}, validation AUC {auc:.4} log loss {:.4} Brier {:.4} ({:.1} s){}",
+                cfg.max_epochs,
+                rec.validation.log_loss,
+                rec.validation.brier,
+                rec.seconds,
+                if state.best_epoch == epoch { " *" } else { "" }
+            );
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out.join("metrics.jsonl"))?;
+        writeln!(f, "{}", serde_json::to_string(&rec)?)?;
+        model
+            .clone()
+            .save_file(ckpt.join("last.bpk"))
+            .map_err(|e| anyhow::anyhow!("saving checkpoint: {e}"))?;
+        optim
+            .save(ckpt.join("optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("saving optimizer state: {e}"))?;
+        std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+    }
+    let stop_reason = state
+        .stopped
+        .clone()
+        .unwrap_or_else(|| format!("reached {} epochs", cfg.max_epochs));
+
+    // The best epoch's weights, on a plain device.
+    let plain = opts.backend.device();
+    let rec = ModuleRecord::load(ckpt.join("best.bpk"))
+        .map_err(|e| anyhow::anyhow!("loading best checkpoint: {e}"))?;
+    let best = model_cfg.init(&plain).load_record(rec).valid();
+    let calibration = if cfg.calibrate {
+        let logits = model_logits(&best, &valid_inputs, &plain);
+        let targets: Vec<f32> = valid_set.iter().map(|s| s.target).collect();
+        let weights = vec![1.0; targets.len()];
+        Calibration::fit(&logits, &targets, &weights)
+    } else {
+        Calibration::default()
+    };
+    let score = |set: &[Sample]| -> Option<Metrics> {
+        if set.is_empty() {
+            return None;
+        }
+        let inputs: Vec<&EpisodeInput> = set
+            .iter()
+            .map(|s| &episodes[s.episode].inputs[encoder_index])
+            .collect();
+        let probs: Vec<f32> = model_logits(&best, &inputs, &plain)
+            .into_iter()
+            .map(|l| calibration.apply(l))
+            .collect();
+        let labels: Vec<bool> = set.iter().map(|s| s.target > 0.5).collect();
+        Some(metrics(&probs, &labels))
+    };
+    let manifest = Manifest {
+        format: String::new(),
+        version: String::new(),
+        feature_schema: 0,
+        encoder_hash: String::new(),
+        weights_hash: String::new(),
+        data_hash: hash,
+        data_note: opts.data_note.clone(),
+        backend: format!("{:?}", opts.backend),
+        epochs_run: state.epochs_done,
+        best_epoch: state.best_epoch,
+        calibration,
+        counts: SplitCounts {
+            train: label_counts(episodes, &splits, Split::Train),
+            validation: label_counts(episodes, &splits, Split::Validation),
+            test: label_counts(episodes, &splits, Split::Test),
+        },
+        validation: score(&valid_set),
+        test: score(&test_set),
+    };
+    let manifest = save_model_dir(out, &best, &model_cfg, &cfg.encoder, manifest)?;
+    Ok(TrainOutcome {
+        manifest,
+        dir: out.to_path_buf(),
+        stop_reason,
+    })
+}
