@@ -25,6 +25,7 @@
 //! defined here once for the whole project.
 
 pub mod attrs;
+pub mod condor_q;
 pub mod error;
 pub mod event;
 pub mod event_type;

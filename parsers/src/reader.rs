@@ -75,6 +75,7 @@ pub struct EventReader<R> {
     lines: Vec<&'static str>,
     /// Where each line of the event being scanned ends, relative to its start.
     line_ends: Vec<usize>,
+    scratch: Option<Box<[u8]>>,
 }
 
 impl EventReader<File> {
@@ -114,6 +115,7 @@ impl<R: Read> EventReader<R> {
             incomplete: None,
             lines: Vec::new(),
             line_ends: Vec::new(),
+            scratch: None,
         }
     }
 
@@ -154,19 +156,16 @@ impl<R: Read> EventReader<R> {
             self.base += self.pos as u64;
             self.pos = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK, 0);
+        // Read into a scratch block allocated once, so no read pays for zeroing fresh memory.
+        let scratch = self.scratch.get_or_insert_with(|| vec![0u8; READ_CHUNK].into_boxed_slice());
         let n = loop {
-            match self.src.read(&mut self.buf[old..]) {
+            match self.src.read(scratch) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         };
-        self.buf.truncate(old + n);
+        self.buf.extend_from_slice(&scratch[..n]);
         if n == 0 {
             self.eof = true;
         }
