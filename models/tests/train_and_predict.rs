@@ -1,0 +1,92 @@
+//! Trains a tiny model on the crate's tiny synthetic pool (`testkit::synth_pool`: synthetic,
+//! not the project's simulator) and checks it against the code+subcode table on the same time
+//! split, then checks the model directory round trip and its guards.
+
+use holdadvisor_models::data::{Split, scored_samples};
+use holdadvisor_models::encode::{EncoderConfig, EpisodeInput, extract};
+use holdadvisor_models::evaluate::{Baseline, CodeSubcodeTable, metrics, score_baseline};
+use holdadvisor_models::inference::Predictor;
+use holdadvisor_models::model::ModelConfig;
+use holdadvisor_models::testkit::synth_pool;
+use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
+
+#[test]
+fn model_beats_the_code_subcode_table_and_round_trips() {
+    let events = synth_pool(11, 700);
+    let episodes = extract(&events, vec![EncoderConfig::ours().with_seq_len(8)]);
+    let cfg = TrainingConfig::new(
+        ModelConfig::new(0)
+            .with_hidden_size(16)
+            .with_num_layers(1)
+            .with_dropout(0.0),
+        EncoderConfig::ours().with_seq_len(8),
+    )
+    .with_max_epochs(12)
+    .with_batch_size(32)
+    .with_learning_rate(5e-3)
+    .with_patience(4)
+    .with_train_reference(false);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let started = std::time::Instant::now();
+    let outcome = train(&episodes, 0, &cfg, &out, &TrainOptions::default()).unwrap();
+    eprintln!(
+        "trained in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        outcome.stop_reason
+    );
+
+    let splits = cfg.splits(&episodes);
+    let train_set = scored_samples(&episodes, &splits, Split::Train);
+    let test_set = scored_samples(&episodes, &splits, Split::Test);
+    assert!(
+        test_set.len() >= 60,
+        "test split too small: {}",
+        test_set.len()
+    );
+    let table = CodeSubcodeTable::fit(&episodes, &train_set);
+    let table_m = score_baseline(&table as &dyn Baseline, &episodes, &test_set);
+
+    let predictor = Predictor::load(&out).unwrap();
+    let inputs: Vec<&EpisodeInput> = test_set
+        .iter()
+        .map(|s| &episodes[s.episode].inputs[0])
+        .collect();
+    let probs = predictor.predict_refs(&inputs).unwrap();
+    let labels: Vec<bool> = test_set.iter().map(|s| s.target > 0.5).collect();
+    let model_m = metrics(&probs, &labels);
+    let (model_auc, table_auc) = (model_m.roc_auc.unwrap(), table_m.roc_auc.unwrap());
+    eprintln!(
+        "synthetic test split n={}: model AUC {model_auc:.4} ECE {:.4}; code+subcode table AUC {table_auc:.4}",
+        test_set.len(),
+        model_m.ece
+    );
+    assert!(
+        model_auc > table_auc + 0.02,
+        "model AUC {model_auc:.4} does not beat the code+subcode table {table_auc:.4} by 0.02"
+    );
+
+    // The manifest's test metrics are what the loaded model gives.
+    let recorded = predictor.manifest().test.as_ref().unwrap().roc_auc.unwrap();
+    assert!(
+        (recorded - model_auc).abs() < 1e-6,
+        "{recorded} vs {model_auc}"
+    );
+    // predict_one agrees with the batch.
+    assert!((predictor.predict_one(inputs[0]).unwrap() - probs[0]).abs() < 1e-5);
+
+    // Guards: wrong input shape, edited encoder settings, missing manifest.
+    let wrong = EpisodeInput {
+        steps: 16,
+        width: inputs[0].width,
+        values: vec![0.0; 16 * inputs[0].width],
+    };
+    assert!(predictor.predict(&[wrong]).is_err());
+    let enc = out.join("encoder.json");
+    let text = std::fs::read_to_string(&enc).unwrap();
+    std::fs::write(&enc, text.replace("\"seq_len\": 8", "\"seq_len\": 16")).unwrap();
+    let err = Predictor::load(&out).unwrap_err().to_string();
+    assert!(err.contains("encoder.json does not match"), "{err}");
+    std::fs::write(&enc, text).unwrap();
+    assert!(Predictor::load(&out).is_ok());
+}
