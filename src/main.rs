@@ -18,6 +18,10 @@ enum Command {
     Events(commands::events::EventsArgs),
     /// Simulate an HTCondor pool and write its event logs with known ground truth (synthetic data).
     Simulate(holdadvisor::simulate::SimulateArgs),
+    /// Train the hold-outcome model on event logs (time-based split, early stopping, checkpoints).
+    Train(commands::train::TrainArgs),
+    /// Evaluate a model against baselines on event logs (whole test split).
+    Evaluate(commands::evaluate::EvaluateArgs),
 }
 
 fn main() -> ExitCode {
@@ -25,6 +29,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Events(args) => commands::events::run(&args),
         Command::Simulate(args) => holdadvisor::simulate::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Evaluate(args) => commands::evaluate::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -47,3 +47,6 @@ pub mod labels;
 pub mod model;
 pub mod testkit;
 pub mod training;
+
+/// The burn version this crate is built on, for callers that need its traits (e.g. `Config`).
+pub use burn;

@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
+pub mod evaluate;
 pub mod events;
+pub mod train;

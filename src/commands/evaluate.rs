@@ -1,0 +1,87 @@
+//! `holdadvisor evaluate --model DIR --logs ... [--json] [--predictions FILE.csv] [--report DIR]`
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use holdadvisor_models::data::data_dir_logs;
+use holdadvisor_models::evaluate::{PREDICTIONS_HEADER, evaluate_model_dir};
+
+#[derive(clap::Args, Debug)]
+pub struct EvaluateArgs {
+    /// The model directory (from `holdadvisor train`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Event log files to evaluate on.
+    #[arg(long, num_args = 1.., required_unless_present = "data", conflicts_with = "data")]
+    pub logs: Vec<PathBuf>,
+    /// A directory written by `holdadvisor simulate`, instead of --logs.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which episodes to score: `test` (the model's time split applied to these logs) or `all`
+    /// (for a pool the model never saw).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The report as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one row per hold episode of every split.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+    /// Write a Markdown report (report.md, report.json) into this directory.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Where the data came from, printed with the figures (e.g. "simulated, seed 2").
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let logs = match &args.data {
+        Some(dir) => data_dir_logs(dir)?,
+        None => args.logs.clone(),
+    };
+    let note = args.note.clone().unwrap_or_else(|| match &args.data {
+        Some(d) => format!("data directory {}", d.display()),
+        None => logs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    });
+    let (report, rows) = evaluate_model_dir(&args.model, &logs, &args.split, &note)?;
+    if let Some(path) = &args.predictions {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        writeln!(f, "{PREDICTIONS_HEADER}")?;
+        for r in &rows {
+            writeln!(f, "{}", r.csv())?;
+        }
+        f.flush()?;
+    }
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let md = format!(
+            "# Evaluation of {}\n\nData: {}\n\nScored: the {} split ({} labelled episodes). Metrics at threshold 0.5; ECE with 10 bins.\n\n{}",
+            report.model_dir,
+            report.data_note,
+            report.split,
+            report.model.metrics.n,
+            report.table()
+        );
+        std::fs::write(dir.join("report.md"), md)?;
+        std::fs::write(
+            dir.join("report.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("data: {}", report.data_note);
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,154 @@
+//! `holdadvisor train --logs FILES... | --data DIR [--config FILE] --out MODEL_DIR`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use holdadvisor_models::burn::config::Config;
+use holdadvisor_models::data::SplitKind;
+use holdadvisor_models::data::{data_dir_logs, episodes_of};
+use holdadvisor_models::encode::{EncoderConfig, EncoderKind};
+use holdadvisor_models::inference::Backend;
+use holdadvisor_models::labels::CensoredPolicy;
+use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Event log files (user logs and/or global event logs, any format).
+    #[arg(long, num_args = 1.., required_unless_present = "data", conflicts_with = "data")]
+    pub logs: Vec<PathBuf>,
+    /// A directory written by `holdadvisor simulate` (its EventLog), or any directory of *.log files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Training configuration (JSON, the `training.json` of a model directory); default: built-in.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue an interrupted run from OUT/checkpoints.
+    #[arg(long)]
+    pub resume: bool,
+    /// Override the configuration's maximum number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Split at random instead of by hold time (leaks the future: for comparison only).
+    #[arg(long)]
+    pub random_split: bool,
+    /// Censored episodes: `exclude` or `weight:W` (as negatives with weight W).
+    #[arg(long)]
+    pub censored: Option<String>,
+    /// Weigh positives by negatives/positives in the loss.
+    #[arg(long)]
+    pub class_weighted: bool,
+    /// Do not train the reference (m, j*e) baseline into OUT/reference.
+    #[arg(long)]
+    pub no_reference: bool,
+    /// Backend: flex (default), or tch / cuda[:N] when built with `--features tch`.
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Where the data came from, recorded in the manifest (e.g. "simulated: holdadvisor simulate --seed 1").
+    #[arg(long)]
+    pub note: Option<String>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = match &args.config {
+        Some(p) => TrainingConfig::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => TrainingConfig::default_ours(),
+    };
+    if cfg.encoder.kind != EncoderKind::Ours {
+        bail!(
+            "the configuration's encoder must be `ours` (the reference encoder is trained beside it)"
+        );
+    }
+    if let Some(n) = args.epochs {
+        cfg.max_epochs = n;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if args.random_split {
+        cfg.split = SplitKind::Random;
+    }
+    if let Some(c) = &args.censored {
+        cfg.censored = CensoredPolicy::parse(c).map_err(anyhow::Error::msg)?;
+    }
+    if args.class_weighted {
+        cfg.class_weighted = true;
+    }
+    if args.no_reference {
+        cfg.train_reference = false;
+    }
+    let logs = match &args.data {
+        Some(dir) => data_dir_logs(dir)?,
+        None => args.logs.clone(),
+    };
+    let note = args.note.clone().unwrap_or_else(|| match &args.data {
+        Some(d) => format!("data directory {}", d.display()),
+        None => format!("{} log file(s)", logs.len()),
+    });
+    let backend = Backend::parse(&args.device)?;
+    let reference = EncoderConfig::reference();
+    let mut encoders = vec![cfg.encoder.clone()];
+    if cfg.train_reference {
+        encoders.push(reference.clone());
+    }
+    let started = std::time::Instant::now();
+    let (episodes, stats, malformed) = episodes_of(&logs, encoders).context("reading the logs")?;
+    if !args.quiet {
+        eprintln!(
+            "{} events ({} malformed skipped, {} out of order), {} hold episodes, encoded in {:.1} s",
+            stats.events,
+            malformed,
+            stats.out_of_order,
+            episodes.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let opts = TrainOptions {
+        backend,
+        resume: args.resume,
+        progress: !args.quiet,
+        data_note: note,
+    };
+    let outcome = train(&episodes, 0, &cfg, &args.out, &opts)?;
+    report(&outcome.manifest, &outcome.stop_reason, "model", args.quiet);
+    if cfg.train_reference {
+        let mut rcfg = cfg.clone();
+        rcfg.encoder = reference;
+        rcfg.train_reference = false;
+        if !args.quiet {
+            eprintln!("training the reference (m, j*e) encoder with the same network");
+        }
+        let r = train(&episodes, 1, &rcfg, &args.out.join("reference"), &opts)?;
+        report(&r.manifest, &r.stop_reason, "reference", args.quiet);
+    }
+    println!("model written to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(m: &holdadvisor_models::inference::Manifest, stop: &str, what: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let auc = |x: &Option<holdadvisor_models::evaluate::Metrics>| {
+        x.as_ref()
+            .and_then(|m| m.roc_auc)
+            .map_or("n/a".into(), |a| format!("{a:.4}"))
+    };
+    eprintln!(
+        "{what}: {} epochs ({stop}), best epoch {}; validation ROC AUC {}, test ROC AUC {} ({})",
+        m.epochs_run,
+        m.best_epoch,
+        auc(&m.validation),
+        auc(&m.test),
+        m.data_note
+    );
+}
