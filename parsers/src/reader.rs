@@ -328,6 +328,9 @@ impl<R: Read> EventReader<R> {
         self.skip_junk_text(start)
     }
 
+    /// Reports a run of lines that are no event, up to the next header line. Waits for more
+    /// data while it cannot yet see where the run ends, so the run is one error however the
+    /// bytes arrive.
     fn skip_junk_text(&mut self, start: usize) -> bool {
         let data = &self.buf[start..];
         let mut i = 0;
@@ -337,25 +340,19 @@ impl<R: Read> EventReader<R> {
                 Some(nl) => {
                     i += nl + 1;
                     lines += 1;
-                    if looks_like_header(&data[i..]) {
-                        break;
+                    let rest = &data[i..];
+                    if rest.len() < 5 && !self.eof {
+                        return false;
                     }
-                    if i == data.len() && !self.eof {
-                        // The next line may be a header we cannot see yet: report now anyway;
-                        // what follows is examined on its own.
+                    if looks_like_header(rest) || rest.is_empty() {
                         break;
                     }
                 }
-                None => {
-                    if !self.eof {
-                        if i == 0 {
-                            return false;
-                        }
-                        break;
-                    }
+                None if self.eof => {
                     i = data.len();
                     break;
                 }
+                None => return false,
             }
         }
         let line = self.line;
@@ -612,13 +609,8 @@ impl<R: Read> EventReader<R> {
         let cut = match memchr::memmem::find(&data[1..], marker) {
             Some(p) => p + 1 + usize::from(format == Format::Json),
             None if self.eof => data.len(),
-            None => {
-                // Keep a possible partial marker at the end for the next fill.
-                if data.len() < 4 {
-                    return false;
-                }
-                data.len() - 3
-            }
+            // The run's end is not in sight yet: wait, so it is reported once.
+            None => return false,
         };
         let newlines = data[..cut].iter().filter(|b| **b == b'\n').count() as u64;
         let expected = if format == Format::Json {

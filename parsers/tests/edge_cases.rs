@@ -318,3 +318,44 @@ fn no_input_makes_the_reader_panic() {
     assert!(items[0].is_ok());
     assert!(items[1].as_ref().unwrap_err().expected.contains("disk on fire"));
 }
+
+/// Hands out data a few bytes at a time, like a log still being written.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(self.data.len()).min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn bytes_arriving_in_pieces_read_exactly_like_the_whole() {
+    // Found by the fuzzer: a run of junk seen a few bytes at a time was reported piecemeal
+    // and could swallow the event after it.
+    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pool/json/c.echo.json")).unwrap();
+    let cut = json.find("\n{").unwrap() + 1;
+    let inputs = [
+        format!("{}001 (002.000.000) 2026-11-24 02:21:19 Job executing on host: <h>\n...\n{}", &json[..cut], &json[cut..]),
+        format!("{SUBMIT}junk line one\njunk two\n{HELD}trailing junk"),
+        format!("<c>\n<a n=\"MyType\"><s>JobHeldEvent</s></a>\n</c>\nnot xml\n<c>\n<a n=\"EventTypeNumber\"><i>12</i></a>\n<a n=\"EventTime\"><s>2024-01-01T00:00:00</s></a>\n</c>\n"),
+    ];
+    for input in &inputs {
+        let whole = read_bytes(input.as_bytes(), utc());
+        for step in [1, 2, 3, 5, 7, 13, 64] {
+            let items: Vec<_> = EventReader::new(Trickle { data: input.as_bytes(), step }, "-", utc()).collect();
+            let events: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
+            let errors: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+            assert_eq!(events.len(), whole.events.len(), "step {step}");
+            assert_eq!(errors.len(), whole.errors.len(), "step {step}: {errors:?}");
+            for (a, b) in events.iter().zip(&whole.events) {
+                assert_eq!((a.number, a.position), (b.number, b.position));
+            }
+        }
+    }
+}
