@@ -772,12 +772,15 @@ pub mod ours {
 pub mod reference {
     use super::*;
 
+    /// The window's events per job, and the jobs ordered by their latest event, so that an
+    /// encoding reads only the `j` jobs it uses.
     pub(super) struct RefState {
         m: usize,
         j: usize,
         e: usize,
         frame: i64,
-        recent: VecDeque<(i64, JobId, u16)>,
+        per_job: HashMap<JobId, VecDeque<(i64, u16)>>,
+        by_latest: std::collections::BTreeSet<(i64, JobId)>,
     }
 
     impl RefState {
@@ -787,55 +790,84 @@ pub mod reference {
                 j: cfg.ref_jobs,
                 e: cfg.ref_event_types.max(1),
                 frame: cfg.ref_frame_seconds.max(1),
-                recent: VecDeque::new(),
+                per_job: HashMap::new(),
+                by_latest: Default::default(),
             }
         }
 
         pub(super) fn observe(&mut self, event: &Event) {
             let span = self.frame * self.m as i64;
-            while self
-                .recent
-                .front()
-                .is_some_and(|&(t, _, _)| t <= event.timestamp - span)
-            {
-                self.recent.pop_front();
+            let now = event.timestamp;
+            // forget jobs with nothing in the window
+            while let Some(&(t, id)) = self.by_latest.first() {
+                if t > now - span {
+                    break;
+                }
+                self.by_latest.pop_first();
+                self.per_job.remove(&id);
             }
-            self.recent
-                .push_back((event.timestamp, event.id, event.number));
+            let q = self.per_job.entry(event.id).or_default();
+            if let Some(&(last, _)) = q.back() {
+                self.by_latest.remove(&(last, event.id));
+            }
+            while q.front().is_some_and(|&(t, _)| t <= now - span) {
+                q.pop_front();
+            }
+            q.push_back((now, event.number));
+            let latest = q.back().map_or(now, |&(t, _)| t).max(now);
+            self.by_latest.insert((latest, event.id));
         }
 
         pub(super) fn encode(&self, job: JobId, at: i64) -> EpisodeInput {
             let (m, j, e) = (self.m, self.j, self.e);
             let start = at - self.frame * m as i64; // exclusive
-            let mut latest: HashMap<JobId, i64> = HashMap::new();
-            for &(t, id, _) in &self.recent {
-                if t > start && t <= at && id != job {
-                    let l = latest.entry(id).or_insert(t);
-                    *l = (*l).max(t);
+            // the held job, then the j-1 others with the most recent latest event in the window
+            // (ties: lower job id first)
+            let mut jobs = vec![job];
+            let mut iter = self
+                .by_latest
+                .iter()
+                .rev()
+                .filter(|&&(t, id)| t > start && t <= at && id != job)
+                .peekable();
+            while jobs.len() < j {
+                let Some(&&(t, first)) = iter.next().as_ref() else {
+                    break;
+                };
+                let mut tied = vec![first];
+                while let Some(&&(t2, id2)) = iter.peek() {
+                    if t2 != t {
+                        break;
+                    }
+                    tied.push(id2);
+                    iter.next();
                 }
-            }
-            let mut others: Vec<(i64, JobId)> = latest.into_iter().map(|(id, t)| (t, id)).collect();
-            others.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            let mut slot: HashMap<JobId, usize> = HashMap::new();
-            slot.insert(job, 0);
-            for (k, (_, id)) in others.into_iter().take(j.saturating_sub(1)).enumerate() {
-                slot.insert(id, k + 1);
+                tied.sort();
+                for id in tied {
+                    if jobs.len() < j {
+                        jobs.push(id);
+                    }
+                }
             }
             let width = j * e;
             let mut values = vec![0f32; m * width];
-            for &(t, id, number) in &self.recent {
-                if t <= start || t > at {
+            for (s, id) in jobs.iter().enumerate() {
+                let Some(q) = self.per_job.get(id) else {
                     continue;
+                };
+                for &(t, number) in q {
+                    if t <= start || t > at {
+                        continue;
+                    }
+                    // frame k covers (at - (m-k)*F, at - (m-k-1)*F]
+                    let back = ((at - t) / self.frame) as usize; // 0 = last frame
+                    if back >= m {
+                        continue;
+                    }
+                    let k = m - 1 - back;
+                    let ev = (number as usize).min(e - 1);
+                    values[k * width + s * e + ev] = 1.0;
                 }
-                let Some(&s) = slot.get(&id) else { continue };
-                // frame k covers (at - (m-k)*F, at - (m-k-1)*F]
-                let back = ((at - t) / self.frame) as usize; // 0 = last frame
-                if back >= m {
-                    continue;
-                }
-                let k = m - 1 - back;
-                let ev = (number as usize).min(e - 1);
-                values[k * width + s * e + ev] = 1.0;
             }
             EpisodeInput {
                 steps: m,

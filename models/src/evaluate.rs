@@ -394,6 +394,41 @@ pub struct Report {
     pub baselines: Vec<Scored>,
     pub stream: crate::encode::StreamStats,
     pub malformed_events: u64,
+    /// The same predictors scored against a simulator's ground truth (`truth.jsonl`:
+    /// `release_would_succeed`), on every episode of the split that the truth file covers,
+    /// censored ones included. Simulated data only.
+    pub truth: Option<TruthScores>,
+}
+
+/// Scores against simulator ground truth.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TruthScores {
+    pub matched: usize,
+    pub predictors: Vec<Scored>,
+}
+
+/// Reads a simulator's `truth.jsonl`: (cluster, proc, hold_time) -> release_would_succeed.
+pub fn read_truth(path: &std::path::Path) -> anyhow::Result<HashMap<(i64, i64, i64), bool>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut m = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), n + 1))?;
+        let get = |k: &str| v.get(k).and_then(|x| x.as_i64());
+        if let (Some(c), Some(p), Some(t), Some(ok)) = (
+            get("cluster"),
+            get("proc"),
+            get("hold_time"),
+            v.get("release_would_succeed").and_then(|x| x.as_bool()),
+        ) {
+            m.insert((c, p, t), ok);
+        }
+    }
+    Ok(m)
 }
 
 /// Evaluates a model directory on event logs: the model, the table and rule baselines fitted
@@ -405,6 +440,7 @@ pub fn evaluate_model_dir(
     logs: &[std::path::PathBuf],
     split: &str,
     data_note: &str,
+    truth: Option<&std::path::Path>,
 ) -> anyhow::Result<(Report, Vec<PredictionRow>)> {
     use crate::data::{Split, episodes_of, label_counts, scored_samples};
     use crate::inference::{Predictor, SplitCounts};
@@ -468,6 +504,49 @@ pub fn evaluate_model_dir(
             metrics: metrics(&p, &labels),
         });
     }
+    let truth = match truth {
+        None => None,
+        Some(path) => {
+            let t = read_truth(path)?;
+            let wanted = |s: Split| split == "all" || s == Split::Test;
+            let idx: Vec<(usize, bool)> = episodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| wanted(splits[*i]))
+                .filter_map(|(i, e)| {
+                    t.get(&(e.job.cluster, e.job.proc, e.hold_time))
+                        .map(|&ok| (i, ok))
+                })
+                .collect();
+            let labels: Vec<bool> = idx.iter().map(|x| x.1).collect();
+            let mut predictors = vec![Scored {
+                name: model.name.clone(),
+                metrics: metrics(
+                    &idx.iter().map(|x| all_probs[x.0]).collect::<Vec<_>>(),
+                    &labels,
+                ),
+            }];
+            for b in baselines(&episodes, &train) {
+                let p: Vec<f32> = idx.iter().map(|x| b.predict(&episodes[x.0])).collect();
+                predictors.push(Scored {
+                    name: b.name().to_string(),
+                    metrics: metrics(&p, &labels),
+                });
+            }
+            if let Some(r) = &reference {
+                let inputs: Vec<&crate::encode::EpisodeInput> =
+                    idx.iter().map(|x| &episodes[x.0].inputs[1]).collect();
+                predictors.push(Scored {
+                    name: "reference (m, j*e) encoder + LSTM".into(),
+                    metrics: metrics(&r.predict_refs(&inputs)?, &labels),
+                });
+            }
+            Some(TruthScores {
+                matched: idx.len(),
+                predictors,
+            })
+        }
+    };
     let rows = episodes
         .iter()
         .zip(&splits)
@@ -498,6 +577,7 @@ pub fn evaluate_model_dir(
         baselines: scored,
         stream: stats,
         malformed_events: malformed,
+        truth,
     };
     Ok((report, rows))
 }
@@ -519,25 +599,43 @@ impl Report {
             self.counts.train.censored + self.counts.validation.censored + self.counts.test.censored,
             self.counts.train.open + self.counts.validation.open + self.counts.test.open,
         ));
-        s.push_str("| predictor | n | ROC AUC | accuracy | F1 release | F1 remove | Brier | ECE | TP/FP/TN/FN |\n|---|---|---|---|---|---|---|---|---|\n");
-        for r in std::iter::once(&self.model).chain(&self.baselines) {
-            let m = &r.metrics;
+        let rows: Vec<&Scored> = std::iter::once(&self.model)
+            .chain(&self.baselines)
+            .collect();
+        s.push_str(&metrics_table(&rows));
+        if let Some(t) = &self.truth {
             s.push_str(&format!(
-                "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {}/{}/{}/{} |\n",
-                r.name,
-                m.n,
-                m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.4}")),
-                m.accuracy,
-                m.positive.f1,
-                m.negative.f1,
-                m.brier,
-                m.ece,
-                m.confusion.true_positive,
-                m.confusion.false_positive,
-                m.confusion.true_negative,
-                m.confusion.false_negative
+                "\nAgainst the simulator's ground truth (release_would_succeed; {} episodes of the split, censored ones included):\n\n",
+                t.matched
             ));
+            s.push_str(&metrics_table(&t.predictors.iter().collect::<Vec<_>>()));
         }
         s
     }
+}
+
+/// A Markdown table of metrics, one row per predictor.
+pub fn metrics_table(rows: &[&Scored]) -> String {
+    let mut s = String::from(
+        "| predictor | n | ROC AUC | accuracy | F1 release | F1 remove | Brier | ECE | TP/FP/TN/FN |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let m = &r.metrics;
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {}/{}/{}/{} |\n",
+            r.name,
+            m.n,
+            m.roc_auc.map_or("n/a".to_string(), |a| format!("{a:.4}")),
+            m.accuracy,
+            m.positive.f1,
+            m.negative.f1,
+            m.brier,
+            m.ece,
+            m.confusion.true_positive,
+            m.confusion.false_positive,
+            m.confusion.true_negative,
+            m.confusion.false_negative
+        ));
+    }
+    s
 }

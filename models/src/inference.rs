@@ -94,16 +94,42 @@ impl Calibration {
         (1.0 / (1.0 + (-z).exp())) as f32
     }
 
-    /// Fits (a, b) by Newton's method on weighted log-loss; identity if it cannot.
+    /// Fits (a, b) on held-out logits: Platt's smoothed targets, damped Newton steps with a
+    /// small ridge toward the identity, `a` kept in [0.05, 20]. Returns the identity when the
+    /// fit does not lower the held-out log-loss or there are fewer than 10 examples.
     pub fn fit(logits: &[f32], targets: &[f32], weights: &[f32]) -> Calibration {
-        let (mut a, mut b) = (1.0f64, 0.0f64);
+        let identity = Calibration::default();
         if logits.len() < 10 {
-            return Calibration { a, b };
+            return identity;
         }
-        for _ in 0..50 {
-            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-6, 0.0, 1e-6);
-            for ((&x, &y), &w) in logits.iter().zip(targets).zip(weights) {
-                let (x, y, w) = (x as f64, y as f64, w as f64);
+        let n_pos: f64 = targets
+            .iter()
+            .zip(weights)
+            .map(|(&y, &w)| f64::from(y) * f64::from(w))
+            .sum();
+        let n_neg: f64 = weights.iter().map(|&w| f64::from(w)).sum::<f64>() - n_pos;
+        let (hi, lo) = ((n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0));
+        let smooth: Vec<f64> = targets
+            .iter()
+            .map(|&y| if y > 0.5 { hi } else { lo })
+            .collect();
+        let ridge = 1e-3 * (n_pos + n_neg);
+        let loss = |a: f64, b: f64| -> f64 {
+            let mut l = ridge * ((a - 1.0).powi(2) + b * b);
+            for ((&x, &y), &w) in logits.iter().zip(&smooth).zip(weights) {
+                let z = a * x as f64 + b;
+                // ln(1+e^z) - y z, stable
+                l += w as f64 * (z.max(0.0) + (-z.abs()).exp().ln_1p() - y * z);
+            }
+            l
+        };
+        let (mut a, mut b) = (1.0f64, 0.0f64);
+        let mut current = loss(a, b);
+        for _ in 0..100 {
+            let (mut ga, mut gb) = (2.0 * ridge * (a - 1.0), 2.0 * ridge * b);
+            let (mut haa, mut hab, mut hbb) = (2.0 * ridge + 1e-9, 0.0, 2.0 * ridge + 1e-9);
+            for ((&x, &y), &w) in logits.iter().zip(&smooth).zip(weights) {
+                let (x, w) = (x as f64, w as f64);
                 let p = 1.0 / (1.0 + (-(a * x + b)).exp());
                 let r = w * (p - y);
                 ga += r * x;
@@ -117,18 +143,28 @@ impl Calibration {
             if det.abs() < 1e-12 {
                 break;
             }
-            let da = (hbb * ga - hab * gb) / det;
-            let db = (haa * gb - hab * ga) / det;
-            a -= da;
-            b -= db;
-            if !a.is_finite() || !b.is_finite() {
-                return Calibration::default();
+            let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+            let mut step = 1.0;
+            let mut moved = false;
+            while step > 1e-4 {
+                let (na, nb) = ((a - step * da).clamp(0.05, 20.0), b - step * db);
+                let l = loss(na, nb);
+                if l.is_finite() && l < current {
+                    (a, b, current) = (na, nb, l);
+                    moved = true;
+                    break;
+                }
+                step /= 2.0;
             }
-            if da.abs() + db.abs() < 1e-9 {
+            if !moved || (da.abs() + db.abs()) * step < 1e-9 {
                 break;
             }
         }
-        Calibration { a, b }
+        if current < loss(1.0, 0.0) {
+            Calibration { a, b }
+        } else {
+            identity
+        }
     }
 }
 
@@ -358,4 +394,35 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
         out.extend(y.iter::<f32>());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Rng;
+
+    #[test]
+    fn platt_fit_recovers_a_known_scaling() {
+        let mut rng = Rng::new(5);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..4000 {
+            let l = (rng.unit() * 8.0 - 4.0) as f32;
+            let p = 1.0 / (1.0 + (-(0.5 * l as f64 + 0.7)).exp());
+            x.push(l);
+            y.push(if rng.chance(p) { 1.0 } else { 0.0 });
+        }
+        let c = Calibration::fit(&x, &y, &vec![1.0; x.len()]);
+        assert!((c.a - 0.5).abs() < 0.1 && (c.b - 0.7).abs() < 0.15, "{c:?}");
+    }
+
+    #[test]
+    fn platt_fit_stays_finite_on_separable_data() {
+        let x: Vec<f32> = (0..50).map(|i| i as f32 / 10.0 - 2.5).collect();
+        let y: Vec<f32> = x.iter().map(|&l| if l > 0.0 { 1.0 } else { 0.0 }).collect();
+        let c = Calibration::fit(&x, &y, &vec![1.0; x.len()]);
+        assert!(
+            c.a.is_finite() && c.b.is_finite() && c.a <= 20.0 && c.a >= 0.05,
+            "{c:?}"
+        );
+    }
 }

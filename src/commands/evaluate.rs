@@ -32,6 +32,9 @@ pub struct EvaluateArgs {
     /// Write a Markdown report (report.md, report.json) into this directory.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Also score against a simulator's ground truth (default with --data: DIR/truth.jsonl).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
     /// Where the data came from, printed with the figures (e.g. "simulated, seed 2").
     #[arg(long)]
     pub note: Option<String>,
@@ -50,7 +53,13 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
     });
-    let (report, rows) = evaluate_model_dir(&args.model, &logs, &args.split, &note)?;
+    let truth = match (&args.truth, &args.data) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(d)) if d.join("truth.jsonl").is_file() => Some(d.join("truth.jsonl")),
+        _ => None,
+    };
+    let (report, rows) =
+        evaluate_model_dir(&args.model, &logs, &args.split, &note, truth.as_deref())?;
     if let Some(path) = &args.predictions {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -1,0 +1,80 @@
+//! Trains and evaluates without the `holdadvisor` binary (for benchmarks and experiments):
+//!
+//! ```text
+//! cargo run --release -p holdadvisor-models --example train_eval -- DATA_DIR MODEL_DIR [NOTE]
+//! ```
+//!
+//! DATA_DIR is a `holdadvisor simulate` output (or a directory of *.log files). Prints the
+//! evaluation table of the test split. Figures from simulated data are not real-world accuracy.
+
+use holdadvisor_models::data::{data_dir_logs, episodes_of};
+use holdadvisor_models::encode::EncoderConfig;
+use holdadvisor_models::evaluate::evaluate_model_dir;
+use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(
+        args.len() >= 3,
+        "usage: train_eval DATA_DIR MODEL_DIR [NOTE]"
+    );
+    let data = std::path::PathBuf::from(&args[1]);
+    let out = std::path::PathBuf::from(&args[2]);
+    let note = args
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| format!("data directory {}", data.display()));
+    let logs = data_dir_logs(&data)?;
+    let cfg = match std::env::var("TRAIN_CONFIG") {
+        Ok(p) => {
+            use holdadvisor_models::burn::config::Config;
+            TrainingConfig::load(&p).map_err(|e| anyhow::anyhow!("{p}: {e}"))?
+        }
+        Err(_) => TrainingConfig::default_ours(),
+    };
+    let t = std::time::Instant::now();
+    let (episodes, stats, _) =
+        episodes_of(&logs, vec![cfg.encoder.clone(), EncoderConfig::reference()])?;
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "{} events, {} episodes: read and encoded in {secs:.2} s ({:.0} events/s)",
+        stats.events,
+        episodes.len(),
+        stats.events as f64 / secs
+    );
+    let opts = TrainOptions {
+        progress: true,
+        data_note: note.clone(),
+        ..Default::default()
+    };
+    let t = std::time::Instant::now();
+    let o = train(&episodes, 0, &cfg, &out, &opts)?;
+    eprintln!(
+        "ours: {} ({:.1} s)",
+        o.stop_reason,
+        t.elapsed().as_secs_f64()
+    );
+    if cfg.train_reference {
+        let mut r = cfg.clone();
+        r.encoder = EncoderConfig::reference();
+        r.train_reference = false;
+        let t = std::time::Instant::now();
+        let o = train(&episodes, 1, &r, &out.join("reference"), &opts)?;
+        eprintln!(
+            "reference: {} ({:.1} s)",
+            o.stop_reason,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let truth = data.join("truth.jsonl");
+    let (report, _) = evaluate_model_dir(
+        &out,
+        &logs,
+        "test",
+        &note,
+        truth.is_file().then_some(truth.as_path()),
+    )?;
+    println!("data: {note}");
+    print!("{}", report.table());
+    Ok(())
+}
