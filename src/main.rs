@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Print the events of job event logs (text, JSON or XML; detected per file).
     Events(commands::events::EventsArgs),
+    /// condor_q for held jobs, with advice: release, remove, raise a request, or wait.
+    Q(commands::q::QArgs),
     /// Simulate an HTCondor pool and write its event logs with known ground truth (synthetic data).
     Simulate(holdadvisor::simulate::SimulateArgs),
     /// Train the hold-outcome model on event logs (time-based split, early stopping, checkpoints).
@@ -25,9 +27,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(condor_style_args(std::env::args_os()));
     let result = match cli.command {
         Command::Events(args) => commands::events::run(&args),
+        Command::Q(args) => commands::q::run(&args),
         Command::Simulate(args) => holdadvisor::simulate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
@@ -39,4 +42,26 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// condor_q spells long options with one dash (`-hold`, `-allusers`, `-af`); `q` and `scan`
+/// accept them so, by rewriting them to clap's two-dash form before parsing.
+fn condor_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const LONG: [&str; 10] = ["hold", "allusers", "constraint", "json", "af", "autoformat", "log", "schedd-snapshot", "cache", "model"];
+    let mut out = Vec::new();
+    let mut in_condor_command = false;
+    for (i, a) in args.enumerate() {
+        if i == 1 {
+            in_condor_command = a == "q" || a == "scan";
+        }
+        let rewritten = match a.to_str() {
+            Some(s) if in_condor_command && s.len() > 2 && s.starts_with('-') && !s.starts_with("--") && LONG.contains(&&s[1..]) => {
+                let name = if &s[1..] == "autoformat" { "af" } else { &s[1..] };
+                std::ffi::OsString::from(format!("--{name}"))
+            }
+            _ => a,
+        };
+        out.push(rewritten);
+    }
+    out
 }

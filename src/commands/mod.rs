@@ -3,3 +3,4 @@
 pub mod evaluate;
 pub mod events;
 pub mod train;
+pub mod q;

@@ -1,0 +1,404 @@
+//! The prediction cache: one SQLite file (WAL, busy timeout), shared by every holdadvisor
+//! process on an access point. This module is the one place that opens it.
+//!
+//! Writes take the write lock up front (`BEGIN IMMEDIATE`) so that concurrent readers and
+//! writers wait for each other (up to the busy timeout) instead of failing with "database is
+//! locked"; each write is one transaction, so a crash loses nothing that was committed and
+//! leaves nothing half-written.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, SqliteConnection};
+
+/// How long a process waits for another's write lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct EpisodeRow {
+    pub id: i64,
+    pub cluster: i64,
+    pub proc: i64,
+    pub episode: i64,
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    pub reason: Option<String>,
+    pub site: Option<String>,
+    pub entered: Option<i64>,
+}
+
+/// A hold episode to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEpisode {
+    pub cluster: i64,
+    pub proc: i64,
+    pub episode: i64,
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    pub reason: Option<String>,
+    pub site: Option<String>,
+    /// EnteredCurrentStatus from condor_q, when known.
+    pub entered: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct PredictionRow {
+    pub episode_id: i64,
+    pub model_id: String,
+    pub probability: f64,
+    pub advice: String,
+    pub confidence: f64,
+    pub explanation: String,
+    /// The commands, one per line.
+    pub commands: String,
+    pub created: i64,
+}
+
+/// A prediction joined with its episode and, when known, its outcome (for `feedback`).
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct JudgedPrediction {
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    pub probability: f64,
+    pub advice: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct Position {
+    pub path: String,
+    pub dev: i64,
+    pub inode: i64,
+    pub offset: i64,
+    pub line: i64,
+}
+
+/// Per-(code, subcode) outcomes recorded in this pool.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CodeHistory {
+    pub episodes: i64,
+    pub positive: i64,
+    pub negative: i64,
+}
+
+/// The cache. Methods are synchronous: each runs on the cache's own small runtime.
+pub struct Cache {
+    rt: tokio::runtime::Runtime,
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> anyhow::Result<Cache> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating the cache directory {}", dir.display()))?;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the cache's runtime")?;
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .with_context(|| format!("cache path {}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = rt
+            .block_on(SqlitePoolOptions::new().max_connections(2).acquire_timeout(BUSY_TIMEOUT).connect_with(options))
+            .with_context(|| format!("opening the cache {}", path.display()))?;
+        let cache = Cache { rt, pool, path: path.to_path_buf() };
+        cache.migrate()?;
+        Ok(cache)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&self) -> anyhow::Result<()> {
+        // Two processes opening a new cache at once may race to apply the same migration;
+        // the loser sees it applied when it looks again.
+        let mut last = None;
+        for _ in 0..5 {
+            match self.rt.block_on(sqlx::migrate!("./migrations").run(&self.pool)) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        Err(anyhow::anyhow!("migrating the cache {}: {}", self.path.display(), last.map(|e| e.to_string()).unwrap_or_default()))
+    }
+
+    /// Runs `f` inside `BEGIN IMMEDIATE ... COMMIT` on one connection.
+    fn write<T>(&self, f: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>) -> anyhow::Result<T> {
+        self.rt.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            match f(&mut conn).await {
+                Ok(v) => {
+                    sqlx::query("COMMIT").execute(&mut *conn).await?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    Err(e)
+                }
+            }
+        })
+        .with_context(|| format!("writing the cache {}", self.path.display()))
+    }
+
+    pub fn upsert_job(&self, cluster: i64, proc: i64, owner: Option<&str>, user_log: Option<&str>) -> anyhow::Result<()> {
+        self.write(async |c| {
+            sqlx::query(
+                "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
+                 user_log = COALESCE(excluded.user_log, user_log)",
+            )
+            .bind(cluster)
+            .bind(proc)
+            .bind(owner)
+            .bind(user_log)
+            .bind(now())
+            .execute(&mut *c)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Records episodes (ignoring ones already recorded) and moves an ingestion position, in
+    /// one transaction: a crash keeps both or neither, so nothing is lost or counted twice.
+    pub fn record(&self, episodes: &[NewEpisode], outcomes: &[(i64, i64, i64, String)], position: Option<&Position>) -> anyhow::Result<usize> {
+        self.write(async |c| {
+            let mut added = 0;
+            for e in episodes {
+                let r = sqlx::query(
+                    "INSERT OR IGNORE INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(e.cluster)
+                .bind(e.proc)
+                .bind(e.episode)
+                .bind(e.hold_time)
+                .bind(e.code)
+                .bind(e.subcode)
+                .bind(&e.reason)
+                .bind(&e.site)
+                .execute(&mut *c)
+                .await?;
+                added += r.rows_affected() as usize;
+            }
+            for (cluster, proc, hold_time, label) in outcomes {
+                sqlx::query(
+                    "INSERT INTO outcomes (episode_id, label, observed)
+                     SELECT id, ?, ? FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?
+                     ON CONFLICT (episode_id) DO UPDATE SET label = excluded.label",
+                )
+                .bind(label)
+                .bind(now())
+                .bind(cluster)
+                .bind(proc)
+                .bind(hold_time)
+                .execute(&mut *c)
+                .await?;
+            }
+            if let Some(p) = position {
+                sqlx::query(
+                    "INSERT INTO ingest_positions (path, dev, inode, offset, line, updated) VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (path) DO UPDATE SET dev = excluded.dev, inode = excluded.inode,
+                     offset = excluded.offset, line = excluded.line, updated = excluded.updated",
+                )
+                .bind(&p.path)
+                .bind(p.dev)
+                .bind(p.inode)
+                .bind(p.offset)
+                .bind(p.line)
+                .bind(now())
+                .execute(&mut *c)
+                .await?;
+            }
+            Ok(added)
+        })
+    }
+
+    pub fn episode(&self, cluster: i64, proc: i64, hold_time: i64) -> anyhow::Result<Option<EpisodeRow>> {
+        Ok(self.rt.block_on(
+            sqlx::query_as::<_, EpisodeRow>("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?")
+                .bind(cluster)
+                .bind(proc)
+                .bind(hold_time)
+                .fetch_optional(&self.pool),
+        )?)
+    }
+
+    /// The episode of a job that condor_q showed held since `entered` (EnteredCurrentStatus).
+    pub fn episode_entered(&self, cluster: i64, proc: i64, entered: i64) -> anyhow::Result<Option<EpisodeRow>> {
+        Ok(self.rt.block_on(
+            sqlx::query_as::<_, EpisodeRow>("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND entered = ?")
+                .bind(cluster)
+                .bind(proc)
+                .bind(entered)
+                .fetch_optional(&self.pool),
+        )?)
+    }
+
+    /// The latest recorded episode of a job.
+    pub fn latest_episode(&self, cluster: i64, proc: i64) -> anyhow::Result<Option<EpisodeRow>> {
+        Ok(self.rt.block_on(
+            sqlx::query_as::<_, EpisodeRow>("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? ORDER BY hold_time DESC LIMIT 1")
+                .bind(cluster)
+                .bind(proc)
+                .fetch_optional(&self.pool),
+        )?)
+    }
+
+    pub fn prediction(&self, episode_id: i64, model_id: &str) -> anyhow::Result<Option<PredictionRow>> {
+        Ok(self.rt.block_on(
+            sqlx::query_as::<_, PredictionRow>(
+                "SELECT episode_id, model_id, probability, advice, confidence, explanation, commands, created
+                 FROM predictions WHERE episode_id = ? AND model_id = ?",
+            )
+            .bind(episode_id)
+            .bind(model_id)
+            .fetch_optional(&self.pool),
+        )?)
+    }
+
+    /// Stores a prediction; an existing one for the same episode and model is kept (the
+    /// first answer given is the one that will be judged).
+    pub fn store_prediction(&self, episode: &NewEpisode, p: &PredictionRow) -> anyhow::Result<i64> {
+        self.write(async |c| {
+            sqlx::query(
+                "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
+            )
+            .bind(episode.cluster)
+            .bind(episode.proc)
+            .bind(episode.episode)
+            .bind(episode.hold_time)
+            .bind(episode.code)
+            .bind(episode.subcode)
+            .bind(&episode.reason)
+            .bind(&episode.site)
+            .bind(episode.entered)
+            .execute(&mut *c)
+            .await?;
+            let id: i64 = sqlx::query_scalar("SELECT id FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?")
+                .bind(episode.cluster)
+                .bind(episode.proc)
+                .bind(episode.hold_time)
+                .fetch_one(&mut *c)
+                .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(&p.model_id)
+            .bind(p.probability)
+            .bind(&p.advice)
+            .bind(p.confidence)
+            .bind(&p.explanation)
+            .bind(&p.commands)
+            .bind(p.created)
+            .execute(&mut *c)
+            .await?;
+            Ok(id)
+        })
+    }
+
+    pub fn position(&self, path: &str) -> anyhow::Result<Option<Position>> {
+        Ok(self.rt.block_on(
+            sqlx::query_as::<_, Position>("SELECT path, dev, inode, offset, line FROM ingest_positions WHERE path = ?")
+                .bind(path)
+                .fetch_optional(&self.pool),
+        )?)
+    }
+
+    /// Outcomes recorded for a (code, subcode) in this pool, and how many such holds there were.
+    pub fn code_history(&self, code: i64, subcode: i64) -> anyhow::Result<CodeHistory> {
+        let (episodes, positive, negative): (i64, i64, i64) = self.rt.block_on(
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(o.label = 'positive'), 0), COALESCE(SUM(o.label = 'negative'), 0)
+                 FROM hold_episodes e LEFT JOIN outcomes o ON o.episode_id = e.id WHERE e.code = ? AND e.subcode = ?",
+            )
+            .bind(code)
+            .bind(subcode)
+            .fetch_one(&self.pool),
+        )?;
+        Ok(CodeHistory { episodes, positive, negative })
+    }
+
+    /// Other jobs' holds with the same code within `window` seconds of `hold_time`: (all,
+    /// of them at the same site).
+    pub fn similar_recent(&self, code: i64, hold_time: i64, window: i64, site: Option<&str>, cluster: i64, proc: i64) -> anyhow::Result<(i64, i64)> {
+        let (all, same_site): (i64, i64) = self.rt.block_on(
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(site IS NOT NULL AND site = ?), 0) FROM hold_episodes
+                 WHERE code = ? AND hold_time BETWEEN ? AND ? AND NOT (cluster = ? AND proc = ?)",
+            )
+            .bind(site)
+            .bind(code)
+            .bind(hold_time - window)
+            .bind(hold_time + window)
+            .bind(cluster)
+            .bind(proc)
+            .fetch_one(&self.pool),
+        )?;
+        Ok((all, same_site))
+    }
+
+    /// Every prediction whose episode has an observed outcome.
+    pub fn judged_predictions(&self) -> anyhow::Result<Vec<JudgedPrediction>> {
+        Ok(self.rt.block_on(
+            sqlx::query_as::<_, JudgedPrediction>(
+                "SELECT e.hold_time, e.code, e.subcode, p.probability, p.advice, o.label
+                 FROM predictions p JOIN hold_episodes e ON e.id = p.episode_id JOIN outcomes o ON o.episode_id = e.id
+                 ORDER BY e.hold_time",
+            )
+            .fetch_all(&self.pool),
+        )?)
+    }
+
+    pub fn count(&self, table: &str) -> anyhow::Result<i64> {
+        anyhow::ensure!(
+            matches!(table, "jobs" | "hold_episodes" | "predictions" | "outcomes" | "ingest_positions" | "actions"),
+            "unknown table {table}"
+        );
+        Ok(self.rt.block_on(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool))?)
+    }
+
+    pub fn log_action(&self, command: &str, status: Option<i32>, output: &str) -> anyhow::Result<()> {
+        self.write(async |c| {
+            sqlx::query("INSERT INTO actions (command, status, output, run_at) VALUES (?, ?, ?, ?)")
+                .bind(command)
+                .bind(status)
+                .bind(output)
+                .bind(now())
+                .execute(&mut *c)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // Close connections on our runtime so the WAL is checkpointed cleanly.
+        let pool = self.pool.clone();
+        self.rt.block_on(pool.close());
+    }
+}
+

@@ -1,0 +1,191 @@
+//! `holdadvisor q [JOBID ...] [-hold] [-allusers] [-constraint EXPR] [-json] [-af ATTR ...]
+//! [-log FILE] [-schedd-snapshot FILE]`: condor_q for held jobs, with advice.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use holdadvisor_parsers::Value;
+use holdadvisor_parsers::condor_q::{JobAd, format_job_ads, job_status_name};
+
+use crate::cache::Cache;
+use crate::jobspec::{JobSpec, validate_constraint};
+use crate::predict::{Advisor, Outcome, annotate, held_ads_from_log};
+use crate::schedd::{self, Query};
+use crate::{config, predict};
+
+/// Options shared by `q` and `scan`: where jobs, logs, the cache and the model come from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Source {
+    /// All users' jobs, not only yours (as condor_q -allusers).
+    #[arg(long)]
+    pub allusers: bool,
+    /// A ClassAd constraint, passed to condor_q as one argument.
+    #[arg(long)]
+    pub constraint: Option<String>,
+    /// Answer from this event log (a user log or the global event log) instead of each job's UserLog;
+    /// without -schedd-snapshot, the held jobs are those held at the end of this log.
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Saved `condor_q -json` output to use instead of running condor_q.
+    #[arg(long = "schedd-snapshot", value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// The prediction cache (default: HOLDADVISOR_CACHE, the config file, or ~/.cache/holdadvisor/cache.sqlite).
+    #[arg(long, value_name = "PATH")]
+    pub cache: Option<PathBuf>,
+    /// The model directory (default: HOLDADVISOR_MODEL, the config file, or the shipped model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
+
+impl Source {
+    /// The job ads of the query: from a snapshot, from condor_q, or from a log's held jobs.
+    pub fn ads(&self, specs: Vec<JobSpec>, held_only: bool) -> anyhow::Result<Vec<JobAd>> {
+        let constraint = self.constraint.as_deref().map(validate_constraint).transpose().map_err(anyhow::Error::msg)?.map(str::to_string);
+        let query = Query { specs, all_users: self.allusers, constraint, held_only };
+        if let Some(snap) = &self.snapshot {
+            let mut ads = schedd::snapshot(snap, &query)?;
+            relocate_user_logs(&mut ads, snap.parent().unwrap_or(std::path::Path::new(".")));
+            return Ok(ads);
+        }
+        if let Some(log) = &self.log {
+            if schedd::find_on_path("condor_q").is_none() {
+                let ads = held_ads_from_log(log)?;
+                return Ok(query.filter(ads));
+            }
+        }
+        schedd::condor_q(&query)
+    }
+
+    pub fn open(&self) -> anyhow::Result<(Cache, PathBuf)> {
+        let cache = Cache::open(&config::cache_path(self.cache.as_deref())?)?;
+        let model = config::model_dir(self.model.as_deref())?;
+        Ok((cache, model))
+    }
+}
+
+/// A snapshot copied off its access point (or written by the simulator) names user logs by
+/// their paths there; where such a path is missing here but exists under the snapshot's
+/// directory, use that copy.
+fn relocate_user_logs(ads: &mut [JobAd], base: &std::path::Path) {
+    for ad in ads {
+        let Some(log) = ad.string("UserLog").map(PathBuf::from) else { continue };
+        if log.exists() {
+            continue;
+        }
+        let moved = base.join(log.strip_prefix("/").unwrap_or(&log));
+        if moved.exists() {
+            ad.set("UserLog", Value::Str(moved.display().to_string()));
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QArgs {
+    /// Jobs: CLUSTER, CLUSTER.PROC or an owner name.
+    pub jobs: Vec<String>,
+    /// Only held jobs.
+    #[arg(long)]
+    pub hold: bool,
+    /// Print a JSON list of job ads (as condor_q -json) with Advice, ReleaseProbability, AdviceReason, AdviceCommands.
+    #[arg(long)]
+    pub json: bool,
+    /// Print these attributes, one line per job (as condor_q -af); accepts the advice attributes.
+    #[arg(long = "af", num_args = 1.., value_name = "ATTR")]
+    pub af: Vec<String>,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
+    // Validate every job id before anything else runs: condor_q is never called on bad input.
+    let specs = args.jobs.iter().map(|j| JobSpec::parse(j)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let mut ads = args.source.ads(specs, args.hold)?;
+    let (cache, model_dir) = args.source.open()?;
+    let mut advisor = Advisor::new(&cache, model_dir, args.source.log.clone())?;
+    let outcomes = advisor.advise_all(&ads);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json || !args.af.is_empty() {
+        for (ad, o) in ads.iter_mut().zip(&outcomes) {
+            annotate(ad, o);
+        }
+        if args.json {
+            out.write_all(format_job_ads(&ads).as_bytes())?;
+        } else {
+            for ad in &ads {
+                let fields: Vec<String> = args.af.iter().map(|a| af_value(ad.get(a))).collect();
+                writeln!(out, "{}", fields.join(" "))?;
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_table(&mut out, &ads, &outcomes, &advisor.model_id)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A value as `condor_q -af` prints it: strings unquoted, missing as `undefined`.
+pub fn af_value(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Undefined) => "undefined".into(),
+        Some(Value::Str(s)) => s.clone(),
+        Some(Value::Real(f)) => format!("{f}"),
+        Some(Value::List(items)) => items.iter().map(|i| af_value(Some(i))).collect::<Vec<_>>().join(","),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn held_since(ad: &JobAd) -> String {
+    ad.int("EnteredCurrentStatus")
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.with_timezone(&chrono::Local).format("%-m/%-d %H:%M").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+/// condor_q's held-jobs table with ADVICE, CONFIDENCE and WHY, then the commands to act.
+pub fn print_table(out: &mut impl Write, ads: &[JobAd], outcomes: &[Outcome], model_id: &str) -> anyhow::Result<()> {
+    if ads.is_empty() {
+        writeln!(out, "No matching jobs.")?;
+        return Ok(());
+    }
+    writeln!(out, " {:<10} {:<12} {:<11} {:<8} {:<42} {:>5}  WHY", "ID", "OWNER", "HELD_SINCE", "CODE/SUB", "ADVICE", "CONF")?;
+    let mut commands = Vec::new();
+    for (ad, o) in ads.iter().zip(outcomes) {
+        let id = format!("{}.{}", ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1));
+        let owner = ad.string("Owner").unwrap_or("-");
+        match o {
+            Outcome::NotHeld { status } => writeln!(out, " {id:<10} {owner:<12} is not held: {}", job_status_name(*status))?,
+            Outcome::Failed(e) => writeln!(out, " {id:<10} {owner:<12} held, no advice: {e}")?,
+            Outcome::Advised(a) => {
+                let code = format!("{}/{}", ad.int("HoldReasonCode").unwrap_or(0), ad.int("HoldReasonSubCode").unwrap_or(0));
+                writeln!(
+                    out,
+                    " {id:<10} {owner:<12} {:<11} {code:<8} {:<42} {:>5.2}  {}",
+                    held_since(ad),
+                    short(&a.advice.action.describe(), 42),
+                    a.advice.confidence,
+                    a.advice.why
+                )?;
+                commands.extend(a.commands.iter().cloned());
+            }
+        }
+    }
+    if !commands.is_empty() {
+        writeln!(out, "\nTo act on this advice:")?;
+        for c in commands {
+            writeln!(out, "  {c}")?;
+        }
+    }
+    writeln!(out, "\nmodel {}", short(model_id, 24))?;
+    Ok(())
+}
+
+/// For tests and `demo`: the model id in use.
+pub fn current_model_id(model: Option<&std::path::Path>) -> anyhow::Result<String> {
+    predict::model_id(&config::model_dir(model).context("model")?)
+}

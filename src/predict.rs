@@ -1,0 +1,286 @@
+//! Advice for held jobs, answered from the cache when it can be and computed otherwise:
+//! read the job's event log, encode its current hold episode, predict in one batch, store.
+//! `q` and `scan` both go through here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use holdadvisor_models::inference::Predictor;
+use holdadvisor_models::labels::Label;
+use holdadvisor_parsers::EventBody;
+use holdadvisor_parsers::Value;
+use holdadvisor_parsers::condor_q::{HELD, JobAd};
+
+use crate::advice::{Action, Advice, Facts, advise};
+use crate::cache::{Cache, NewEpisode, PredictionRow};
+
+/// The model's identity in the cache: its weights and encoder hashes.
+pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(model_dir.join("manifest.json"))
+        .with_context(|| format!("{}: no model here (manifest.json missing); train one or pass --model DIR", model_dir.display()))?;
+    let m: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}/manifest.json", model_dir.display()))?;
+    let weights = m["weights_hash"].as_str().unwrap_or("?");
+    let encoder = m["encoder_hash"].as_str().unwrap_or("?");
+    Ok(format!("{weights}-{encoder}"))
+}
+
+/// One held job's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub advice: Advice,
+    pub commands: Vec<String>,
+    pub from_cache: bool,
+    pub episode: i64,
+}
+
+/// What became of one job ad.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    NotHeld { status: i64 },
+    Advised(Answer),
+    /// Held, but no advice could be made (no log, job not in its log, ...).
+    Failed(String),
+}
+
+/// Holds the model (loaded on first need) and the cache.
+pub struct Advisor<'a> {
+    pub cache: &'a Cache,
+    pub model_dir: PathBuf,
+    pub model_id: String,
+    predictor: Option<Predictor>,
+    /// A log to read instead of each job's UserLog (`-log FILE`).
+    pub log_override: Option<PathBuf>,
+}
+
+fn job_id(ad: &JobAd) -> String {
+    format!("{}.{}", ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1))
+}
+
+impl<'a> Advisor<'a> {
+    pub fn new(cache: &'a Cache, model_dir: PathBuf, log_override: Option<PathBuf>) -> anyhow::Result<Advisor<'a>> {
+        let model_id = model_id(&model_dir)?;
+        Ok(Advisor { cache, model_dir, model_id, predictor: None, log_override })
+    }
+
+    fn predictor(&mut self) -> anyhow::Result<&Predictor> {
+        if self.predictor.is_none() {
+            self.predictor = Some(Predictor::load(&self.model_dir)?);
+        }
+        Ok(self.predictor.as_ref().expect("loaded"))
+    }
+
+    /// Advice for each ad, in order. Cache misses are grouped by event log and predicted in
+    /// one batch per log.
+    pub fn advise_all(&mut self, ads: &[JobAd]) -> Vec<Outcome> {
+        let mut out: Vec<Option<Outcome>> = vec![None; ads.len()];
+        let mut misses: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        for (i, ad) in ads.iter().enumerate() {
+            let status = ad.status().unwrap_or(0);
+            if status != HELD {
+                out[i] = Some(Outcome::NotHeld { status });
+                continue;
+            }
+            match self.cached(ad) {
+                Ok(Some(answer)) => out[i] = Some(Outcome::Advised(answer)),
+                Ok(None) => {
+                    let log = self.log_override.clone().or_else(|| ad.string("UserLog").map(PathBuf::from));
+                    match log {
+                        Some(log) => misses.entry(log).or_default().push(i),
+                        None => out[i] = Some(Outcome::Failed("no UserLog in its ad: give -log FILE (its user log or the global event log)".into())),
+                    }
+                }
+                Err(e) => out[i] = Some(Outcome::Failed(format!("{e:#}"))),
+            }
+        }
+        for (log, idx) in misses {
+            match self.compute(&log, &idx.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
+                Ok(results) => {
+                    for (i, r) in idx.into_iter().zip(results) {
+                        out[i] = Some(r);
+                    }
+                }
+                Err(e) => {
+                    for i in idx {
+                        out[i] = Some(Outcome::Failed(format!("{e:#}")));
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|o| o.unwrap_or(Outcome::Failed("not processed".into()))).collect()
+    }
+
+    fn cached(&self, ad: &JobAd) -> anyhow::Result<Option<Answer>> {
+        let (Some(c), Some(p), Some(entered)) = (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus")) else { return Ok(None) };
+        let Some(ep) = self.cache.episode_entered(c, p, entered)? else { return Ok(None) };
+        let Some(pred) = self.cache.prediction(ep.id, &self.model_id)? else { return Ok(None) };
+        let action = parse_action(&pred.advice);
+        Ok(Some(Answer {
+            advice: Advice { action, probability: pred.probability as f32, confidence: pred.confidence as f32, why: pred.explanation },
+            commands: pred.commands.lines().map(str::to_string).collect(),
+            from_cache: true,
+            episode: ep.episode,
+        }))
+    }
+
+    fn compute(&mut self, log: &Path, ads: &[&JobAd]) -> anyhow::Result<Vec<Outcome>> {
+        let (events, _malformed) = holdadvisor_models::data::read_events(&[log.to_path_buf()]).context("reading the job's event log")?;
+        let mut memory: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+        let predictor = self.predictor()?;
+        let mut stream = predictor.stream();
+        for e in &events {
+            if let EventBody::ImageSize(i) = &e.body {
+                if let Some(m) = i.memory_usage_mb {
+                    let slot = memory.entry((e.id.cluster, e.id.proc)).or_default();
+                    *slot = (*slot).max(m);
+                }
+            }
+            stream.push(e);
+        }
+        let episodes = stream.finish();
+        // The current hold of each job: its last episode in the log.
+        let mut picked = Vec::with_capacity(ads.len());
+        for ad in ads {
+            let (c, p) = (ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1));
+            let ep = episodes.iter().rev().find(|e| e.job.cluster == c && e.job.proc == p && e.label == Label::Open);
+            picked.push(ep);
+        }
+        let inputs: Vec<_> = picked.iter().flatten().map(|e| &e.inputs[0]).collect();
+        let probabilities = self.predictor()?.predict_refs(&inputs)?;
+        let mut probs = probabilities.into_iter();
+        let mut results = Vec::with_capacity(ads.len());
+        for (ad, ep) in ads.iter().zip(picked) {
+            let Some(ep) = ep else {
+                results.push(Outcome::Failed(format!("{} is held but its hold is not in {}", job_id(ad), log.display())));
+                continue;
+            };
+            let p = probs.next().unwrap_or(0.5);
+            let reason = ad.string("HoldReason").map(str::to_string);
+            let history = self.cache.code_history(ep.code, ep.subcode)?;
+            // Other jobs held with the same code within the hour, as this log shows them.
+            let others = episodes
+                .iter()
+                .filter(|o| o.code == ep.code && o.job != ep.job && (o.hold_time - ep.hold_time).abs() <= 3600)
+                .map(|o| o.job)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as i64;
+            let similar = (others, 0);
+            let facts = Facts {
+                code: ep.code,
+                subcode: ep.subcode,
+                reason: reason.as_deref(),
+                probability: p,
+                episode: i64::from(ep.index),
+                ad: Some(ad),
+                history,
+                similar,
+                site: None,
+                log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
+            };
+            let advice = advise(&facts);
+            let commands = advice.action.commands(&job_id(ad));
+            let episode = NewEpisode {
+                cluster: ep.job.cluster,
+                proc: ep.job.proc,
+                episode: i64::from(ep.index),
+                hold_time: ep.hold_time,
+                code: ep.code,
+                subcode: ep.subcode,
+                reason,
+                site: None,
+                entered: ad.int("EnteredCurrentStatus"),
+            };
+            let row = PredictionRow {
+                episode_id: 0,
+                model_id: self.model_id.clone(),
+                probability: f64::from(advice.probability),
+                advice: encode_action(&advice.action),
+                confidence: f64::from(advice.confidence),
+                explanation: advice.why.clone(),
+                commands: commands.join("\n"),
+                created: chrono::Utc::now().timestamp(),
+            };
+            self.cache.upsert_job(ep.job.cluster, ep.job.proc, ad.string("Owner"), ad.string("UserLog"))?;
+            self.cache.store_prediction(&episode, &row)?;
+            results.push(Outcome::Advised(Answer { advice, commands, from_cache: false, episode: i64::from(ep.index) }));
+        }
+        Ok(results)
+    }
+}
+
+/// The `advice` column: a stable machine form of the action.
+pub fn encode_action(a: &Action) -> String {
+    match a {
+        Action::Release => "release".into(),
+        Action::Remove => "remove".into(),
+        Action::RaiseMemory(mb) => format!("raise-memory:{mb}"),
+        Action::RaiseDisk(kb) => format!("raise-disk:{kb}"),
+        Action::Wait => "wait".into(),
+    }
+}
+
+pub fn parse_action(s: &str) -> Action {
+    match s.split_once(':') {
+        Some(("raise-memory", v)) => Action::RaiseMemory(v.parse().unwrap_or(0)),
+        Some(("raise-disk", v)) => Action::RaiseDisk(v.parse().unwrap_or(0)),
+        _ => match s {
+            "release" => Action::Release,
+            "wait" => Action::Wait,
+            _ => Action::Remove,
+        },
+    }
+}
+
+/// Adds the advice attributes to a job ad (for `-json` and `-af`).
+pub fn annotate(ad: &mut JobAd, outcome: &Outcome) {
+    match outcome {
+        Outcome::Advised(a) => {
+            ad.set("Advice", Value::Str(a.advice.action.describe()));
+            ad.set("ReleaseProbability", Value::Real(f64::from(a.advice.probability)));
+            ad.set("AdviceConfidence", Value::Real(f64::from(a.advice.confidence)));
+            ad.set("AdviceReason", Value::Str(a.advice.why.clone()));
+            ad.set("AdviceCommands", Value::List(a.commands.iter().cloned().map(Value::Str).collect()));
+        }
+        Outcome::Failed(e) => ad.set("AdviceError", Value::Str(e.clone())),
+        Outcome::NotHeld { .. } => {}
+    }
+}
+
+/// Job ads for the jobs held at the end of an event log (for `-log` without condor_q).
+pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
+    let (events, _) = holdadvisor_models::data::read_events(&[log.to_path_buf()]).with_context(|| format!("reading {}", log.display()))?;
+    let mut last: BTreeMap<(i64, i64), (i64, i64, i64, Option<String>, i64)> = BTreeMap::new();
+    let mut held: BTreeMap<(i64, i64), bool> = BTreeMap::new();
+    for e in &events {
+        let key = (e.id.cluster, e.id.proc);
+        match &e.body {
+            EventBody::Held(h) => {
+                held.insert(key, true);
+                last.insert(key, (h.code, h.subcode, e.timestamp, h.reason.clone(), 0));
+            }
+            EventBody::Released { .. } | EventBody::Aborted { .. } | EventBody::Terminated(_) | EventBody::Execute(_) => {
+                held.insert(key, false);
+            }
+            _ => {}
+        }
+    }
+    let mut ads = Vec::new();
+    for ((c, p), (code, subcode, t, reason, _)) in last {
+        if held.get(&(c, p)) != Some(&true) {
+            continue;
+        }
+        let mut ad = JobAd::default();
+        ad.set("ClusterId", Value::Int(c));
+        ad.set("ProcId", Value::Int(p));
+        ad.set("JobStatus", Value::Int(HELD));
+        ad.set("HoldReasonCode", Value::Int(code));
+        ad.set("HoldReasonSubCode", Value::Int(subcode));
+        if let Some(r) = reason {
+            ad.set("HoldReason", Value::Str(r));
+        }
+        ad.set("EnteredCurrentStatus", Value::Int(t));
+        ad.set("UserLog", Value::Str(log.display().to_string()));
+        ads.push(ad);
+    }
+    Ok(ads)
+}
