@@ -26,7 +26,9 @@ impl Action {
             Action::Release => "release".into(),
             Action::Remove => "remove".into(),
             Action::RaiseMemory(mb) => format!("release after raising memory to {mb} MB"),
-            Action::RaiseDisk(kb) => format!("release after raising disk to {} MB", (kb + 1023) / 1024),
+            Action::RaiseDisk(kb) => {
+                format!("release after raising disk to {} MB", (kb + 1023) / 1024)
+            }
             Action::Wait => "wait (held on purpose)".into(),
         }
     }
@@ -36,8 +38,12 @@ impl Action {
         match self {
             Action::Release => vec![format!("condor_release {id}")],
             Action::Remove => vec![format!("condor_rm {id}")],
-            Action::RaiseMemory(mb) => vec![format!("condor_qedit {id} RequestMemory {mb} && condor_release {id}")],
-            Action::RaiseDisk(kb) => vec![format!("condor_qedit {id} RequestDisk {kb} && condor_release {id}")],
+            Action::RaiseMemory(mb) => vec![format!(
+                "condor_qedit {id} RequestMemory {mb} && condor_release {id}"
+            )],
+            Action::RaiseDisk(kb) => vec![format!(
+                "condor_qedit {id} RequestDisk {kb} && condor_release {id}"
+            )],
             Action::Wait => vec![format!("condor_release {id}   # when you are ready")],
         }
     }
@@ -77,10 +83,15 @@ fn mentions(reason: Option<&str>, word: &str) -> bool {
 /// The first number before "megabytes"/"MB" in a reason text ("memory limit of 2048 megabytes").
 fn limit_in_reason(reason: Option<&str>) -> Option<i64> {
     let r = reason?;
-    let words: Vec<&str> = r.split(|c: char| c.is_whitespace() || c == ':' || c == ',').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = r
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
     words.windows(2).find_map(|w| {
         let unit = w[1].trim_end_matches('.').to_ascii_lowercase();
-        (unit == "megabytes" || unit == "mb").then(|| w[0].parse::<i64>().ok()).flatten()
+        (unit == "megabytes" || unit == "mb")
+            .then(|| w[0].parse::<i64>().ok())
+            .flatten()
     })
 }
 
@@ -96,16 +107,24 @@ pub fn advise(f: &Facts) -> Advice {
     let ad_int = |name: &str| f.ad.and_then(|a| a.int(name));
     let memory_hold = (f.code == 34 && f.subcode == i64::from(SUBCODE_OUT_OF_MEMORY))
         || (f.code == 34 && f.subcode == 0 && mentions(f.reason, "memory"))
-        || (matches!(f.code, 21 | 26 | 3) && (f.subcode == i64::from(SUBCODE_OUT_OF_MEMORY) || mentions(f.reason, "memory")));
-    let disk_hold = (f.code == 34 && f.subcode == i64::from(SUBCODE_OUT_OF_DISK)) || (matches!(f.code, 21 | 26 | 34) && mentions(f.reason, "disk"));
+        || (matches!(f.code, 21 | 26 | 3)
+            && (f.subcode == i64::from(SUBCODE_OUT_OF_MEMORY) || mentions(f.reason, "memory")));
+    let disk_hold = (f.code == 34 && f.subcode == i64::from(SUBCODE_OUT_OF_DISK))
+        || (matches!(f.code, 21 | 26 | 34) && mentions(f.reason, "disk"));
     let p = f.probability;
     let mut why = Vec::new();
-    let name = usize::try_from(f.code).ok().and_then(|c| hold_code(c as i32)).map_or("unknown code", |h| h.name);
+    let name = usize::try_from(f.code)
+        .ok()
+        .and_then(|c| hold_code(c as i32))
+        .map_or("unknown code", |h| h.name);
     why.push(format!("{}/{} {name}", f.code, f.subcode));
 
     let action = if memory_hold {
         let request = ad_int("RequestMemory").or_else(|| limit_in_reason(f.reason));
-        let usage = ad_int("MemoryUsage").into_iter().chain(f.log_memory_mb).max();
+        let usage = ad_int("MemoryUsage")
+            .into_iter()
+            .chain(f.log_memory_mb)
+            .max();
         let target = match (usage, request) {
             (Some(u), Some(r)) => (u as f64 * 1.25).max(r as f64 * 1.5),
             (Some(u), None) => u as f64 * 1.25,
@@ -113,7 +132,9 @@ pub fn advise(f: &Facts) -> Advice {
             (None, None) => 4096.0,
         };
         match (usage, request) {
-            (Some(u), Some(r)) => why.push(format!("MemoryUsage {u} MB against RequestMemory {r} MB")),
+            (Some(u), Some(r)) => {
+                why.push(format!("MemoryUsage {u} MB against RequestMemory {r} MB"))
+            }
             (None, Some(r)) => why.push(format!("over its {r} MB memory request")),
             _ => why.push("over its memory request".into()),
         }
@@ -144,16 +165,34 @@ pub fn advise(f: &Facts) -> Advice {
 
     let judged = f.history.positive + f.history.negative;
     if judged >= 3 {
-        why.push(format!("{} of {judged} such holds here recovered after release", f.history.positive));
+        why.push(format!(
+            "{} of {judged} such holds here recovered after release",
+            f.history.positive
+        ));
     }
     if f.similar.0 > 0 {
         match f.site {
-            Some(site) if f.similar.1 > 0 => why.push(format!("{} other {} held with code {} around then, {} at {site}", f.similar.0, jobs(f.similar.0), f.code, f.similar.1)),
-            _ => why.push(format!("{} other {} held with code {} around then", f.similar.0, jobs(f.similar.0), f.code)),
+            Some(site) if f.similar.1 > 0 => why.push(format!(
+                "{} other {} held with code {} around then, {} at {site}",
+                f.similar.0,
+                jobs(f.similar.0),
+                f.code,
+                f.similar.1
+            )),
+            _ => why.push(format!(
+                "{} other {} held with code {} around then",
+                f.similar.0,
+                jobs(f.similar.0),
+                f.code
+            )),
         }
     }
     if f.episode > 0 {
-        why.push(format!("held {} time{} before", f.episode, if f.episode == 1 { "" } else { "s" }));
+        why.push(format!(
+            "held {} time{} before",
+            f.episode,
+            if f.episode == 1 { "" } else { "s" }
+        ));
     }
     why.push(format!("P(release succeeds) {p:.2}"));
     let confidence = match action {
@@ -164,7 +203,12 @@ pub fn advise(f: &Facts) -> Advice {
         Action::RaiseMemory(_) | Action::RaiseDisk(_) => (1.0 - p).max(0.5),
         Action::Wait => 1.0,
     };
-    Advice { action, probability: p, confidence, why: why.join("; ") }
+    Advice {
+        action,
+        probability: p,
+        confidence,
+        why: why.join("; "),
+    }
 }
 
 #[cfg(test)]
@@ -173,32 +217,78 @@ mod tests {
     use holdadvisor_parsers::Value;
 
     fn ad(attrs: &[(&str, i64)]) -> JobAd {
-        JobAd { attrs: attrs.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect() }
+        JobAd {
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::Int(*v)))
+                .collect(),
+        }
     }
 
     #[test]
     fn memory_holds_name_a_request_above_usage() {
         let a = ad(&[("RequestMemory", 2048), ("MemoryUsage", 2301)]);
-        let f = Facts { code: 34, subcode: 102, probability: 0.1, ad: Some(&a), ..Default::default() };
+        let f = Facts {
+            code: 34,
+            subcode: 102,
+            probability: 0.1,
+            ad: Some(&a),
+            ..Default::default()
+        };
         let adv = advise(&f);
-        let Action::RaiseMemory(mb) = adv.action else { panic!("{adv:?}") };
+        let Action::RaiseMemory(mb) = adv.action else {
+            panic!("{adv:?}")
+        };
         assert!(mb > 2301 && mb % 256 == 0, "{mb}");
-        assert_eq!(adv.action.commands("7.3"), vec![format!("condor_qedit 7.3 RequestMemory {mb} && condor_release 7.3")]);
-        let f = Facts { code: 21, subcode: 102, reason: Some("memory usage exceeded request_memory"), probability: 0.9, log_memory_mb: Some(409), ..Default::default() };
+        assert_eq!(
+            adv.action.commands("7.3"),
+            vec![format!(
+                "condor_qedit 7.3 RequestMemory {mb} && condor_release 7.3"
+            )]
+        );
+        let f = Facts {
+            code: 21,
+            subcode: 102,
+            reason: Some("memory usage exceeded request_memory"),
+            probability: 0.9,
+            log_memory_mb: Some(409),
+            ..Default::default()
+        };
         assert!(matches!(advise(&f).action, Action::RaiseMemory(mb) if mb > 409));
-        assert_eq!(limit_in_reason(Some("Job has gone over cgroup memory limit of 2048 megabytes.")), Some(2048));
+        assert_eq!(
+            limit_in_reason(Some(
+                "Job has gone over cgroup memory limit of 2048 megabytes."
+            )),
+            Some(2048)
+        );
     }
 
     #[test]
     fn probability_decides_release_or_remove() {
-        let f = Facts { code: 13, subcode: 2, probability: 0.8, ..Default::default() };
+        let f = Facts {
+            code: 13,
+            subcode: 2,
+            probability: 0.8,
+            ..Default::default()
+        };
         assert_eq!(advise(&f).action, Action::Release);
-        let f = Facts { code: 13, subcode: 2, probability: 0.2, episode: 2, ..Default::default() };
+        let f = Facts {
+            code: 13,
+            subcode: 2,
+            probability: 0.2,
+            episode: 2,
+            ..Default::default()
+        };
         let a = advise(&f);
         assert_eq!(a.action, Action::Remove);
         assert!((a.confidence - 0.8).abs() < 1e-6);
         assert!(a.why.contains("held 2 times before"), "{}", a.why);
-        let f = Facts { code: 1, subcode: 0, probability: 0.9, ..Default::default() };
+        let f = Facts {
+            code: 1,
+            subcode: 0,
+            probability: 0.9,
+            ..Default::default()
+        };
         assert_eq!(advise(&f).action, Action::Wait);
     }
 }

@@ -11,7 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{FromRow, SqliteConnection};
 
 /// How long a process waits for another's write lock before giving up.
@@ -102,9 +104,13 @@ impl Cache {
     /// Opens (creating if needed) the cache at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Cache> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating the cache directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the cache directory {}", dir.display()))?;
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the cache's runtime")?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the cache's runtime")?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .with_context(|| format!("cache path {}", path.display()))?
             .create_if_missing(true)
@@ -113,9 +119,18 @@ impl Cache {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = rt
-            .block_on(SqlitePoolOptions::new().max_connections(2).acquire_timeout(BUSY_TIMEOUT).connect_with(options))
+            .block_on(
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(BUSY_TIMEOUT)
+                    .connect_with(options),
+            )
             .with_context(|| format!("opening the cache {}", path.display()))?;
-        let cache = Cache { rt, pool, path: path.to_path_buf() };
+        let cache = Cache {
+            rt,
+            pool,
+            path: path.to_path_buf(),
+        };
         cache.migrate()?;
         Ok(cache)
     }
@@ -129,7 +144,10 @@ impl Cache {
         // the loser sees it applied when it looks again.
         let mut last = None;
         for _ in 0..5 {
-            match self.rt.block_on(sqlx::migrate!("./migrations").run(&self.pool)) {
+            match self
+                .rt
+                .block_on(sqlx::migrate!("./migrations").run(&self.pool))
+            {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);
@@ -137,29 +155,43 @@ impl Cache {
                 }
             }
         }
-        Err(anyhow::anyhow!("migrating the cache {}: {}", self.path.display(), last.map(|e| e.to_string()).unwrap_or_default()))
+        Err(anyhow::anyhow!(
+            "migrating the cache {}: {}",
+            self.path.display(),
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ))
     }
 
     /// Runs `f` inside `BEGIN IMMEDIATE ... COMMIT` on one connection.
-    fn write<T>(&self, f: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>) -> anyhow::Result<T> {
-        self.rt.block_on(async {
-            let mut conn = self.pool.acquire().await?;
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-            match f(&mut conn).await {
-                Ok(v) => {
-                    sqlx::query("COMMIT").execute(&mut *conn).await?;
-                    Ok(v)
+    fn write<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> anyhow::Result<T> {
+        self.rt
+            .block_on(async {
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                match f(&mut conn).await {
+                    Ok(v) => {
+                        sqlx::query("COMMIT").execute(&mut *conn).await?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                        Err(e)
+                    }
                 }
-                Err(e) => {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    Err(e)
-                }
-            }
-        })
-        .with_context(|| format!("writing the cache {}", self.path.display()))
+            })
+            .with_context(|| format!("writing the cache {}", self.path.display()))
     }
 
-    pub fn upsert_job(&self, cluster: i64, proc: i64, owner: Option<&str>, user_log: Option<&str>) -> anyhow::Result<()> {
+    pub fn upsert_job(
+        &self,
+        cluster: i64,
+        proc: i64,
+        owner: Option<&str>,
+        user_log: Option<&str>,
+    ) -> anyhow::Result<()> {
         self.write(async |c| {
             sqlx::query(
                 "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES (?, ?, ?, ?, ?)
@@ -179,7 +211,13 @@ impl Cache {
 
     /// Records episodes (ignoring ones already recorded) and moves an ingestion position, in
     /// one transaction: a crash keeps both or neither, so nothing is lost or counted twice.
-    pub fn record(&self, episodes: &[NewEpisode], outcomes: &[(i64, i64, i64, String)], position: Option<&Position>) -> anyhow::Result<usize> {
+    /// Returns (episodes added, outcomes added or changed).
+    pub fn record(
+        &self,
+        episodes: &[NewEpisode],
+        outcomes: &[(i64, i64, i64, String)],
+        position: Option<&Position>,
+    ) -> anyhow::Result<(usize, usize)> {
         self.write(async |c| {
             let mut added = 0;
             for e in episodes {
@@ -199,11 +237,12 @@ impl Cache {
                 .await?;
                 added += r.rows_affected() as usize;
             }
+            let mut changed = 0;
             for (cluster, proc, hold_time, label) in outcomes {
-                sqlx::query(
+                let r = sqlx::query(
                     "INSERT INTO outcomes (episode_id, label, observed)
-                     SELECT id, ?, ? FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?
-                     ON CONFLICT (episode_id) DO UPDATE SET label = excluded.label",
+                     SELECT id, ?, ? FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ? AND true
+                     ON CONFLICT (episode_id) DO UPDATE SET label = excluded.label WHERE label != excluded.label",
                 )
                 .bind(label)
                 .bind(now())
@@ -212,6 +251,7 @@ impl Cache {
                 .bind(hold_time)
                 .execute(&mut *c)
                 .await?;
+                changed += r.rows_affected() as usize;
             }
             if let Some(p) = position {
                 sqlx::query(
@@ -228,28 +268,42 @@ impl Cache {
                 .execute(&mut *c)
                 .await?;
             }
-            Ok(added)
+            Ok((added, changed))
         })
     }
 
-    pub fn episode(&self, cluster: i64, proc: i64, hold_time: i64) -> anyhow::Result<Option<EpisodeRow>> {
+    pub fn episode(
+        &self,
+        cluster: i64,
+        proc: i64,
+        hold_time: i64,
+    ) -> anyhow::Result<Option<EpisodeRow>> {
         Ok(self.rt.block_on(
-            sqlx::query_as::<_, EpisodeRow>("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?")
-                .bind(cluster)
-                .bind(proc)
-                .bind(hold_time)
-                .fetch_optional(&self.pool),
+            sqlx::query_as::<_, EpisodeRow>(
+                "SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?",
+            )
+            .bind(cluster)
+            .bind(proc)
+            .bind(hold_time)
+            .fetch_optional(&self.pool),
         )?)
     }
 
     /// The episode of a job that condor_q showed held since `entered` (EnteredCurrentStatus).
-    pub fn episode_entered(&self, cluster: i64, proc: i64, entered: i64) -> anyhow::Result<Option<EpisodeRow>> {
+    pub fn episode_entered(
+        &self,
+        cluster: i64,
+        proc: i64,
+        entered: i64,
+    ) -> anyhow::Result<Option<EpisodeRow>> {
         Ok(self.rt.block_on(
-            sqlx::query_as::<_, EpisodeRow>("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND entered = ?")
-                .bind(cluster)
-                .bind(proc)
-                .bind(entered)
-                .fetch_optional(&self.pool),
+            sqlx::query_as::<_, EpisodeRow>(
+                "SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND entered = ?",
+            )
+            .bind(cluster)
+            .bind(proc)
+            .bind(entered)
+            .fetch_optional(&self.pool),
         )?)
     }
 
@@ -263,7 +317,11 @@ impl Cache {
         )?)
     }
 
-    pub fn prediction(&self, episode_id: i64, model_id: &str) -> anyhow::Result<Option<PredictionRow>> {
+    pub fn prediction(
+        &self,
+        episode_id: i64,
+        model_id: &str,
+    ) -> anyhow::Result<Option<PredictionRow>> {
         Ok(self.rt.block_on(
             sqlx::query_as::<_, PredictionRow>(
                 "SELECT episode_id, model_id, probability, advice, confidence, explanation, commands, created
@@ -321,9 +379,11 @@ impl Cache {
 
     pub fn position(&self, path: &str) -> anyhow::Result<Option<Position>> {
         Ok(self.rt.block_on(
-            sqlx::query_as::<_, Position>("SELECT path, dev, inode, offset, line FROM ingest_positions WHERE path = ?")
-                .bind(path)
-                .fetch_optional(&self.pool),
+            sqlx::query_as::<_, Position>(
+                "SELECT path, dev, inode, offset, line FROM ingest_positions WHERE path = ?",
+            )
+            .bind(path)
+            .fetch_optional(&self.pool),
         )?)
     }
 
@@ -338,12 +398,24 @@ impl Cache {
             .bind(subcode)
             .fetch_one(&self.pool),
         )?;
-        Ok(CodeHistory { episodes, positive, negative })
+        Ok(CodeHistory {
+            episodes,
+            positive,
+            negative,
+        })
     }
 
     /// Other jobs' holds with the same code within `window` seconds of `hold_time`: (all,
     /// of them at the same site).
-    pub fn similar_recent(&self, code: i64, hold_time: i64, window: i64, site: Option<&str>, cluster: i64, proc: i64) -> anyhow::Result<(i64, i64)> {
+    pub fn similar_recent(
+        &self,
+        code: i64,
+        hold_time: i64,
+        window: i64,
+        site: Option<&str>,
+        cluster: i64,
+        proc: i64,
+    ) -> anyhow::Result<(i64, i64)> {
         let (all, same_site): (i64, i64) = self.rt.block_on(
             sqlx::query_as(
                 "SELECT COUNT(*), COALESCE(SUM(site IS NOT NULL AND site = ?), 0) FROM hold_episodes
@@ -374,21 +446,38 @@ impl Cache {
 
     pub fn count(&self, table: &str) -> anyhow::Result<i64> {
         anyhow::ensure!(
-            matches!(table, "jobs" | "hold_episodes" | "predictions" | "outcomes" | "ingest_positions" | "actions"),
+            matches!(
+                table,
+                "jobs"
+                    | "hold_episodes"
+                    | "predictions"
+                    | "outcomes"
+                    | "ingest_positions"
+                    | "actions"
+            ),
             "unknown table {table}"
         );
-        Ok(self.rt.block_on(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool))?)
+        Ok(self.rt.block_on(
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool),
+        )?)
     }
 
-    pub fn log_action(&self, command: &str, status: Option<i32>, output: &str) -> anyhow::Result<()> {
+    pub fn log_action(
+        &self,
+        command: &str,
+        status: Option<i32>,
+        output: &str,
+    ) -> anyhow::Result<()> {
         self.write(async |c| {
-            sqlx::query("INSERT INTO actions (command, status, output, run_at) VALUES (?, ?, ?, ?)")
-                .bind(command)
-                .bind(status)
-                .bind(output)
-                .bind(now())
-                .execute(&mut *c)
-                .await?;
+            sqlx::query(
+                "INSERT INTO actions (command, status, output, run_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(command)
+            .bind(status)
+            .bind(output)
+            .bind(now())
+            .execute(&mut *c)
+            .await?;
             Ok(())
         })
     }
@@ -401,4 +490,3 @@ impl Drop for Cache {
         self.rt.block_on(pool.close());
     }
 }
-

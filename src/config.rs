@@ -16,11 +16,16 @@ pub struct ConfigFile {
 }
 
 fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| home().map(|h| h.join(fallback)))
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(fallback)))
 }
 
 /// The config files that exist, most specific first.
@@ -37,8 +42,14 @@ pub fn config_files() -> Vec<PathBuf> {
 }
 
 fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}: expected `cache = \"PATH\"` and/or `model = \"DIR\"`", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected `cache = \"PATH\"` and/or `model = \"DIR\"`",
+            path.display()
+        )
+    })
 }
 
 /// The cache file to use.
@@ -54,7 +65,8 @@ pub fn cache_path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(p);
         }
     }
-    let dir = xdg("XDG_CACHE_HOME", ".cache").context("no HOME or XDG_CACHE_HOME: give --cache PATH")?;
+    let dir =
+        xdg("XDG_CACHE_HOME", ".cache").context("no HOME or XDG_CACHE_HOME: give --cache PATH")?;
     Ok(dir.join("holdadvisor/cache.sqlite"))
 }
 
@@ -77,7 +89,9 @@ pub fn model_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// The default model in the source tree (`models/default`), or beside the installed binary.
 pub fn shipped_model_dir() -> PathBuf {
-    let beside_exe = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("holdadvisor-model")));
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("holdadvisor-model")));
     match beside_exe {
         Some(d) if d.join("manifest.json").is_file() => d,
         _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),

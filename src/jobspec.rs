@@ -12,7 +12,8 @@ pub enum JobSpec {
 
 impl JobSpec {
     pub fn parse(text: &str) -> Result<JobSpec, String> {
-        let bad = || format!("{text:?} is not a job id: expected CLUSTER, CLUSTER.PROC or an owner name");
+        let bad =
+            || format!("{text:?} is not a job id: expected CLUSTER, CLUSTER.PROC or an owner name");
         if text.is_empty() {
             return Err(bad());
         }
@@ -27,13 +28,20 @@ impl JobSpec {
             let cluster: i64 = c.parse().map_err(|_| bad())?;
             return match p {
                 None => Ok(JobSpec::Cluster(cluster)),
-                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Ok(JobSpec::Job(cluster, p.parse().map_err(|_| bad())?)),
+                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    Ok(JobSpec::Job(cluster, p.parse().map_err(|_| bad())?))
+                }
                 Some(_) => Err(bad()),
             };
         }
         // Owner names: what HTCondor accepts as a user (letters, digits, `_ . - @`), never
         // starting with `-` so it can never be read as an option.
-        if text.len() <= 256 && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@')) && !text.starts_with('-') {
+        if text.len() <= 256
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@'))
+            && !text.starts_with('-')
+        {
             return Ok(JobSpec::Owner(text.to_string()));
         }
         Err(bad())
@@ -62,7 +70,9 @@ impl fmt::Display for JobSpec {
 /// refused if it holds control characters.
 pub fn validate_constraint(expr: &str) -> Result<&str, String> {
     if expr.trim().is_empty() || expr.len() > 4096 || expr.chars().any(|c| c.is_control()) {
-        return Err(format!("-constraint {expr:?}: expected a one-line ClassAd expression"));
+        return Err(format!(
+            "-constraint {expr:?}: expected a one-line ClassAd expression"
+        ));
     }
     Ok(expr)
 }
@@ -76,7 +86,17 @@ mod tests {
         assert_eq!(JobSpec::parse("1234"), Ok(JobSpec::Cluster(1234)));
         assert_eq!(JobSpec::parse("1234.5"), Ok(JobSpec::Job(1234, 5)));
         assert_eq!(JobSpec::parse("alice"), Ok(JobSpec::Owner("alice".into())));
-        for bad in ["", "12.", "12.x", "1.2.3", "-rm", "a b", "x;rm -rf /", "12a", "$(id)"] {
+        for bad in [
+            "",
+            "12.",
+            "12.x",
+            "1.2.3",
+            "-rm",
+            "a b",
+            "x;rm -rf /",
+            "12a",
+            "$(id)",
+        ] {
             assert!(JobSpec::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_constraint("JobStatus == 5 && Owner == \"alice\"").is_ok());

@@ -4,11 +4,11 @@
 //! → cache → output. This crate holds the commands (`commands`) and the pool simulator
 //! (`simulate`); the binary in `main.rs` only parses arguments and dispatches.
 
+pub mod advice;
 pub mod cache;
 pub mod commands;
-pub mod simulate;
-pub mod advice;
 pub mod config;
 pub mod jobspec;
 pub mod predict;
 pub mod schedd;
+pub mod simulate;

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use holdadvisor::commands;
 
 #[derive(Parser)]
-#[command(name = "holdadvisor", version, about = "Tells HTCondor users whether a held job is worth releasing or should be removed")]
+#[command(
+    name = "holdadvisor",
+    version,
+    about = "Tells HTCondor users whether a held job is worth releasing or should be removed"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +22,12 @@ enum Command {
     Events(commands::events::EventsArgs),
     /// condor_q for held jobs, with advice: release, remove, raise a request, or wait.
     Q(commands::q::QArgs),
+    /// Every held job, advised in batches and grouped so one decision covers many jobs.
+    Scan(commands::scan::ScanArgs),
+    /// Ingest the global event log into the cache: holds, outcomes, predictions ahead of queries.
+    Collect(commands::collect::CollectArgs),
+    /// How past advice turned out: accuracy and calibration by week and by hold code.
+    Feedback(commands::feedback::FeedbackArgs),
     /// Simulate an HTCondor pool and write its event logs with known ground truth (synthetic data).
     Simulate(holdadvisor::simulate::SimulateArgs),
     /// Train the hold-outcome model on event logs (time-based split, early stopping, checkpoints).
@@ -31,12 +41,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Events(args) => commands::events::run(&args),
         Command::Q(args) => commands::q::run(&args),
+        Command::Scan(args) => commands::scan::run(&args),
+        Command::Collect(args) => commands::collect::run(&args),
+        Command::Feedback(args) => commands::feedback::run(&args),
         Command::Simulate(args) => holdadvisor::simulate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
     };
     match result {
         Ok(code) => code,
+        // A reader that went away (`| head`) is not an error worth a message.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("holdadvisor: {e:#}");
             ExitCode::from(2)
@@ -47,7 +67,18 @@ fn main() -> ExitCode {
 /// condor_q spells long options with one dash (`-hold`, `-allusers`, `-af`); `q` and `scan`
 /// accept them so, by rewriting them to clap's two-dash form before parsing.
 fn condor_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const LONG: [&str; 10] = ["hold", "allusers", "constraint", "json", "af", "autoformat", "log", "schedd-snapshot", "cache", "model"];
+    const LONG: [&str; 10] = [
+        "hold",
+        "allusers",
+        "constraint",
+        "json",
+        "af",
+        "autoformat",
+        "log",
+        "schedd-snapshot",
+        "cache",
+        "model",
+    ];
     let mut out = Vec::new();
     let mut in_condor_command = false;
     for (i, a) in args.enumerate() {
@@ -55,8 +86,18 @@ fn condor_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std:
             in_condor_command = a == "q" || a == "scan";
         }
         let rewritten = match a.to_str() {
-            Some(s) if in_condor_command && s.len() > 2 && s.starts_with('-') && !s.starts_with("--") && LONG.contains(&&s[1..]) => {
-                let name = if &s[1..] == "autoformat" { "af" } else { &s[1..] };
+            Some(s)
+                if in_condor_command
+                    && s.len() > 2
+                    && s.starts_with('-')
+                    && !s.starts_with("--")
+                    && LONG.contains(&&s[1..]) =>
+            {
+                let name = if &s[1..] == "autoformat" {
+                    "af"
+                } else {
+                    &s[1..]
+                };
                 std::ffi::OsString::from(format!("--{name}"))
             }
             _ => a,

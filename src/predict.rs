@@ -17,9 +17,14 @@ use crate::cache::{Cache, NewEpisode, PredictionRow};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(model_dir.join("manifest.json"))
-        .with_context(|| format!("{}: no model here (manifest.json missing); train one or pass --model DIR", model_dir.display()))?;
-    let m: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}/manifest.json", model_dir.display()))?;
+    let text = std::fs::read_to_string(model_dir.join("manifest.json")).with_context(|| {
+        format!(
+            "{}: no model here (manifest.json missing); train one or pass --model DIR",
+            model_dir.display()
+        )
+    })?;
+    let m: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}/manifest.json", model_dir.display()))?;
     let weights = m["weights_hash"].as_str().unwrap_or("?");
     let encoder = m["encoder_hash"].as_str().unwrap_or("?");
     Ok(format!("{weights}-{encoder}"))
@@ -37,7 +42,9 @@ pub struct Answer {
 /// What became of one job ad.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    NotHeld { status: i64 },
+    NotHeld {
+        status: i64,
+    },
     Advised(Answer),
     /// Held, but no advice could be made (no log, job not in its log, ...).
     Failed(String),
@@ -58,9 +65,19 @@ fn job_id(ad: &JobAd) -> String {
 }
 
 impl<'a> Advisor<'a> {
-    pub fn new(cache: &'a Cache, model_dir: PathBuf, log_override: Option<PathBuf>) -> anyhow::Result<Advisor<'a>> {
+    pub fn new(
+        cache: &'a Cache,
+        model_dir: PathBuf,
+        log_override: Option<PathBuf>,
+    ) -> anyhow::Result<Advisor<'a>> {
         let model_id = model_id(&model_dir)?;
-        Ok(Advisor { cache, model_dir, model_id, predictor: None, log_override })
+        Ok(Advisor {
+            cache,
+            model_dir,
+            model_id,
+            predictor: None,
+            log_override,
+        })
     }
 
     fn predictor(&mut self) -> anyhow::Result<&Predictor> {
@@ -84,7 +101,10 @@ impl<'a> Advisor<'a> {
             match self.cached(ad) {
                 Ok(Some(answer)) => out[i] = Some(Outcome::Advised(answer)),
                 Ok(None) => {
-                    let log = self.log_override.clone().or_else(|| ad.string("UserLog").map(PathBuf::from));
+                    let log = self
+                        .log_override
+                        .clone()
+                        .or_else(|| ad.string("UserLog").map(PathBuf::from));
                     match log {
                         Some(log) => misses.entry(log).or_default().push(i),
                         None => out[i] = Some(Outcome::Failed("no UserLog in its ad: give -log FILE (its user log or the global event log)".into())),
@@ -107,16 +127,37 @@ impl<'a> Advisor<'a> {
                 }
             }
         }
-        out.into_iter().map(|o| o.unwrap_or(Outcome::Failed("not processed".into()))).collect()
+        out.into_iter()
+            .map(|o| o.unwrap_or(Outcome::Failed("not processed".into())))
+            .collect()
     }
 
     fn cached(&self, ad: &JobAd) -> anyhow::Result<Option<Answer>> {
-        let (Some(c), Some(p), Some(entered)) = (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus")) else { return Ok(None) };
-        let Some(ep) = self.cache.episode_entered(c, p, entered)? else { return Ok(None) };
-        let Some(pred) = self.cache.prediction(ep.id, &self.model_id)? else { return Ok(None) };
+        let (Some(c), Some(p), Some(entered)) =
+            (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus"))
+        else {
+            return Ok(None);
+        };
+        // Recorded by an earlier `q` (which notes EnteredCurrentStatus), or by `collect` (which
+        // knows the hold's time from the log: the same moment, give or take the schedd's lag).
+        let ep = match self.cache.episode_entered(c, p, entered)? {
+            Some(ep) => ep,
+            None => match self.cache.latest_episode(c, p)? {
+                Some(ep) if (ep.hold_time - entered).abs() <= 120 => ep,
+                _ => return Ok(None),
+            },
+        };
+        let Some(pred) = self.cache.prediction(ep.id, &self.model_id)? else {
+            return Ok(None);
+        };
         let action = parse_action(&pred.advice);
         Ok(Some(Answer {
-            advice: Advice { action, probability: pred.probability as f32, confidence: pred.confidence as f32, why: pred.explanation },
+            advice: Advice {
+                action,
+                probability: pred.probability as f32,
+                confidence: pred.confidence as f32,
+                why: pred.explanation,
+            },
             commands: pred.commands.lines().map(str::to_string).collect(),
             from_cache: true,
             episode: ep.episode,
@@ -124,17 +165,13 @@ impl<'a> Advisor<'a> {
     }
 
     fn compute(&mut self, log: &Path, ads: &[&JobAd]) -> anyhow::Result<Vec<Outcome>> {
-        let (events, _malformed) = holdadvisor_models::data::read_events(&[log.to_path_buf()]).context("reading the job's event log")?;
+        let (events, _malformed) = holdadvisor_models::data::read_events(&[log.to_path_buf()])
+            .context("reading the job's event log")?;
         let mut memory: BTreeMap<(i64, i64), i64> = BTreeMap::new();
         let predictor = self.predictor()?;
         let mut stream = predictor.stream();
         for e in &events {
-            if let EventBody::ImageSize(i) = &e.body {
-                if let Some(m) = i.memory_usage_mb {
-                    let slot = memory.entry((e.id.cluster, e.id.proc)).or_default();
-                    *slot = (*slot).max(m);
-                }
-            }
+            note_memory(&mut memory, e);
             stream.push(e);
         }
         let episodes = stream.finish();
@@ -142,7 +179,10 @@ impl<'a> Advisor<'a> {
         let mut picked = Vec::with_capacity(ads.len());
         for ad in ads {
             let (c, p) = (ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1));
-            let ep = episodes.iter().rev().find(|e| e.job.cluster == c && e.job.proc == p && e.label == Label::Open);
+            let ep = episodes
+                .iter()
+                .rev()
+                .find(|e| e.job.cluster == c && e.job.proc == p && e.label == Label::Open);
             picked.push(ep);
         }
         let inputs: Vec<_> = picked.iter().flatten().map(|e| &e.inputs[0]).collect();
@@ -151,7 +191,11 @@ impl<'a> Advisor<'a> {
         let mut results = Vec::with_capacity(ads.len());
         for (ad, ep) in ads.iter().zip(picked) {
             let Some(ep) = ep else {
-                results.push(Outcome::Failed(format!("{} is held but its hold is not in {}", job_id(ad), log.display())));
+                results.push(Outcome::Failed(format!(
+                    "{} is held but its hold is not in {}",
+                    job_id(ad),
+                    log.display()
+                )));
                 continue;
             };
             let p = probs.next().unwrap_or(0.5);
@@ -160,7 +204,11 @@ impl<'a> Advisor<'a> {
             // Other jobs held with the same code within the hour, as this log shows them.
             let others = episodes
                 .iter()
-                .filter(|o| o.code == ep.code && o.job != ep.job && (o.hold_time - ep.hold_time).abs() <= 3600)
+                .filter(|o| {
+                    o.code == ep.code
+                        && o.job != ep.job
+                        && (o.hold_time - ep.hold_time).abs() <= 3600
+                })
                 .map(|o| o.job)
                 .collect::<std::collections::BTreeSet<_>>()
                 .len() as i64;
@@ -200,11 +248,31 @@ impl<'a> Advisor<'a> {
                 commands: commands.join("\n"),
                 created: chrono::Utc::now().timestamp(),
             };
-            self.cache.upsert_job(ep.job.cluster, ep.job.proc, ad.string("Owner"), ad.string("UserLog"))?;
+            self.cache.upsert_job(
+                ep.job.cluster,
+                ep.job.proc,
+                ad.string("Owner"),
+                ad.string("UserLog"),
+            )?;
             self.cache.store_prediction(&episode, &row)?;
-            results.push(Outcome::Advised(Answer { advice, commands, from_cache: false, episode: i64::from(ep.index) }));
+            results.push(Outcome::Advised(Answer {
+                advice,
+                commands,
+                from_cache: false,
+                episode: i64::from(ep.index),
+            }));
         }
         Ok(results)
+    }
+}
+
+/// Keeps the largest MemoryUsage (MB) each job's image-size events showed.
+pub fn note_memory(memory: &mut BTreeMap<(i64, i64), i64>, e: &holdadvisor_parsers::Event) {
+    if let EventBody::ImageSize(i) = &e.body
+        && let Some(m) = i.memory_usage_mb
+    {
+        let slot = memory.entry((e.id.cluster, e.id.proc)).or_default();
+        *slot = (*slot).max(m);
     }
 }
 
@@ -236,10 +304,19 @@ pub fn annotate(ad: &mut JobAd, outcome: &Outcome) {
     match outcome {
         Outcome::Advised(a) => {
             ad.set("Advice", Value::Str(a.advice.action.describe()));
-            ad.set("ReleaseProbability", Value::Real(f64::from(a.advice.probability)));
-            ad.set("AdviceConfidence", Value::Real(f64::from(a.advice.confidence)));
+            ad.set(
+                "ReleaseProbability",
+                Value::Real(f64::from(a.advice.probability)),
+            );
+            ad.set(
+                "AdviceConfidence",
+                Value::Real(f64::from(a.advice.confidence)),
+            );
             ad.set("AdviceReason", Value::Str(a.advice.why.clone()));
-            ad.set("AdviceCommands", Value::List(a.commands.iter().cloned().map(Value::Str).collect()));
+            ad.set(
+                "AdviceCommands",
+                Value::List(a.commands.iter().cloned().map(Value::Str).collect()),
+            );
         }
         Outcome::Failed(e) => ad.set("AdviceError", Value::Str(e.clone())),
         Outcome::NotHeld { .. } => {}
@@ -248,24 +325,30 @@ pub fn annotate(ad: &mut JobAd, outcome: &Outcome) {
 
 /// Job ads for the jobs held at the end of an event log (for `-log` without condor_q).
 pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
-    let (events, _) = holdadvisor_models::data::read_events(&[log.to_path_buf()]).with_context(|| format!("reading {}", log.display()))?;
-    let mut last: BTreeMap<(i64, i64), (i64, i64, i64, Option<String>, i64)> = BTreeMap::new();
+    let (events, _) = holdadvisor_models::data::read_events(&[log.to_path_buf()])
+        .with_context(|| format!("reading {}", log.display()))?;
+    // The last hold of each job: code, subcode, time, reason.
+    type LastHold = (i64, i64, i64, Option<String>);
+    let mut last: BTreeMap<(i64, i64), LastHold> = BTreeMap::new();
     let mut held: BTreeMap<(i64, i64), bool> = BTreeMap::new();
     for e in &events {
         let key = (e.id.cluster, e.id.proc);
         match &e.body {
             EventBody::Held(h) => {
                 held.insert(key, true);
-                last.insert(key, (h.code, h.subcode, e.timestamp, h.reason.clone(), 0));
+                last.insert(key, (h.code, h.subcode, e.timestamp, h.reason.clone()));
             }
-            EventBody::Released { .. } | EventBody::Aborted { .. } | EventBody::Terminated(_) | EventBody::Execute(_) => {
+            EventBody::Released { .. }
+            | EventBody::Aborted { .. }
+            | EventBody::Terminated(_)
+            | EventBody::Execute(_) => {
                 held.insert(key, false);
             }
             _ => {}
         }
     }
     let mut ads = Vec::new();
-    for ((c, p), (code, subcode, t, reason, _)) in last {
+    for ((c, p), (code, subcode, t, reason)) in last {
         if held.get(&(c, p)) != Some(&true) {
             continue;
         }

@@ -41,7 +41,13 @@ impl Query {
             .filter(|ad| !self.held_only || ad.is_held())
             .filter(|ad| {
                 self.specs.is_empty()
-                    || self.specs.iter().any(|s| s.matches(ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1), ad.string("Owner")))
+                    || self.specs.iter().any(|s| {
+                        s.matches(
+                            ad.cluster().unwrap_or(-1),
+                            ad.proc().unwrap_or(-1),
+                            ad.string("Owner"),
+                        )
+                    })
             })
             .collect()
     }
@@ -50,7 +56,9 @@ impl Query {
 /// Finds a program on PATH.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Runs `condor_q` for the query.
@@ -61,10 +69,16 @@ pub fn condor_q(query: &Query) -> anyhow::Result<Vec<JobAd>> {
              -log FILE or from saved `condor_q -json` output with -schedd-snapshot FILE"
         );
     };
-    let output = Command::new(&program).args(query.argv()).output().with_context(|| format!("running {}", program.display()))?;
+    let output = Command::new(&program)
+        .args(query.argv())
+        .output()
+        .with_context(|| format!("running {}", program.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
         bail!("condor_q failed ({}): {first}", output.status);
     }
     let text = String::from_utf8_lossy(&output.stdout);
@@ -73,6 +87,7 @@ pub fn condor_q(query: &Query) -> anyhow::Result<Vec<JobAd>> {
 
 /// Reads a saved `condor_q -json` snapshot and applies the query to it.
 pub fn snapshot(path: &Path, query: &Query) -> anyhow::Result<Vec<JobAd>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(query.filter(parse_job_ads(&text, &path.display().to_string())?))
 }

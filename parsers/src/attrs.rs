@@ -70,7 +70,11 @@ impl Event {
         let mut a = Attrs::with_capacity(12);
         put_str(&mut a, "MyType", my_type(self.number));
         put(&mut a, "EventTypeNumber", Value::Int(self.number.into()));
-        put_str(&mut a, "EventTime", &format_event_time(&self.time, self.utc));
+        put_str(
+            &mut a,
+            "EventTime",
+            &format_event_time(&self.time, self.utc),
+        );
         if self.id.cluster >= 0 {
             put(&mut a, "Cluster", Value::Int(self.id.cluster));
         }
@@ -87,7 +91,11 @@ impl Event {
                 put_opt_str(&mut a, "UserNotes", &s.user_notes);
                 put_opt_str(&mut a, "Warnings", &s.warnings);
                 if let Some(node) = s.log_notes.as_deref().and_then(dag_node_of_notes) {
-                    put(&mut a, "StructuredNotes", Value::Ad(vec![("DAGNodeName".into(), Value::Str(node.into()))]));
+                    put(
+                        &mut a,
+                        "StructuredNotes",
+                        Value::Ad(vec![("DAGNodeName".into(), Value::Str(node.into()))]),
+                    );
                 }
             }
             EventBody::Execute(e) => {
@@ -109,9 +117,21 @@ impl Event {
                 put(&mut a, "Checkpointed", Value::Bool(e.checkpointed));
                 put(&mut a, "RunLocalUsage", rusage_str(&e.rusage.run_local));
                 put(&mut a, "RunRemoteUsage", rusage_str(&e.rusage.run_remote));
-                put(&mut a, "SentBytes", Value::Real(e.rusage.sent_bytes.unwrap_or(0.0)));
-                put(&mut a, "ReceivedBytes", Value::Real(e.rusage.received_bytes.unwrap_or(0.0)));
-                put(&mut a, "TerminatedAndRequeued", Value::Bool(e.terminated_and_requeued));
+                put(
+                    &mut a,
+                    "SentBytes",
+                    Value::Real(e.rusage.sent_bytes.unwrap_or(0.0)),
+                );
+                put(
+                    &mut a,
+                    "ReceivedBytes",
+                    Value::Real(e.rusage.received_bytes.unwrap_or(0.0)),
+                );
+                put(
+                    &mut a,
+                    "TerminatedAndRequeued",
+                    Value::Bool(e.terminated_and_requeued),
+                );
                 match &e.requeued {
                     Some(t) => termination_attrs(&mut a, t),
                     None => put(&mut a, "TerminatedNormally", Value::Bool(false)),
@@ -133,10 +153,26 @@ impl Event {
                 put(&mut a, "RunRemoteUsage", rusage_str(&r.run_remote));
                 put(&mut a, "TotalLocalUsage", rusage_str(&r.total_local));
                 put(&mut a, "TotalRemoteUsage", rusage_str(&r.total_remote));
-                put(&mut a, "SentBytes", Value::Real(r.sent_bytes.unwrap_or(0.0)));
-                put(&mut a, "ReceivedBytes", Value::Real(r.received_bytes.unwrap_or(0.0)));
-                put(&mut a, "TotalSentBytes", Value::Real(r.total_sent_bytes.unwrap_or(0.0)));
-                put(&mut a, "TotalReceivedBytes", Value::Real(r.total_received_bytes.unwrap_or(0.0)));
+                put(
+                    &mut a,
+                    "SentBytes",
+                    Value::Real(r.sent_bytes.unwrap_or(0.0)),
+                );
+                put(
+                    &mut a,
+                    "ReceivedBytes",
+                    Value::Real(r.received_bytes.unwrap_or(0.0)),
+                );
+                put(
+                    &mut a,
+                    "TotalSentBytes",
+                    Value::Real(r.total_sent_bytes.unwrap_or(0.0)),
+                );
+                put(
+                    &mut a,
+                    "TotalReceivedBytes",
+                    Value::Real(r.total_received_bytes.unwrap_or(0.0)),
+                );
             }
             EventBody::ImageSize(i) => {
                 if i.size_kb >= 0 {
@@ -146,25 +182,42 @@ impl Event {
                     put(&mut a, "MemoryUsage", Value::Int(m));
                 }
                 // HTCondor's reader defaults ResidentSetSize to 0 when the line is absent.
-                put(&mut a, "ResidentSetSize", Value::Int(i.resident_set_size_kb.unwrap_or(0)));
+                put(
+                    &mut a,
+                    "ResidentSetSize",
+                    Value::Int(i.resident_set_size_kb.unwrap_or(0)),
+                );
                 if let Some(p) = i.proportional_set_size_kb.filter(|p| *p >= 0) {
                     put(&mut a, "ProportionalSetSize", Value::Int(p));
                 }
             }
-            EventBody::ShadowException { message, sent_bytes, received_bytes } => {
+            EventBody::ShadowException {
+                message,
+                sent_bytes,
+                received_bytes,
+            } => {
                 put_str(&mut a, "Message", message);
                 put(&mut a, "SentBytes", Value::Real(sent_bytes.unwrap_or(0.0)));
-                put(&mut a, "ReceivedBytes", Value::Real(received_bytes.unwrap_or(0.0)));
+                put(
+                    &mut a,
+                    "ReceivedBytes",
+                    Value::Real(received_bytes.unwrap_or(0.0)),
+                );
             }
             EventBody::Generic { info } => put_nonempty(&mut a, "Info", info),
-            EventBody::Aborted { reason } | EventBody::Released { reason } => put_opt_str(&mut a, "Reason", reason),
+            EventBody::Aborted { reason } | EventBody::Released { reason } => {
+                put_opt_str(&mut a, "Reason", reason)
+            }
             EventBody::Suspended { num_pids } => put(&mut a, "NumberOfPIDs", Value::Int(*num_pids)),
             EventBody::Held(h) => {
                 put_opt_str(&mut a, "HoldReason", &h.reason);
                 put(&mut a, "HoldReasonCode", Value::Int(h.code));
                 put(&mut a, "HoldReasonSubCode", Value::Int(h.subcode));
             }
-            EventBody::PostScriptTerminated { termination, dag_node } => {
+            EventBody::PostScriptTerminated {
+                termination,
+                dag_node,
+            } => {
                 termination_attrs(&mut a, termination);
                 put_opt_str(&mut a, "DAGNodeName", dag_node);
             }
@@ -173,7 +226,14 @@ impl Event {
                     put_str(&mut a, "SkipEventLogNotes", &format!("DAG Node: {n}"));
                 }
             }
-            EventBody::RemoteError { critical, daemon, host, message, code, subcode } => {
+            EventBody::RemoteError {
+                critical,
+                daemon,
+                host,
+                message,
+                code,
+                subcode,
+            } => {
                 put_nonempty(&mut a, "Daemon", daemon);
                 put_nonempty(&mut a, "ExecuteHost", host);
                 put_nonempty(&mut a, "ErrorMsg", message);
@@ -185,19 +245,38 @@ impl Event {
                     put(&mut a, "HoldReasonSubCode", Value::Int(*subcode));
                 }
             }
-            EventBody::Disconnected { reason, startd_name, startd_addr } => {
-                put_str(&mut a, "EventDescription", "Job disconnected, attempting to reconnect");
+            EventBody::Disconnected {
+                reason,
+                startd_name,
+                startd_addr,
+            } => {
+                put_str(
+                    &mut a,
+                    "EventDescription",
+                    "Job disconnected, attempting to reconnect",
+                );
                 put_nonempty(&mut a, "DisconnectReason", reason);
                 put_nonempty(&mut a, "StartdName", startd_name);
                 put_nonempty(&mut a, "StartdAddr", startd_addr);
             }
-            EventBody::Reconnected { startd_name, startd_addr, starter_addr } => {
+            EventBody::Reconnected {
+                startd_name,
+                startd_addr,
+                starter_addr,
+            } => {
                 put_nonempty(&mut a, "StartdName", startd_name);
                 put_nonempty(&mut a, "StartdAddr", startd_addr);
                 put_nonempty(&mut a, "StarterAddr", starter_addr);
             }
-            EventBody::ReconnectFailed { reason, startd_name } => {
-                put_str(&mut a, "EventDescription", "Job reconnect impossible: rescheduling job");
+            EventBody::ReconnectFailed {
+                reason,
+                startd_name,
+            } => {
+                put_str(
+                    &mut a,
+                    "EventDescription",
+                    "Job reconnect impossible: rescheduling job",
+                );
                 put_nonempty(&mut a, "Reason", reason);
                 put_nonempty(&mut a, "StartdName", startd_name);
             }
@@ -208,24 +287,40 @@ impl Event {
             }
             EventBody::JobAdInformation { attrs } => {
                 for (k, v) in attrs {
-                    if !matches!(k.as_str(), "MyType" | "EventTypeNumber" | "EventTime" | "Cluster" | "Proc" | "Subproc") {
+                    if !matches!(
+                        k.as_str(),
+                        "MyType" | "EventTypeNumber" | "EventTime" | "Cluster" | "Proc" | "Subproc"
+                    ) {
                         a.push((k.clone(), v.clone()));
                     }
                 }
             }
-            EventBody::AttributeUpdate { attribute, old_value, value } => {
+            EventBody::AttributeUpdate {
+                attribute,
+                old_value,
+                value,
+            } => {
                 put_str(&mut a, "Attribute", attribute);
                 put_str(&mut a, "Value", value);
                 put_opt_str(&mut a, "OldValue", old_value);
             }
             EventBody::ClusterSubmit { host } => put_nonempty(&mut a, "SubmitHost", host),
-            EventBody::ClusterRemove { next_proc, next_row, completion, notes } => {
+            EventBody::ClusterRemove {
+                next_proc,
+                next_row,
+                completion,
+                notes,
+            } => {
                 put(&mut a, "NextProcId", Value::Int(*next_proc));
                 put(&mut a, "NextRow", Value::Int(*next_row));
                 put(&mut a, "Completion", Value::Int(*completion));
                 put_opt_str(&mut a, "Notes", notes);
             }
-            EventBody::FileTransfer { kind, queueing_delay, host } => {
+            EventBody::FileTransfer {
+                kind,
+                queueing_delay,
+                host,
+            } => {
                 put(&mut a, "Type", Value::Int(*kind as i64));
                 if let Some(d) = queueing_delay {
                     put(&mut a, "QueueingDelay", Value::Int(*d));
@@ -248,7 +343,12 @@ impl Event {
 
     /// The event's ClassAd as HTCondor's JSON format writes it.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Object(self.to_attrs().into_iter().map(|(k, v)| (k, v.to_json())).collect())
+        serde_json::Value::Object(
+            self.to_attrs()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_json()))
+                .collect(),
+        )
     }
 }
 
@@ -257,7 +357,10 @@ struct Ad<'a>(&'a [(String, Value)]);
 
 impl Ad<'_> {
     fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
     fn int(&self, name: &str) -> Option<i64> {
         self.get(name).and_then(Value::as_i64)
@@ -276,9 +379,14 @@ impl Ad<'_> {
     }
     fn termination(&self) -> Termination {
         if self.bool("TerminatedNormally").unwrap_or(false) {
-            Termination::Normal { return_value: self.int("ReturnValue").unwrap_or(-1) }
+            Termination::Normal {
+                return_value: self.int("ReturnValue").unwrap_or(-1),
+            }
         } else {
-            Termination::Abnormal { signal: self.int("TerminatedBySignal").unwrap_or(-1), core_file: self.string("CoreFile") }
+            Termination::Abnormal {
+                signal: self.int("TerminatedBySignal").unwrap_or(-1),
+                core_file: self.string("CoreFile"),
+            }
         }
     }
     fn rusage(&self) -> Rusage {
@@ -297,7 +405,9 @@ impl Ad<'_> {
     fn usage_rows(&self) -> Vec<UsageRow> {
         let mut rows = Vec::new();
         for (k, v) in self.0 {
-            let Some(res) = k.strip_prefix("Request") else { continue };
+            let Some(res) = k.strip_prefix("Request") else {
+                continue;
+            };
             if res.is_empty() {
                 continue;
             }
@@ -320,30 +430,62 @@ pub struct AttrError(pub String);
 
 /// Builds an event from its ClassAd (JSON and XML formats). The common attributes must be
 /// present; the body takes what it finds, as HTCondor's `initFromClassAd` does.
-pub fn event_from_attrs(attrs: Vec<(String, Value)>, zone: Zone, position: Position) -> Result<Event, AttrError> {
+pub fn event_from_attrs(
+    attrs: Vec<(String, Value)>,
+    zone: Zone,
+    position: Position,
+) -> Result<Event, AttrError> {
     let ad = Ad(&attrs);
     let number = match ad.int("EventTypeNumber") {
-        Some(n) => u16::try_from(n).map_err(|_| AttrError(format!("EventTypeNumber {n} out of range")))?,
+        Some(n) => {
+            u16::try_from(n).map_err(|_| AttrError(format!("EventTypeNumber {n} out of range")))?
+        }
         None => ad
             .string("MyType")
             .and_then(|t| crate::event_type::number_of_my_type(&t))
             .ok_or_else(|| AttrError("an EventTypeNumber attribute".into()))?,
     };
-    let time_text = ad.string("EventTime").ok_or_else(|| AttrError("an EventTime attribute".into()))?;
-    let ht = parse_event_time(&time_text).ok_or_else(|| AttrError(format!("an ISO EventTime, found {time_text:?}")))?;
-    let year = ht.year.ok_or_else(|| AttrError("a year in EventTime".into()))?;
+    let time_text = ad
+        .string("EventTime")
+        .ok_or_else(|| AttrError("an EventTime attribute".into()))?;
+    let ht = parse_event_time(&time_text)
+        .ok_or_else(|| AttrError(format!("an ISO EventTime, found {time_text:?}")))?;
+    let year = ht
+        .year
+        .ok_or_else(|| AttrError("a year in EventTime".into()))?;
     let time: NaiveDateTime = chrono::NaiveDate::from_ymd_opt(year, ht.month, ht.day)
         .ok_or_else(|| AttrError(format!("a valid date in EventTime, found {time_text:?}")))?
         .and_time(ht.time);
-    let timestamp = if ht.utc { Zone::Utc.to_unix(time) } else if let Some(off) = ht.offset { Zone::Fixed(off).to_unix(time) } else { zone.to_unix(time) };
-    let id = JobId { cluster: ad.int("Cluster").unwrap_or(-1), proc: ad.int("Proc").unwrap_or(-1), subproc: ad.int("Subproc").unwrap_or(-1) };
+    let timestamp = if ht.utc {
+        Zone::Utc.to_unix(time)
+    } else if let Some(off) = ht.offset {
+        Zone::Fixed(off).to_unix(time)
+    } else {
+        zone.to_unix(time)
+    };
+    let id = JobId {
+        cluster: ad.int("Cluster").unwrap_or(-1),
+        proc: ad.int("Proc").unwrap_or(-1),
+        subproc: ad.int("Subproc").unwrap_or(-1),
+    };
     let body = body_from_attrs(number, &ad);
-    Ok(Event { number, id, time, utc: ht.utc, timestamp, date_form: DateForm::Attribute, body, position })
+    Ok(Event {
+        number,
+        id,
+        time,
+        utc: ht.utc,
+        timestamp,
+        date_form: DateForm::Attribute,
+        body,
+        position,
+    })
 }
 
 fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
     use EventType as T;
-    let Some(kind) = EventType::from_number(number) else { return other_from_attrs(ad) };
+    let Some(kind) = EventType::from_number(number) else {
+        return other_from_attrs(ad);
+    };
     match kind {
         T::Submit => EventBody::Submit(Submit {
             host: ad.text("SubmitHost"),
@@ -358,9 +500,15 @@ fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
                 Some(Value::Ad(p)) => p.clone(),
                 _ => Vec::new(),
             },
-            node: if kind == T::NodeExecute { ad.int("Node") } else { None },
+            node: if kind == T::NodeExecute {
+                ad.int("Node")
+            } else {
+                None
+            },
         }),
-        T::ExecutableError => EventBody::ExecutableError { error_type: ad.int("ExecuteErrorType").unwrap_or(-1) },
+        T::ExecutableError => EventBody::ExecutableError {
+            error_type: ad.int("ExecuteErrorType").unwrap_or(-1),
+        },
         T::JobEvicted => {
             let requeued = ad.bool("TerminatedAndRequeued").unwrap_or(false);
             EventBody::Evicted(Box::new(Evicted {
@@ -378,7 +526,11 @@ fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
             termination: ad.termination(),
             rusage: ad.rusage(),
             usage: ad.usage_rows(),
-            node: if kind == T::NodeTerminated { ad.int("Node") } else { None },
+            node: if kind == T::NodeTerminated {
+                ad.int("Node")
+            } else {
+                None
+            },
         })),
         T::ImageSize => EventBody::ImageSize(ImageSize {
             size_kb: ad.int("Size").unwrap_or(-1),
@@ -386,19 +538,36 @@ fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
             resident_set_size_kb: ad.int("ResidentSetSize"),
             proportional_set_size_kb: ad.int("ProportionalSetSize"),
         }),
-        T::ShadowException => EventBody::ShadowException { message: ad.text("Message"), sent_bytes: ad.real("SentBytes"), received_bytes: ad.real("ReceivedBytes") },
-        T::Generic => EventBody::Generic { info: ad.text("Info") },
-        T::JobAborted => EventBody::Aborted { reason: ad.string("Reason") },
-        T::JobSuspended => EventBody::Suspended { num_pids: ad.int("NumberOfPIDs").unwrap_or(-1) },
+        T::ShadowException => EventBody::ShadowException {
+            message: ad.text("Message"),
+            sent_bytes: ad.real("SentBytes"),
+            received_bytes: ad.real("ReceivedBytes"),
+        },
+        T::Generic => EventBody::Generic {
+            info: ad.text("Info"),
+        },
+        T::JobAborted => EventBody::Aborted {
+            reason: ad.string("Reason"),
+        },
+        T::JobSuspended => EventBody::Suspended {
+            num_pids: ad.int("NumberOfPIDs").unwrap_or(-1),
+        },
         T::JobHeld => EventBody::Held(Held {
             reason: ad.string("HoldReason"),
             code: ad.int("HoldReasonCode").unwrap_or(0),
             subcode: ad.int("HoldReasonSubCode").unwrap_or(0),
         }),
-        T::JobReleased => EventBody::Released { reason: ad.string("Reason") },
-        T::PostScriptTerminated => EventBody::PostScriptTerminated { termination: ad.termination(), dag_node: ad.string("DAGNodeName") },
+        T::JobReleased => EventBody::Released {
+            reason: ad.string("Reason"),
+        },
+        T::PostScriptTerminated => EventBody::PostScriptTerminated {
+            termination: ad.termination(),
+            dag_node: ad.string("DAGNodeName"),
+        },
         T::PreSkip => EventBody::PreSkip {
-            dag_node: ad.string("SkipEventLogNotes").map(|n| n.strip_prefix("DAG Node: ").unwrap_or(&n).to_string()),
+            dag_node: ad
+                .string("SkipEventLogNotes")
+                .map(|n| n.strip_prefix("DAG Node: ").unwrap_or(&n).to_string()),
         },
         T::RemoteError => EventBody::RemoteError {
             critical: ad.int("CriticalError").is_none_or(|c| c != 0),
@@ -408,16 +577,48 @@ fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
             code: ad.int("HoldReasonCode").unwrap_or(0),
             subcode: ad.int("HoldReasonSubCode").unwrap_or(0),
         },
-        T::JobDisconnected => EventBody::Disconnected { reason: ad.text("DisconnectReason"), startd_name: ad.text("StartdName"), startd_addr: ad.text("StartdAddr") },
-        T::JobReconnected => EventBody::Reconnected { startd_name: ad.text("StartdName"), startd_addr: ad.text("StartdAddr"), starter_addr: ad.text("StarterAddr") },
-        T::JobReconnectFailed => EventBody::ReconnectFailed { reason: ad.text("Reason"), startd_name: ad.text("StartdName") },
-        T::GridResourceUp | T::GridResourceDown => EventBody::GridResource { resource: ad.text("GridResource") },
-        T::GridSubmit => EventBody::GridSubmit { resource: ad.text("GridResource"), job_id: ad.text("GridJobId") },
-        T::JobAdInformation => EventBody::JobAdInformation {
-            attrs: ad.0.iter().filter(|(k, _)| !matches!(k.as_str(), "MyType" | "EventTypeNumber" | "EventTime" | "Cluster" | "Proc" | "Subproc")).cloned().collect(),
+        T::JobDisconnected => EventBody::Disconnected {
+            reason: ad.text("DisconnectReason"),
+            startd_name: ad.text("StartdName"),
+            startd_addr: ad.text("StartdAddr"),
         },
-        T::AttributeUpdate => EventBody::AttributeUpdate { attribute: ad.text("Attribute"), old_value: ad.string("OldValue"), value: ad.text("Value") },
-        T::ClusterSubmit => EventBody::ClusterSubmit { host: ad.text("SubmitHost") },
+        T::JobReconnected => EventBody::Reconnected {
+            startd_name: ad.text("StartdName"),
+            startd_addr: ad.text("StartdAddr"),
+            starter_addr: ad.text("StarterAddr"),
+        },
+        T::JobReconnectFailed => EventBody::ReconnectFailed {
+            reason: ad.text("Reason"),
+            startd_name: ad.text("StartdName"),
+        },
+        T::GridResourceUp | T::GridResourceDown => EventBody::GridResource {
+            resource: ad.text("GridResource"),
+        },
+        T::GridSubmit => EventBody::GridSubmit {
+            resource: ad.text("GridResource"),
+            job_id: ad.text("GridJobId"),
+        },
+        T::JobAdInformation => EventBody::JobAdInformation {
+            attrs: ad
+                .0
+                .iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "MyType" | "EventTypeNumber" | "EventTime" | "Cluster" | "Proc" | "Subproc"
+                    )
+                })
+                .cloned()
+                .collect(),
+        },
+        T::AttributeUpdate => EventBody::AttributeUpdate {
+            attribute: ad.text("Attribute"),
+            old_value: ad.string("OldValue"),
+            value: ad.text("Value"),
+        },
+        T::ClusterSubmit => EventBody::ClusterSubmit {
+            host: ad.text("SubmitHost"),
+        },
         T::ClusterRemove => EventBody::ClusterRemove {
             next_proc: ad.int("NextProcId").unwrap_or(0),
             next_row: ad.int("NextRow").unwrap_or(0),
@@ -425,7 +626,11 @@ fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
             notes: ad.string("Notes"),
         },
         T::FileTransfer => match ad.int("Type").and_then(FileTransferKind::from_number) {
-            Some(kind) => EventBody::FileTransfer { kind, queueing_delay: ad.int("QueueingDelay"), host: ad.string("Host") },
+            Some(kind) => EventBody::FileTransfer {
+                kind,
+                queueing_delay: ad.int("QueueingDelay"),
+                host: ad.string("Host"),
+            },
             None => other_from_attrs(ad),
         },
         _ => other_from_attrs(ad),
@@ -439,7 +644,18 @@ fn other_from_attrs(ad: &Ad) -> EventBody {
         attrs: ad
             .0
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "MyType" | "EventTypeNumber" | "EventTime" | "Cluster" | "Proc" | "Subproc" | "EventHead"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "MyType"
+                        | "EventTypeNumber"
+                        | "EventTime"
+                        | "Cluster"
+                        | "Proc"
+                        | "Subproc"
+                        | "EventHead"
+                )
+            })
             .cloned()
             .collect(),
     }

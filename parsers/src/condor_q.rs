@@ -7,14 +7,24 @@
 use crate::value::Value;
 
 /// Job status numbers (`JobStatus`).
-pub const JOB_STATUS_NAMES: [(i64, &str); 7] =
-    [(1, "Idle"), (2, "Running"), (3, "Removed"), (4, "Completed"), (5, "Held"), (6, "Transferring Output"), (7, "Suspended")];
+pub const JOB_STATUS_NAMES: [(i64, &str); 7] = [
+    (1, "Idle"),
+    (2, "Running"),
+    (3, "Removed"),
+    (4, "Completed"),
+    (5, "Held"),
+    (6, "Transferring Output"),
+    (7, "Suspended"),
+];
 /// `JobStatus` of a held job.
 pub const HELD: i64 = 5;
 
 /// The name of a `JobStatus` value.
 pub fn job_status_name(status: i64) -> &'static str {
-    JOB_STATUS_NAMES.iter().find(|(n, _)| *n == status).map_or("Unknown", |(_, name)| name)
+    JOB_STATUS_NAMES
+        .iter()
+        .find(|(n, _)| *n == status)
+        .map_or("Unknown", |(_, name)| name)
 }
 
 /// One job ClassAd. Attribute names are looked up case-insensitively, as ClassAds do.
@@ -25,7 +35,10 @@ pub struct JobAd {
 
 impl JobAd {
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
     pub fn int(&self, name: &str) -> Option<i64> {
         self.get(name).and_then(Value::as_i64)
@@ -51,13 +64,20 @@ impl JobAd {
     /// `NumHoldsByReason` as (reason name, count) pairs.
     pub fn holds_by_reason(&self) -> Vec<(String, i64)> {
         match self.get("NumHoldsByReason") {
-            Some(Value::Ad(a)) => a.iter().filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n))).collect(),
+            Some(Value::Ad(a)) => a
+                .iter()
+                .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
+                .collect(),
             _ => Vec::new(),
         }
     }
     /// Sets or replaces an attribute (keeps the first spelling of its name).
     pub fn set(&mut self, name: &str, value: Value) {
-        match self.attrs.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        match self
+            .attrs
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             Some(slot) => slot.1 = value,
             None => self.attrs.push((name.to_string(), value)),
         }
@@ -66,7 +86,12 @@ impl JobAd {
     pub fn to_json(&self) -> serde_json::Value {
         let mut attrs: Vec<&(String, Value)> = self.attrs.iter().collect();
         attrs.sort_by_key(|(k, _)| k.to_ascii_lowercase());
-        serde_json::Value::Object(attrs.into_iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+        serde_json::Value::Object(
+            attrs
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        )
     }
 }
 
@@ -81,7 +106,11 @@ pub struct AdsError {
 
 impl std::fmt::Display for AdsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: expected condor_q -json output (a JSON array of job ads): {}", self.source, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: expected condor_q -json output (a JSON array of job ads): {}",
+            self.source, self.line, self.column, self.message
+        )
     }
 }
 
@@ -94,7 +123,12 @@ pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
     if trimmed.is_empty() {
         return Ok(Vec::new());
     }
-    let to_err = |e: serde_json::Error, line_offset: usize| AdsError { source: source.to_string(), line: e.line() + line_offset, column: e.column(), message: e.to_string() };
+    let to_err = |e: serde_json::Error, line_offset: usize| AdsError {
+        source: source.to_string(),
+        line: e.line() + line_offset,
+        column: e.column(),
+        message: e.to_string(),
+    };
     let values: Vec<serde_json::Value> = if trimmed.starts_with('[') {
         match serde_json::from_str::<serde_json::Value>(text).map_err(|e| to_err(e, 0))? {
             serde_json::Value::Array(items) => items,
@@ -119,7 +153,14 @@ pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
                     ads.push(ad);
                 }
             }
-            _ => return Err(AdsError { source: source.to_string(), line: 0, column: 0, message: format!("item {i} is not a JSON object") }),
+            _ => {
+                return Err(AdsError {
+                    source: source.to_string(),
+                    line: 0,
+                    column: 0,
+                    message: format!("item {i} is not a JSON object"),
+                });
+            }
         }
     }
     Ok(ads)
@@ -155,8 +196,13 @@ mod tests {
         let ads = parse_job_ads(text, "q.json").unwrap();
         assert_eq!(ads.len(), 1);
         assert!(ads[0].is_held());
-        assert_eq!(ads[0].holds_by_reason(), vec![("JobOutOfResources".to_string(), 1)]);
-        assert!(matches!(ads[0].get("requestmemory"), Some(Value::Expr(e)) if e.starts_with("ifthenelse")));
+        assert_eq!(
+            ads[0].holds_by_reason(),
+            vec![("JobOutOfResources".to_string(), 1)]
+        );
+        assert!(
+            matches!(ads[0].get("requestmemory"), Some(Value::Expr(e)) if e.starts_with("ifthenelse"))
+        );
         assert_eq!(parse_job_ads("", "q").unwrap(), vec![]);
         let round = parse_job_ads(&format_job_ads(&ads), "again").unwrap();
         assert_eq!(round, ads);

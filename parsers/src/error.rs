@@ -18,8 +18,20 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    pub fn new(file: &str, line: u64, offset: u64, expected: impl Into<String>, found: &[u8]) -> ParseError {
-        ParseError { file: file.to_string(), line, offset, expected: expected.into(), found: excerpt(found) }
+    pub fn new(
+        file: &str,
+        line: u64,
+        offset: u64,
+        expected: impl Into<String>,
+        found: &[u8],
+    ) -> ParseError {
+        ParseError {
+            file: file.to_string(),
+            line,
+            offset,
+            expected: expected.into(),
+            found: excerpt(found),
+        }
     }
 }
 
@@ -46,9 +58,17 @@ pub fn excerpt(bytes: &[u8]) -> String {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}: (byte {}) expected {}, found `{}`", self.file, self.line, self.offset, self.expected, self.found)
+            write!(
+                f,
+                "{}:{}: (byte {}) expected {}, found `{}`",
+                self.file, self.line, self.offset, self.expected, self.found
+            )
         } else {
-            write!(f, "{}: byte {}: expected {}, found `{}`", self.file, self.offset, self.expected, self.found)
+            write!(
+                f,
+                "{}: byte {}: expected {}, found `{}`",
+                self.file, self.offset, self.expected, self.found
+            )
         }
     }
 }

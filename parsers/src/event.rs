@@ -15,7 +15,11 @@ pub struct JobId {
 
 impl JobId {
     pub fn new(cluster: i64, proc: i64) -> JobId {
-        JobId { cluster, proc, subproc: 0 }
+        JobId {
+            cluster,
+            proc,
+            subproc: 0,
+        }
     }
 }
 
@@ -49,8 +53,13 @@ pub enum DateForm {
 /// The outcome of a process: normal exit with a value, or a signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Termination {
-    Normal { return_value: i64 },
-    Abnormal { signal: i64, core_file: Option<String> },
+    Normal {
+        return_value: i64,
+    },
+    Abnormal {
+        signal: i64,
+        core_file: Option<String>,
+    },
 }
 
 /// One row of the resource usage table of events 004, 005 and 015.
@@ -168,32 +177,95 @@ impl FileTransferKind {
 pub enum EventBody {
     Submit(Submit),
     Execute(Execute),
-    ExecutableError { error_type: i64 },
+    ExecutableError {
+        error_type: i64,
+    },
     Evicted(Box<Evicted>),
     Terminated(Box<Terminated>),
     ImageSize(ImageSize),
-    ShadowException { message: String, sent_bytes: Option<f64>, received_bytes: Option<f64> },
-    Generic { info: String },
-    Aborted { reason: Option<String> },
-    Suspended { num_pids: i64 },
+    ShadowException {
+        message: String,
+        sent_bytes: Option<f64>,
+        received_bytes: Option<f64>,
+    },
+    Generic {
+        info: String,
+    },
+    Aborted {
+        reason: Option<String>,
+    },
+    Suspended {
+        num_pids: i64,
+    },
     Held(Held),
-    Released { reason: Option<String> },
-    PostScriptTerminated { termination: Termination, dag_node: Option<String> },
-    RemoteError { critical: bool, daemon: String, host: String, message: String, code: i64, subcode: i64 },
-    Disconnected { reason: String, startd_name: String, startd_addr: String },
-    Reconnected { startd_name: String, startd_addr: String, starter_addr: String },
-    ReconnectFailed { reason: String, startd_name: String },
-    GridResource { resource: String },
-    GridSubmit { resource: String, job_id: String },
+    Released {
+        reason: Option<String>,
+    },
+    PostScriptTerminated {
+        termination: Termination,
+        dag_node: Option<String>,
+    },
+    RemoteError {
+        critical: bool,
+        daemon: String,
+        host: String,
+        message: String,
+        code: i64,
+        subcode: i64,
+    },
+    Disconnected {
+        reason: String,
+        startd_name: String,
+        startd_addr: String,
+    },
+    Reconnected {
+        startd_name: String,
+        startd_addr: String,
+        starter_addr: String,
+    },
+    ReconnectFailed {
+        reason: String,
+        startd_name: String,
+    },
+    GridResource {
+        resource: String,
+    },
+    GridSubmit {
+        resource: String,
+        job_id: String,
+    },
     /// 028: the `Attr = value` lines.
-    JobAdInformation { attrs: Vec<(String, Value)> },
-    AttributeUpdate { attribute: String, old_value: Option<String>, value: String },
-    ClusterSubmit { host: String },
-    ClusterRemove { next_proc: i64, next_row: i64, completion: i64, notes: Option<String> },
-    FileTransfer { kind: FileTransferKind, queueing_delay: Option<i64>, host: Option<String> },
-    PreSkip { dag_node: Option<String> },
+    JobAdInformation {
+        attrs: Vec<(String, Value)>,
+    },
+    AttributeUpdate {
+        attribute: String,
+        old_value: Option<String>,
+        value: String,
+    },
+    ClusterSubmit {
+        host: String,
+    },
+    ClusterRemove {
+        next_proc: i64,
+        next_row: i64,
+        completion: i64,
+        notes: Option<String>,
+    },
+    FileTransfer {
+        kind: FileTransferKind,
+        queueing_delay: Option<i64>,
+        host: Option<String>,
+    },
+    PreSkip {
+        dag_node: Option<String>,
+    },
     /// Any other event: its title, raw body lines and the `Name = value` lines among them.
-    Other { head: String, lines: Vec<String>, attrs: Vec<(String, Value)> },
+    Other {
+        head: String,
+        lines: Vec<String>,
+        attrs: Vec<(String, Value)>,
+    },
 }
 
 /// One job event from an event log.
@@ -235,7 +307,9 @@ impl Event {
     pub fn dag_node(&self) -> Option<&str> {
         match &self.body {
             EventBody::Submit(s) => s.log_notes.as_deref().and_then(dag_node_of_notes),
-            EventBody::PostScriptTerminated { dag_node, .. } | EventBody::PreSkip { dag_node } => dag_node.as_deref(),
+            EventBody::PostScriptTerminated { dag_node, .. } | EventBody::PreSkip { dag_node } => {
+                dag_node.as_deref()
+            }
             EventBody::JobAdInformation { attrs } => attrs
                 .iter()
                 .find(|(k, _)| k == "LogNotes")
@@ -253,7 +327,10 @@ pub fn dag_node_of_notes(notes: &str) -> Option<&str> {
         return Some(name.trim());
     }
     let at = notes.find("DAGNodeName")?;
-    let rest = notes[at + "DAGNodeName".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = notes[at + "DAGNodeName".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let rest = rest.strip_prefix('"')?;
     rest.find('"').map(|end| &rest[..end])
 }
@@ -263,6 +340,10 @@ mod tests {
     #[test]
     fn event_stays_small_enough_to_move_cheaply() {
         // Events are moved through iterators by value: keep large bodies boxed (guard against growth).
-        assert!(std::mem::size_of::<super::Event>() <= 168, "{}", std::mem::size_of::<super::Event>());
+        assert!(
+            std::mem::size_of::<super::Event>() <= 168,
+            "{}",
+            std::mem::size_of::<super::Event>()
+        );
     }
 }

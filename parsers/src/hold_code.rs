@@ -102,7 +102,9 @@ pub const SUBCODE_OUT_OF_DISK: i32 = 104;
 
 /// The row for a HoldReasonCode, if HTCondor defines it.
 pub fn hold_code(code: i32) -> Option<&'static HoldCodeInfo> {
-    usize::try_from(code).ok().and_then(|i| HOLD_CODE_TABLE.get(i))
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| HOLD_CODE_TABLE.get(i))
 }
 
 /// The `NumHoldsByReason` key of a code (`Code<n>` for codes HTCondor does not define).
@@ -112,7 +114,10 @@ pub fn hold_code_name(code: i32) -> String {
 
 /// The code of a `NumHoldsByReason` key.
 pub fn hold_code_by_name(name: &str) -> Option<i32> {
-    HOLD_CODE_TABLE.iter().find(|row| row.name == name).map(|row| row.code)
+    HOLD_CODE_TABLE
+        .iter()
+        .find(|row| row.name == name)
+        .map(|row| row.code)
 }
 
 /// HTCondor vacates instead of holding for these (`shouldVacateJobBasedOnCodes`).

@@ -54,8 +54,12 @@ pub fn xml_element_end(data: &[u8]) -> Option<usize> {
 
 /// Reads one JSON event object into ClassAd attributes.
 pub fn json_attrs(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| format!("a JSON object ({e})"))?;
-    Ok(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| format!("a JSON object ({e})"))?;
+    Ok(map
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+        .collect())
 }
 
 /// Reads one XML `<c>...</c>` event into ClassAd attributes.
@@ -102,7 +106,11 @@ impl<'a> Xml<'a> {
         }
     }
     fn expect(&mut self, t: &str) -> Result<(), String> {
-        if self.eat(t) { Ok(()) } else { Err(format!("`{t}` in an XML event")) }
+        if self.eat(t) {
+            Ok(())
+        } else {
+            Err(format!("`{t}` in an XML event"))
+        }
     }
     fn until(&mut self, t: &str) -> Result<&'a str, String> {
         let r = self.rest();
@@ -123,15 +131,28 @@ impl<'a> Xml<'a> {
         if self.eat("<b v=\"f\"/>") {
             return Ok(Value::Bool(false));
         }
-        for (open, close) in [("<s>", "</s>"), ("<i>", "</i>"), ("<r>", "</r>"), ("<e>", "</e>"), ("<t>", "</t>"), ("<a>", "</a>")] {
+        for (open, close) in [
+            ("<s>", "</s>"),
+            ("<i>", "</i>"),
+            ("<r>", "</r>"),
+            ("<e>", "</e>"),
+            ("<t>", "</t>"),
+            ("<a>", "</a>"),
+        ] {
             if self.eat(open) {
                 let raw = self.until(close)?;
                 self.i += close.len();
                 let text = unescape(raw);
                 return Ok(match open {
                     "<s>" => Value::Str(text),
-                    "<i>" => text.trim().parse().map(Value::Int).map_err(|_| format!("an integer in <i>, found {text:?}"))?,
-                    "<r>" => parse_real(&text).ok_or_else(|| format!("a real in <r>, found {text:?}"))?,
+                    "<i>" => text
+                        .trim()
+                        .parse()
+                        .map(Value::Int)
+                        .map_err(|_| format!("an integer in <i>, found {text:?}"))?,
+                    "<r>" => {
+                        parse_real(&text).ok_or_else(|| format!("a real in <r>, found {text:?}"))?
+                    }
                     _ => Value::Expr(text),
                 });
             }
@@ -141,7 +162,9 @@ impl<'a> Xml<'a> {
         }
         if self.rest().starts_with("<c>") {
             let start = self.i;
-            let end = xml_element_end(self.rest().as_bytes()).ok_or("`</c>` closing a nested ad")? + self.i;
+            let end = xml_element_end(self.rest().as_bytes())
+                .ok_or("`</c>` closing a nested ad")?
+                + self.i;
             self.i = end;
             return xml_attrs(&self.s[start..end]).map(Value::Ad);
         }
@@ -176,7 +199,9 @@ fn unescape(s: &str) -> String {
             "amp" => Some('&'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -197,7 +222,10 @@ fn unescape(s: &str) -> String {
 
 /// Escapes text for an XML element.
 pub fn escape_xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -157,7 +157,9 @@ impl<R: Read> EventReader<R> {
             self.pos = 0;
         }
         // Read into a scratch block allocated once, so no read pays for zeroing fresh memory.
-        let scratch = self.scratch.get_or_insert_with(|| vec![0u8; READ_CHUNK].into_boxed_slice());
+        let scratch = self
+            .scratch
+            .get_or_insert_with(|| vec![0u8; READ_CHUNK].into_boxed_slice());
         let n = loop {
             match self.src.read(scratch) {
                 Ok(n) => break n,
@@ -397,7 +399,9 @@ impl<R: Read> EventReader<R> {
         let fresh: Vec<usize> = if recorded {
             Vec::new()
         } else {
-            memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())).collect()
+            memchr::memchr_iter(b'\n', text.as_bytes())
+                .chain(std::iter::once(text.len()))
+                .collect()
         };
         for &end in if recorded { &line_ends } else { &fresh } {
             if end > from || end < text.len() {
@@ -637,7 +641,11 @@ enum Step {
 
 impl Step {
     fn progress(progressed: bool) -> Step {
-        if progressed { Step::Progress } else { Step::NeedMore }
+        if progressed {
+            Step::Progress
+        } else {
+            Step::NeedMore
+        }
     }
 }
 

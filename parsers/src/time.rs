@@ -58,7 +58,11 @@ pub struct YearResolver {
 
 impl YearResolver {
     pub fn new(explicit: Option<i32>, anchor: Option<NaiveDateTime>) -> YearResolver {
-        YearResolver { explicit, anchor: anchor.map(|t| (t.year(), t.month())), last: None }
+        YearResolver {
+            explicit,
+            anchor: anchor.map(|t| (t.year(), t.month())),
+            last: None,
+        }
     }
 
     /// Records a fully dated time, so later legacy dates follow it.
@@ -101,7 +105,9 @@ pub fn resolve(t: &HeaderTime, years: &mut YearResolver) -> Option<NaiveDateTime
     };
     let date = NaiveDate::from_ymd_opt(year, t.month, t.day).or_else(|| {
         // 02/29 in a year inferred wrongly as non-leap: keep the event on 02/28.
-        (t.year.is_none() && t.month == 2 && t.day == 29).then(|| NaiveDate::from_ymd_opt(year, 2, 28)).flatten()
+        (t.year.is_none() && t.month == 2 && t.day == 29)
+            .then(|| NaiveDate::from_ymd_opt(year, 2, 28))
+            .flatten()
     })?;
     Some(date.and_time(t.time))
 }
@@ -158,7 +164,9 @@ pub fn parse_clock(s: &str) -> Option<(NaiveTime, bool, Option<i32>, usize)> {
 
 fn two_digits(b: &[u8]) -> Option<u32> {
     match b {
-        [a, c] if a.is_ascii_digit() && c.is_ascii_digit() => Some(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
+        [a, c] if a.is_ascii_digit() && c.is_ascii_digit() => {
+            Some(u32::from(a - b'0') * 10 + u32::from(c - b'0'))
+        }
         _ => None,
     }
 }
@@ -195,7 +203,14 @@ pub fn parse_event_time(s: &str) -> Option<HeaderTime> {
     if used + rest != s.len() {
         return None;
     }
-    Some(HeaderTime { year, month, day, time, utc, offset })
+    Some(HeaderTime {
+        year,
+        month,
+        day,
+        time,
+        utc,
+        offset,
+    })
 }
 
 /// ISO text of a time as the bindings and the JSON format print `EventTime`.
@@ -241,7 +256,10 @@ mod tests {
     #[test]
     fn clock_forms() {
         let (t, utc, off, n) = parse_clock("09:15:07.123Z rest").unwrap();
-        assert_eq!((t.to_string().as_str(), utc, off, n), ("09:15:07.123", true, None, 13));
+        assert_eq!(
+            (t.to_string().as_str(), utc, off, n),
+            ("09:15:07.123", true, None, 13)
+        );
         let (_, utc, off, n) = parse_clock("09:15:07+02:00").unwrap();
         assert_eq!((utc, off, n), (false, Some(7200), 14));
         assert!(parse_clock("9:15:07").is_none());
@@ -250,13 +268,27 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_date("2024-05-26 15:13:42"), Some((Some(2024), 5, 26, 11)));
-        assert_eq!(parse_date("2024-05-26T15:13:42"), Some((Some(2024), 5, 26, 11)));
+        assert_eq!(
+            parse_date("2024-05-26 15:13:42"),
+            Some((Some(2024), 5, 26, 11))
+        );
+        assert_eq!(
+            parse_date("2024-05-26T15:13:42"),
+            Some((Some(2024), 5, 26, 11))
+        );
         assert_eq!(parse_date("03/26 08:30:19"), Some((None, 3, 26, 6)));
         assert_eq!(parse_date("13/26 08:30:19"), None);
         assert_eq!(parse_date("2024-05-2x 1"), None);
         let t = parse_event_time("2025-03-02T09:15:07.250Z").unwrap();
         assert!(t.utc);
-        assert_eq!(format_event_time(&NaiveDate::from_ymd_opt(2025, 3, 2).unwrap().and_time(t.time), true), "2025-03-02T09:15:07.250Z");
+        assert_eq!(
+            format_event_time(
+                &NaiveDate::from_ymd_opt(2025, 3, 2)
+                    .unwrap()
+                    .and_time(t.time),
+                true
+            ),
+            "2025-03-02T09:15:07.250Z"
+        );
     }
 }

@@ -26,10 +26,10 @@ impl Value {
         if t.is_empty() {
             return Value::Expr(String::new());
         }
-        if let Some(inner) = t.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-            if let Some(s) = unescape_classad_string(inner) {
-                return Value::Str(s);
-            }
+        if let Some(inner) = t.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
+            && let Some(s) = unescape_classad_string(inner)
+        {
+            return Value::Str(s);
         }
         match t {
             "true" | "TRUE" | "True" => return Value::Bool(true),
@@ -41,10 +41,10 @@ impl Value {
         if let Some(i) = parse_int(t) {
             return Value::Int(i);
         }
-        if looks_real(t) {
-            if let Ok(f) = t.parse::<f64>() {
-                return Value::Real(f);
-            }
+        if looks_real(t)
+            && let Ok(f) = t.parse::<f64>()
+        {
+            return Value::Real(f);
         }
         Value::Expr(t.to_string())
     }
@@ -92,7 +92,12 @@ impl Value {
             Value::Expr(e) => J::String(format!("/Expr({e})/")),
             Value::Undefined => J::Null,
             Value::Error => J::String("/Expr(error)/".into()),
-            Value::Ad(attrs) => J::Object(attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Ad(attrs) => J::Object(
+                attrs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
         }
     }
@@ -113,7 +118,11 @@ impl Value {
                 None => Value::Str(s.clone()),
             },
             J::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
-            J::Object(map) => Value::Ad(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()),
+            J::Object(map) => Value::Ad(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 }
@@ -181,8 +190,13 @@ fn parse_int(t: &str) -> Option<i64> {
 fn looks_real(t: &str) -> bool {
     let body = t.strip_prefix('-').unwrap_or(t);
     !body.is_empty()
-        && body.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
-        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
 }
 
 /// Undoes ClassAd string escapes; `None` when the text is not one string literal
@@ -215,9 +229,15 @@ mod tests {
         assert_eq!(Value::parse_classad(" 12 "), Value::Int(12));
         assert_eq!(Value::parse_classad("-3"), Value::Int(-3));
         assert_eq!(Value::parse_classad("0.25"), Value::Real(0.25));
-        assert_eq!(Value::parse_classad("\"a \\\"b\\\"\""), Value::Str("a \"b\"".into()));
+        assert_eq!(
+            Value::parse_classad("\"a \\\"b\\\"\""),
+            Value::Str("a \"b\"".into())
+        );
         assert_eq!(Value::parse_classad("time()"), Value::Expr("time()".into()));
-        assert_eq!(Value::parse_classad("\"a\" + \"b\""), Value::Expr("\"a\" + \"b\"".into()));
+        assert_eq!(
+            Value::parse_classad("\"a\" + \"b\""),
+            Value::Expr("\"a\" + \"b\"".into())
+        );
         assert_eq!(Value::parse_classad("true"), Value::Bool(true));
         assert_eq!(Value::parse_classad("undefined"), Value::Undefined);
     }

@@ -8,7 +8,11 @@ use holdadvisor_parsers::reader::read_bytes;
 use holdadvisor_parsers::{EventReader, Format, ReadOptions, Zone};
 
 fn utc() -> ReadOptions {
-    ReadOptions { zone: Zone::Utc, year: Some(2024), ..Default::default() }
+    ReadOptions {
+        zone: Zone::Utc,
+        year: Some(2024),
+        ..Default::default()
+    }
 }
 
 const SUBMIT: &str = "000 (101.000.000) 2024-03-02 09:00:00 Job submitted from host: <10.0.0.1:9618?sock=schedd>\n    DAG Node: fetch\n...\n";
@@ -30,7 +34,12 @@ fn clean_log_reads_every_event_with_positions() {
     assert_eq!(r.events[2].position.line, 8);
     let h = r.events[1].held().unwrap();
     assert_eq!((h.code, h.subcode), (13, 2));
-    assert!(h.reason.as_deref().unwrap().ends_with("No such file or directory"));
+    assert!(
+        h.reason
+            .as_deref()
+            .unwrap()
+            .ends_with("No such file or directory")
+    );
     assert_eq!(r.events[1].timestamp, 1709370907);
 }
 
@@ -42,7 +51,10 @@ fn truncated_log_keeps_complete_events_and_reports_the_partial_one() {
     assert_eq!(r.events.len(), 1);
     assert_eq!(r.errors, vec![]);
     let partial = r.incomplete.expect("partial event reported");
-    assert_eq!((partial.offset, partial.line, partial.bytes), (SUBMIT.len() as u64, 4, 60));
+    assert_eq!(
+        (partial.offset, partial.line, partial.bytes),
+        (SUBMIT.len() as u64, 4, 60)
+    );
 }
 
 #[test]
@@ -58,7 +70,9 @@ fn follow_mode_returns_a_half_written_event_once_complete() {
     let first: Vec<_> = reader.by_ref().collect();
     assert_eq!(first.len(), 1);
     assert!(first[0].is_ok());
-    let partial = reader.incomplete().expect("half-written event is incomplete, not an error");
+    let partial = reader
+        .incomplete()
+        .expect("half-written event is incomplete, not an error");
     assert_eq!(partial.offset, SUBMIT.len() as u64);
     // The writer finishes the event; the reader, told to look again, returns it whole.
     w.write_all(&held[100..]).unwrap();
@@ -69,7 +83,10 @@ fn follow_mode_returns_a_half_written_event_once_complete() {
     assert_eq!(rest.iter().map(|e| e.number).collect::<Vec<_>>(), [12, 13]);
     assert_eq!(rest[0].held().unwrap().code, 13);
     assert_eq!(reader.incomplete(), None);
-    assert_eq!(reader.offset(), (SUBMIT.len() + HELD.len() + RELEASED.len()) as u64);
+    assert_eq!(
+        reader.offset(),
+        (SUBMIT.len() + HELD.len() + RELEASED.len()) as u64
+    );
 }
 
 #[test]
@@ -78,11 +95,20 @@ fn interleaved_jobs_and_missing_terminator_resynchronise() {
     let exec = "001 (102.000.000) 2024-03-02 09:01:00 Job executing on host: <10.0.0.9:9618>\n";
     let log = format!("{exec}{SUBMIT}{HELD}");
     let r = read_bytes(log.as_bytes(), utc());
-    assert_eq!(r.events.iter().map(|e| (e.number, e.id.cluster)).collect::<Vec<_>>(), [(1, 102), (0, 101), (12, 101)]);
+    assert_eq!(
+        r.events
+            .iter()
+            .map(|e| (e.number, e.id.cluster))
+            .collect::<Vec<_>>(),
+        [(1, 102), (0, 101), (12, 101)]
+    );
     assert_eq!(r.errors.len(), 1);
     let e = &r.errors[0];
     assert_eq!((e.line, e.offset), (2, exec.len() as u64));
-    assert_eq!(e.expected, "the terminator `...` before the next event header");
+    assert_eq!(
+        e.expected,
+        "the terminator `...` before the next event header"
+    );
 }
 
 #[test]
@@ -91,8 +117,19 @@ fn blank_lines_and_orphan_terminators_are_skipped_and_reported() {
     let log = format!("...\n{SUBMIT}\n\n{HELD}");
     let r = read_bytes(log.as_bytes(), utc());
     assert_eq!(r.events.len(), 2);
-    assert_eq!(r.errors.len(), 1, "the orphan `...` is reported; blank lines are not");
-    assert_eq!((r.errors[0].line, r.errors[0].offset, r.errors[0].found.as_str()), (1, 0, "..."));
+    assert_eq!(
+        r.errors.len(),
+        1,
+        "the orphan `...` is reported; blank lines are not"
+    );
+    assert_eq!(
+        (
+            r.errors[0].line,
+            r.errors[0].offset,
+            r.errors[0].found.as_str()
+        ),
+        (1, 0, "...")
+    );
 }
 
 #[test]
@@ -102,10 +139,20 @@ fn binary_garbage_between_events_is_one_error_with_its_offset() {
     log.extend_from_slice(b"\x00\xff\xfe\x01garbage\x00\n\x7f\x80\n");
     log.extend_from_slice(HELD.as_bytes());
     let r = read_bytes(&log, utc());
-    assert_eq!(r.events.iter().map(|e| e.number).collect::<Vec<_>>(), [0, 12]);
+    assert_eq!(
+        r.events.iter().map(|e| e.number).collect::<Vec<_>>(),
+        [0, 12]
+    );
     assert_eq!(r.errors.len(), 1);
-    assert_eq!((r.errors[0].line, r.errors[0].offset), (4, garbage_at as u64));
-    assert!(r.errors[0].found.starts_with("\\x00"), "{}", r.errors[0].found);
+    assert_eq!(
+        (r.errors[0].line, r.errors[0].offset),
+        (4, garbage_at as u64)
+    );
+    assert!(
+        r.errors[0].found.starts_with("\\x00"),
+        "{}",
+        r.errors[0].found
+    );
 }
 
 #[test]
@@ -113,13 +160,20 @@ fn malformed_event_body_names_the_line_and_reading_resumes() {
     let bad = "005 (101.000.000) 2024-03-02 10:00:00 Job terminated.\n\tsomething else\n...\n";
     let log = format!("{SUBMIT}{bad}{RELEASED}");
     let r = read_bytes(log.as_bytes(), utc());
-    assert_eq!(r.events.iter().map(|e| e.number).collect::<Vec<_>>(), [0, 13]);
+    assert_eq!(
+        r.events.iter().map(|e| e.number).collect::<Vec<_>>(),
+        [0, 13]
+    );
     assert_eq!(r.errors.len(), 1);
     let e = &r.errors[0];
     assert_eq!(e.line, 5);
     assert_eq!(e.offset, (SUBMIT.len() + bad.find('\t').unwrap()) as u64);
     assert!(e.expected.contains("Normal termination"), "{}", e.expected);
-    assert!(e.to_string().starts_with("-:5: (byte 169) expected a termination line"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("-:5: (byte 169) expected a termination line"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -150,10 +204,29 @@ fn date_forms_and_year_inference() {
 001 (1.000.000) 01/01 00:00:03.250Z Job executing on host: <e>\n...\n\
 006 (1.000.000) 2025-01-01T00:00:04 Image size of job updated: 10\n\t5  -  MemoryUsage of job (MB)\n...\n\
 013 (1.000.000) 2025-01-01 00:00:05+02:00 Job was released.\n...\n";
-    let r = read_bytes(log.as_bytes(), ReadOptions { zone: Zone::Utc, year: Some(2024), ..Default::default() });
+    let r = read_bytes(
+        log.as_bytes(),
+        ReadOptions {
+            zone: Zone::Utc,
+            year: Some(2024),
+            ..Default::default()
+        },
+    );
     assert_eq!(r.errors, vec![]);
-    let t: Vec<String> = r.events.iter().map(|e| e.time.format("%Y-%m-%d %H:%M:%S%.3f").to_string()).collect();
-    assert_eq!(t, ["2024-12-31 23:59:58.000", "2025-01-01 00:00:03.250", "2025-01-01 00:00:04.000", "2025-01-01 00:00:05.000"]);
+    let t: Vec<String> = r
+        .events
+        .iter()
+        .map(|e| e.time.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .collect();
+    assert_eq!(
+        t,
+        [
+            "2024-12-31 23:59:58.000",
+            "2025-01-01 00:00:03.250",
+            "2025-01-01 00:00:04.000",
+            "2025-01-01 00:00:05.000"
+        ]
+    );
     assert_eq!(r.events[0].date_form, DateForm::Legacy);
     assert!(r.events[1].utc);
     assert_eq!(r.events[2].date_form, DateForm::Iso);
@@ -161,8 +234,17 @@ fn date_forms_and_year_inference() {
     assert_eq!(r.events[3].timestamp, 1735689605 - 7200);
     // Without an explicit year, the file's modification time anchors it: a December event
     // in a file last written in January is from the year before.
-    let anchor = chrono::NaiveDate::from_ymd_opt(2031, 1, 2).unwrap().and_hms_opt(0, 0, 0);
-    let r = read_bytes(log.as_bytes(), ReadOptions { zone: Zone::Utc, anchor, ..Default::default() });
+    let anchor = chrono::NaiveDate::from_ymd_opt(2031, 1, 2)
+        .unwrap()
+        .and_hms_opt(0, 0, 0);
+    let r = read_bytes(
+        log.as_bytes(),
+        ReadOptions {
+            zone: Zone::Utc,
+            anchor,
+            ..Default::default()
+        },
+    );
     assert_eq!(r.events[0].time.format("%Y").to_string(), "2030");
     assert_eq!(r.events[1].time.format("%Y").to_string(), "2031");
 }
@@ -191,35 +273,122 @@ fn every_typed_event_reads_its_fields() {
     let r = read_bytes(log.as_bytes(), utc());
     assert_eq!(r.errors, vec![], "no errors");
     let b: Vec<&EventBody> = r.events.iter().map(|e| &e.body).collect();
-    let EventBody::Execute(x) = b[0] else { panic!("{:?}", b[0]) };
-    assert_eq!((x.slot_name.as_deref(), x.props.len()), (Some("slot1_2@ep07.example.org"), 3));
+    let EventBody::Execute(x) = b[0] else {
+        panic!("{:?}", b[0])
+    };
+    assert_eq!(
+        (x.slot_name.as_deref(), x.props.len()),
+        (Some("slot1_2@ep07.example.org"), 3)
+    );
     assert_eq!(b[1], &EventBody::ExecutableError { error_type: 0 });
-    let EventBody::Evicted(v) = b[2] else { panic!() };
-    assert_eq!((v.code, v.subcode, v.reason.as_deref(), v.rusage.received_bytes), (Some(1022), Some(0), Some("Job was vacated by the access point"), Some(20.0)));
-    let EventBody::Terminated(t) = b[3] else { panic!() };
-    assert_eq!(t.termination, Termination::Abnormal { signal: 9, core_file: Some("/tmp/core.1".into()) });
+    let EventBody::Evicted(v) = b[2] else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            v.code,
+            v.subcode,
+            v.reason.as_deref(),
+            v.rusage.received_bytes
+        ),
+        (
+            Some(1022),
+            Some(0),
+            Some("Job was vacated by the access point"),
+            Some(20.0)
+        )
+    );
+    let EventBody::Terminated(t) = b[3] else {
+        panic!()
+    };
+    assert_eq!(
+        t.termination,
+        Termination::Abnormal {
+            signal: 9,
+            core_file: Some("/tmp/core.1".into())
+        }
+    );
     assert_eq!(t.rusage.total_received_bytes, Some(4.0));
-    assert_eq!(t.usage[1].usage.as_ref().and_then(|v| v.as_i64()), Some(2301));
-    let EventBody::ImageSize(i) = b[4] else { panic!() };
-    assert_eq!((i.size_kb, i.memory_usage_mb, i.resident_set_size_kb), (2400000, Some(2301), Some(2356000)));
-    assert!(matches!(b[5], EventBody::ShadowException { received_bytes: Some(163.0), .. }));
-    assert_eq!(b[6], &EventBody::Aborted { reason: Some("via condor_rm (by user alice)".into()) });
+    assert_eq!(
+        t.usage[1].usage.as_ref().and_then(|v| v.as_i64()),
+        Some(2301)
+    );
+    let EventBody::ImageSize(i) = b[4] else {
+        panic!()
+    };
+    assert_eq!(
+        (i.size_kb, i.memory_usage_mb, i.resident_set_size_kb),
+        (2400000, Some(2301), Some(2356000))
+    );
+    assert!(matches!(
+        b[5],
+        EventBody::ShadowException {
+            received_bytes: Some(163.0),
+            ..
+        }
+    ));
+    assert_eq!(
+        b[6],
+        &EventBody::Aborted {
+            reason: Some("via condor_rm (by user alice)".into())
+        }
+    );
     assert_eq!(b[7], &EventBody::Suspended { num_pids: 3 });
     assert_eq!(r.events[8].dag_node(), Some("train_2"));
-    assert!(matches!(b[9], EventBody::RemoteError { code: 6, subcode: 2, critical: true, .. }));
-    assert!(matches!(b[10], EventBody::Disconnected { startd_name, .. } if startd_name == "slot1@ep07"));
-    assert!(matches!(b[11], EventBody::Reconnected { starter_addr, .. } if starter_addr == "<10.0.0.9:9619>"));
-    assert!(matches!(b[12], EventBody::ReconnectFailed { reason, .. } if reason == "Job not found at execution machine"));
+    assert!(matches!(
+        b[9],
+        EventBody::RemoteError {
+            code: 6,
+            subcode: 2,
+            critical: true,
+            ..
+        }
+    ));
+    assert!(
+        matches!(b[10], EventBody::Disconnected { startd_name, .. } if startd_name == "slot1@ep07")
+    );
+    assert!(
+        matches!(b[11], EventBody::Reconnected { starter_addr, .. } if starter_addr == "<10.0.0.9:9619>")
+    );
+    assert!(
+        matches!(b[12], EventBody::ReconnectFailed { reason, .. } if reason == "Job not found at execution machine")
+    );
     assert!(matches!(b[13], EventBody::GridSubmit { job_id, .. } if job_id == "batch slurm 42"));
-    let EventBody::JobAdInformation { attrs } = b[14] else { panic!() };
+    let EventBody::JobAdInformation { attrs } = b[14] else {
+        panic!()
+    };
     assert_eq!(attrs.len(), 3);
     assert_eq!(r.events[15].id.proc, -1);
-    assert_eq!(b[15], &EventBody::ClusterRemove { next_proc: 10, next_row: 10, completion: 1, notes: None });
-    assert_eq!(b[16], &EventBody::FileTransfer { kind: FileTransferKind::OutputQueued, queueing_delay: Some(12), host: Some("<10.0.0.1:9618>".into()) });
-    let EventBody::Other { head, attrs, .. } = b[17] else { panic!() };
+    assert_eq!(
+        b[15],
+        &EventBody::ClusterRemove {
+            next_proc: 10,
+            next_row: 10,
+            completion: 1,
+            notes: None
+        }
+    );
+    assert_eq!(
+        b[16],
+        &EventBody::FileTransfer {
+            kind: FileTransferKind::OutputQueued,
+            queueing_delay: Some(12),
+            host: Some("<10.0.0.1:9618>".into())
+        }
+    );
+    let EventBody::Other { head, attrs, .. } = b[17] else {
+        panic!()
+    };
     assert_eq!((head.as_str(), attrs.len()), ("A future event", 1));
     let json = r.events[17].to_json();
-    assert_eq!((json["MyType"].as_str(), json["EventHead"].as_str(), json["Widget"].as_i64()), (Some("FutureEvent"), Some("A future event"), Some(7)));
+    assert_eq!(
+        (
+            json["MyType"].as_str(),
+            json["EventHead"].as_str(),
+            json["Widget"].as_i64()
+        ),
+        (Some("FutureEvent"), Some("A future event"), Some(7))
+    );
 }
 
 #[test]
@@ -233,13 +402,17 @@ fn json_and_xml_formats_give_the_same_events_as_text() {
     let from_json = read_bytes(json.as_bytes(), utc());
     assert_eq!(from_json.format, Some(Format::Json));
     assert_eq!(from_json.errors, vec![]);
-    let mut xml = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE classads SYSTEM \"classads.dtd\">\n<classads>\n");
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE classads SYSTEM \"classads.dtd\">\n<classads>\n",
+    );
     for e in &text.events {
         xml.push_str("<c>\n");
         for (k, v) in e.to_attrs() {
             let typed = match v {
                 holdadvisor_parsers::Value::Int(i) => format!("<i>{i}</i>"),
-                holdadvisor_parsers::Value::Str(s) => format!("<s>{}</s>", holdadvisor_parsers::markup::escape_xml(&s)),
+                holdadvisor_parsers::Value::Str(s) => {
+                    format!("<s>{}</s>", holdadvisor_parsers::markup::escape_xml(&s))
+                }
                 other => format!("<e>{other}</e>"),
             };
             xml.push_str(&format!("    <a n=\"{k}\">{typed}</a>\n"));
@@ -298,7 +471,10 @@ fn no_input_makes_the_reader_panic() {
     for s in &seeds {
         let r = read_bytes(s, utc());
         // Every byte is accounted for: events, errors or the incomplete tail.
-        assert!(r.events.len() + r.errors.len() + usize::from(r.incomplete.is_some()) > 0 || s.iter().all(u8::is_ascii_whitespace));
+        assert!(
+            r.events.len() + r.errors.len() + usize::from(r.incomplete.is_some()) > 0
+                || s.iter().all(u8::is_ascii_whitespace)
+        );
     }
     // A reader over a source that fails mid-way reports the failure as an error.
     struct Failing(usize);
@@ -316,7 +492,13 @@ fn no_input_makes_the_reader_panic() {
     let items: Vec<_> = EventReader::new(Failing(1), "f", utc()).collect();
     assert_eq!(items.len(), 2);
     assert!(items[0].is_ok());
-    assert!(items[1].as_ref().unwrap_err().expected.contains("disk on fire"));
+    assert!(
+        items[1]
+            .as_ref()
+            .unwrap_err()
+            .expected
+            .contains("disk on fire")
+    );
 }
 
 /// Hands out data a few bytes at a time, like a log still being written.
@@ -338,17 +520,29 @@ impl Read for Trickle<'_> {
 fn bytes_arriving_in_pieces_read_exactly_like_the_whole() {
     // Found by the fuzzer: a run of junk seen a few bytes at a time was reported piecemeal
     // and could swallow the event after it.
-    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pool/json/c.echo.json")).unwrap();
+    let json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/pool/json/c.echo.json"
+    ))
+    .unwrap();
     let cut = json.find("\n{").unwrap() + 1;
     let inputs = [
         format!("{}001 (002.000.000) 2026-11-24 02:21:19 Job executing on host: <h>\n...\n{}", &json[..cut], &json[cut..]),
         format!("{SUBMIT}junk line one\njunk two\n{HELD}trailing junk"),
-        format!("<c>\n<a n=\"MyType\"><s>JobHeldEvent</s></a>\n</c>\nnot xml\n<c>\n<a n=\"EventTypeNumber\"><i>12</i></a>\n<a n=\"EventTime\"><s>2024-01-01T00:00:00</s></a>\n</c>\n"),
+        "<c>\n<a n=\"MyType\"><s>JobHeldEvent</s></a>\n</c>\nnot xml\n<c>\n<a n=\"EventTypeNumber\"><i>12</i></a>\n<a n=\"EventTime\"><s>2024-01-01T00:00:00</s></a>\n</c>\n".to_string(),
     ];
     for input in &inputs {
         let whole = read_bytes(input.as_bytes(), utc());
         for step in [1, 2, 3, 5, 7, 13, 64] {
-            let items: Vec<_> = EventReader::new(Trickle { data: input.as_bytes(), step }, "-", utc()).collect();
+            let items: Vec<_> = EventReader::new(
+                Trickle {
+                    data: input.as_bytes(),
+                    step,
+                },
+                "-",
+                utc(),
+            )
+            .collect();
             let events: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
             let errors: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
             assert_eq!(events.len(), whole.events.len(), "step {step}");

@@ -16,7 +16,9 @@ fn logs_with_oracle(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             logs_with_oracle(&path, out);
-        } else if !path.to_string_lossy().ends_with(".expected.json") && PathBuf::from(format!("{}.expected.json", path.display())).exists() {
+        } else if !path.to_string_lossy().ends_with(".expected.json")
+            && PathBuf::from(format!("{}.expected.json", path.display())).exists()
+        {
             out.push(path);
         }
     }
@@ -33,7 +35,9 @@ fn every_committed_pool_log_matches_the_bindings() {
 #[test]
 fn every_live_pool_log_matches_the_bindings() {
     let Some(dir) = std::env::var_os("HOLDADVISOR_LIVE_POOL_LOGS") else {
-        eprintln!("SKIP: HOLDADVISOR_LIVE_POOL_LOGS is not set (no real pool ran before this test; .ci/run sets it)");
+        eprintln!(
+            "SKIP: HOLDADVISOR_LIVE_POOL_LOGS is not set (no real pool ran before this test; .ci/run sets it)"
+        );
         return;
     };
     use chrono::Datelike;
@@ -44,22 +48,48 @@ fn check_dir(dir: &Path, legacy_year: i32) {
     let mut logs = Vec::new();
     logs_with_oracle(dir, &mut logs);
     logs.sort();
-    assert!(logs.len() >= 20, "found only {} recorded logs in {}", logs.len(), dir.display());
+    assert!(
+        logs.len() >= 20,
+        "found only {} recorded logs in {}",
+        logs.len(),
+        dir.display()
+    );
     let mut failures = Vec::new();
     let mut formats = std::collections::BTreeSet::new();
     let mut events = 0;
     for log in &logs {
         // The pool's chroot runs in UTC and the oracle ran with TZ=UTC.
-        let opts = ReadOptions { zone: Zone::Utc, year: Some(legacy_year), ..Default::default() };
+        let opts = ReadOptions {
+            zone: Zone::Utc,
+            year: Some(legacy_year),
+            ..Default::default()
+        };
         let read = read_path(log, opts, false).expect("readable");
         formats.insert(format!("{:?}", read.format.unwrap_or(Format::Text)));
         events += read.events.len();
-        let (diffs, extra) = common::compare_log(&read, &PathBuf::from(format!("{}.expected.json", log.display())));
+        let (diffs, extra) = common::compare_log(
+            &read,
+            &PathBuf::from(format!("{}.expected.json", log.display())),
+        );
         if !diffs.is_empty() || extra > 0 || !read.errors.is_empty() || read.incomplete.is_some() {
-            failures.push(format!("{}: {} extra events, errors {:?}, incomplete {:?}\n  {}", log.display(), extra, read.errors, read.incomplete, diffs.join("\n  ")));
+            failures.push(format!(
+                "{}: {} extra events, errors {:?}, incomplete {:?}\n  {}",
+                log.display(),
+                extra,
+                read.errors,
+                read.incomplete,
+                diffs.join("\n  ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "differences from the bindings:\n{}", failures.join("\n"));
-    assert_eq!(formats.into_iter().collect::<Vec<_>>(), ["Json", "Text", "Xml"]);
+    assert!(
+        failures.is_empty(),
+        "differences from the bindings:\n{}",
+        failures.join("\n")
+    );
+    assert_eq!(
+        formats.into_iter().collect::<Vec<_>>(),
+        ["Json", "Text", "Xml"]
+    );
     assert!(events > 200, "read {events} events");
 }

@@ -26,7 +26,11 @@ fn every_public_log_matches_the_bindings() {
         let log = dir.join(format!("{n:03}.log"));
         let expected = dir.join(format!("{n:03}.expected.json"));
         // The oracle ran with TZ=UTC and took legacy years from its clock (2026).
-        let opts = ReadOptions { zone: Zone::Utc, year: Some(2026), ..Default::default() };
+        let opts = ReadOptions {
+            zone: Zone::Utc,
+            year: Some(2026),
+            ..Default::default()
+        };
         let read = read_path(&log, opts, false).expect("readable");
         total_events += read.events.len();
         let (diffs, extra) = oracle_common::compare_log(&read, &expected);
@@ -37,9 +41,17 @@ fn every_public_log_matches_the_bindings() {
             recovered.push((n, extra, read.errors.len()));
         }
     }
-    assert!(failures.is_empty(), "differences from the bindings:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "differences from the bindings:\n{}",
+        failures.join("\n")
+    );
     // Where HTCondor's reader stops silently, ours reads on: file 021 (a README excerpt that
     // starts with a stray line) yields 0 events from the bindings.
-    assert_eq!(recovered, vec![(21, 9, 1)], "recovered events (file, extra events, errors)");
+    assert_eq!(
+        recovered,
+        vec![(21, 9, 1)],
+        "recovered events (file, extra events, errors)"
+    );
     assert!(total_events > 1100, "read {total_events} events");
 }

@@ -31,7 +31,10 @@ fn ev(number: u16, cluster: i64, proc: i64, secs: u32, body: EventBody) -> Event
     }
 }
 
-fn usage(rows: &[(&str, Option<Value>, Option<Value>, Option<Value>)]) -> Vec<UsageRow> {
+/// (resource, usage, request, allocated)
+type Row<'a> = (&'a str, Option<Value>, Option<Value>, Option<Value>);
+
+fn usage(rows: &[Row]) -> Vec<UsageRow> {
     rows.iter()
         .map(|(r, u, q, a)| UsageRow {
             resource: r.to_string(),

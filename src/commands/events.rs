@@ -51,14 +51,22 @@ fn parse_job(spec: &str) -> anyhow::Result<(i64, Option<i64>)> {
 
 pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
     let filter = args.job.as_deref().map(parse_job).transpose()?;
-    let opts = ReadOptions { year: args.year, zone: if args.utc { Zone::Utc } else { Zone::Local }, ..Default::default() };
+    let opts = ReadOptions {
+        year: args.year,
+        zone: if args.utc { Zone::Utc } else { Zone::Local },
+        ..Default::default()
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
     let (mut total, mut malformed, mut incomplete) = (0u64, 0u64, 0u64);
     let mut failed = false;
     if !args.json && !args.summary {
-        writeln!(out, "{:<7} {:<22} {:<14} {:<19}  DETAIL", "EVENT", "TYPE", "JOB", "TIME")?;
+        writeln!(
+            out,
+            "{:<7} {:<22} {:<14} {:<19}  DETAIL",
+            "EVENT", "TYPE", "JOB", "TIME"
+        )?;
     }
     for path in &args.files {
         let mut reader = open_reader(path, &opts)?;
@@ -75,10 +83,10 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            if let Some((c, p)) = filter {
-                if event.id.cluster != c || p.is_some_and(|p| event.id.proc != p) {
-                    continue;
-                }
+            if let Some((c, p)) = filter
+                && (event.id.cluster != c || p.is_some_and(|p| event.id.proc != p))
+            {
+                continue;
             }
             total += 1;
             *counts.entry(event.number).or_default() += 1;
@@ -106,24 +114,49 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
     if args.summary {
         writeln!(out, "{:<6} {:<24} {:>10}", "EVENT", "TYPE", "COUNT")?;
         for (number, n) in &counts {
-            writeln!(out, "{:03}    {:<24} {:>10}", number, event_name(*number), n)?;
+            writeln!(
+                out,
+                "{:03}    {:<24} {:>10}",
+                number,
+                event_name(*number),
+                n
+            )?;
         }
         writeln!(out, "{:<31} {:>10}", "incomplete", incomplete)?;
         writeln!(out, "{:<31} {:>10}", "malformed", malformed)?;
         writeln!(out, "{:<31} {:>10}", "total events", total)?;
     }
     out.flush()?;
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// A reader over a file, or standard input for `-`; both as one type.
-pub fn open_reader(path: &std::path::Path, opts: &ReadOptions) -> anyhow::Result<EventReader<Box<dyn std::io::Read>>> {
+pub fn open_reader(
+    path: &std::path::Path,
+    opts: &ReadOptions,
+) -> anyhow::Result<EventReader<Box<dyn std::io::Read>>> {
     if path.as_os_str() == "-" {
-        return Ok(EventReader::new(Box::new(std::io::stdin().lock()), "-", opts.clone()));
+        return Ok(EventReader::new(
+            Box::new(std::io::stdin().lock()),
+            "-",
+            opts.clone(),
+        ));
     }
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let opts = ReadOptions { anchor: opts.anchor.or_else(|| file_anchor(path)), ..opts.clone() };
-    Ok(EventReader::new(Box::new(file), path.display().to_string(), opts))
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let opts = ReadOptions {
+        anchor: opts.anchor.or_else(|| file_anchor(path)),
+        ..opts.clone()
+    };
+    Ok(EventReader::new(
+        Box::new(file),
+        path.display().to_string(),
+        opts,
+    ))
 }
 
 fn file_anchor(path: &std::path::Path) -> Option<chrono::NaiveDateTime> {
@@ -133,15 +166,28 @@ fn file_anchor(path: &std::path::Path) -> Option<chrono::NaiveDateTime> {
 
 fn print_row(out: &mut impl Write, e: &Event) -> std::io::Result<()> {
     let detail = match &e.body {
-        EventBody::Held(h) => format!("code {}/{} {}", h.code, h.subcode, h.reason.as_deref().unwrap_or("")),
-        EventBody::Released { reason } | EventBody::Aborted { reason } => reason.clone().unwrap_or_default(),
+        EventBody::Held(h) => format!(
+            "code {}/{} {}",
+            h.code,
+            h.subcode,
+            h.reason.as_deref().unwrap_or("")
+        ),
+        EventBody::Released { reason } | EventBody::Aborted { reason } => {
+            reason.clone().unwrap_or_default()
+        }
         EventBody::Terminated(t) => match &t.termination {
             Termination::Normal { return_value } => format!("return value {return_value}"),
             Termination::Abnormal { signal, .. } => format!("signal {signal}"),
         },
-        EventBody::ImageSize(i) => format!("{} KB, MemoryUsage {} MB", i.size_kb, i.memory_usage_mb.map_or("?".into(), |m| m.to_string())),
+        EventBody::ImageSize(i) => format!(
+            "{} KB, MemoryUsage {} MB",
+            i.size_kb,
+            i.memory_usage_mb.map_or("?".into(), |m| m.to_string())
+        ),
         EventBody::Execute(x) => x.host.clone(),
-        EventBody::Submit(s) => e.dag_node().map_or_else(|| s.host.clone(), |n| format!("DAG node {n}")),
+        EventBody::Submit(s) => e
+            .dag_node()
+            .map_or_else(|| s.host.clone(), |n| format!("DAG node {n}")),
         EventBody::ShadowException { message, .. } => message.clone(),
         EventBody::Evicted(v) => v.reason.clone().unwrap_or_default(),
         EventBody::FileTransfer { kind, .. } => kind.title().to_string(),
@@ -149,5 +195,13 @@ fn print_row(out: &mut impl Write, e: &Event) -> std::io::Result<()> {
         _ => String::new(),
     };
     let job = format!("{}.{}.{}", e.id.cluster, e.id.proc, e.id.subproc);
-    writeln!(out, "{:03}     {:<22} {:<14} {}  {}", e.number, event_name(e.number), job, e.time.format("%Y-%m-%d %H:%M:%S"), detail)
+    writeln!(
+        out,
+        "{:03}     {:<22} {:<14} {}  {}",
+        e.number,
+        event_name(e.number),
+        job,
+        e.time.format("%Y-%m-%d %H:%M:%S"),
+        detail
+    )
 }

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod collect;
 pub mod evaluate;
 pub mod events;
-pub mod train;
+pub mod feedback;
 pub mod q;
+pub mod scan;
+pub mod train;

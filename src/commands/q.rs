@@ -42,18 +42,28 @@ pub struct Source {
 impl Source {
     /// The job ads of the query: from a snapshot, from condor_q, or from a log's held jobs.
     pub fn ads(&self, specs: Vec<JobSpec>, held_only: bool) -> anyhow::Result<Vec<JobAd>> {
-        let constraint = self.constraint.as_deref().map(validate_constraint).transpose().map_err(anyhow::Error::msg)?.map(str::to_string);
-        let query = Query { specs, all_users: self.allusers, constraint, held_only };
+        let constraint = self
+            .constraint
+            .as_deref()
+            .map(validate_constraint)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .map(str::to_string);
+        let query = Query {
+            specs,
+            all_users: self.allusers,
+            constraint,
+            held_only,
+        };
         if let Some(snap) = &self.snapshot {
             let mut ads = schedd::snapshot(snap, &query)?;
             relocate_user_logs(&mut ads, snap.parent().unwrap_or(std::path::Path::new(".")));
             return Ok(ads);
         }
-        if let Some(log) = &self.log {
-            if schedd::find_on_path("condor_q").is_none() {
-                let ads = held_ads_from_log(log)?;
-                return Ok(query.filter(ads));
-            }
+        if let Some(log) = &self.log
+            && schedd::find_on_path("condor_q").is_none()
+        {
+            return Ok(query.filter(held_ads_from_log(log)?));
         }
         schedd::condor_q(&query)
     }
@@ -70,7 +80,9 @@ impl Source {
 /// directory, use that copy.
 fn relocate_user_logs(ads: &mut [JobAd], base: &std::path::Path) {
     for ad in ads {
-        let Some(log) = ad.string("UserLog").map(PathBuf::from) else { continue };
+        let Some(log) = ad.string("UserLog").map(PathBuf::from) else {
+            continue;
+        };
         if log.exists() {
             continue;
         }
@@ -100,7 +112,12 @@ pub struct QArgs {
 
 pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
     // Validate every job id before anything else runs: condor_q is never called on bad input.
-    let specs = args.jobs.iter().map(|j| JobSpec::parse(j)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let specs = args
+        .jobs
+        .iter()
+        .map(|j| JobSpec::parse(j))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let mut ads = args.source.ads(specs, args.hold)?;
     let (cache, model_dir) = args.source.open()?;
     let mut advisor = Advisor::new(&cache, model_dir, args.source.log.clone())?;
@@ -131,7 +148,11 @@ pub fn af_value(v: Option<&Value>) -> String {
         None | Some(Value::Undefined) => "undefined".into(),
         Some(Value::Str(s)) => s.clone(),
         Some(Value::Real(f)) => format!("{f}"),
-        Some(Value::List(items)) => items.iter().map(|i| af_value(Some(i))).collect::<Vec<_>>().join(","),
+        Some(Value::List(items)) => items
+            .iter()
+            .map(|i| af_value(Some(i)))
+            .collect::<Vec<_>>()
+            .join(","),
         Some(other) => other.to_string(),
     }
 }
@@ -139,30 +160,55 @@ pub fn af_value(v: Option<&Value>) -> String {
 fn held_since(ad: &JobAd) -> String {
     ad.int("EnteredCurrentStatus")
         .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.with_timezone(&chrono::Local).format("%-m/%-d %H:%M").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%-m/%-d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|| "?".into())
 }
 
 fn short(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }
 
 /// condor_q's held-jobs table with ADVICE, CONFIDENCE and WHY, then the commands to act.
-pub fn print_table(out: &mut impl Write, ads: &[JobAd], outcomes: &[Outcome], model_id: &str) -> anyhow::Result<()> {
+pub fn print_table(
+    out: &mut impl Write,
+    ads: &[JobAd],
+    outcomes: &[Outcome],
+    model_id: &str,
+) -> anyhow::Result<()> {
     if ads.is_empty() {
         writeln!(out, "No matching jobs.")?;
         return Ok(());
     }
-    writeln!(out, " {:<10} {:<12} {:<11} {:<8} {:<42} {:>5}  WHY", "ID", "OWNER", "HELD_SINCE", "CODE/SUB", "ADVICE", "CONF")?;
+    writeln!(
+        out,
+        " {:<10} {:<12} {:<11} {:<8} {:<42} {:>5}  WHY",
+        "ID", "OWNER", "HELD_SINCE", "CODE/SUB", "ADVICE", "CONF"
+    )?;
     let mut commands = Vec::new();
     for (ad, o) in ads.iter().zip(outcomes) {
         let id = format!("{}.{}", ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1));
         let owner = ad.string("Owner").unwrap_or("-");
         match o {
-            Outcome::NotHeld { status } => writeln!(out, " {id:<10} {owner:<12} is not held: {}", job_status_name(*status))?,
+            Outcome::NotHeld { status } => writeln!(
+                out,
+                " {id:<10} {owner:<12} is not held: {}",
+                job_status_name(*status)
+            )?,
             Outcome::Failed(e) => writeln!(out, " {id:<10} {owner:<12} held, no advice: {e}")?,
             Outcome::Advised(a) => {
-                let code = format!("{}/{}", ad.int("HoldReasonCode").unwrap_or(0), ad.int("HoldReasonSubCode").unwrap_or(0));
+                let code = format!(
+                    "{}/{}",
+                    ad.int("HoldReasonCode").unwrap_or(0),
+                    ad.int("HoldReasonSubCode").unwrap_or(0)
+                );
                 writeln!(
                     out,
                     " {id:<10} {owner:<12} {:<11} {code:<8} {:<42} {:>5.2}  {}",

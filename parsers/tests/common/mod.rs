@@ -18,7 +18,11 @@ pub fn oracle_value(v: &Value) -> J {
         Value::Expr(e) => json!({ "__expr__": e }),
         Value::Undefined => J::Null,
         Value::Error => json!({ "__expr__": "error" }),
-        Value::Ad(a) => J::Object(a.iter().map(|(k, v)| (k.clone(), oracle_value(v))).collect()),
+        Value::Ad(a) => J::Object(
+            a.iter()
+                .map(|(k, v)| (k.clone(), oracle_value(v)))
+                .collect(),
+        ),
         Value::List(l) => J::Array(l.iter().map(oracle_value).collect()),
     }
 }
@@ -26,8 +30,14 @@ pub fn oracle_value(v: &Value) -> J {
 fn numbers_equal(a: &J, b: &J) -> bool {
     match (a, b) {
         (J::Number(x), J::Number(y)) => x.as_f64() == y.as_f64() && x.is_f64() == y.is_f64(),
-        (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w))),
-        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| numbers_equal(v, w)),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w)))
+        }
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| numbers_equal(v, w))
+        }
         _ => a == b,
     }
 }
@@ -41,27 +51,48 @@ fn strip_year(s: &str) -> &str {
 /// Compares one event; returns a description of each difference.
 pub fn compare_event(ours: &Event, expected: &J) -> Vec<String> {
     let mut diffs = Vec::new();
-    let ctx = format!("event #{} ({:03} at line {})", expected["index"], ours.number, ours.position.line);
+    let ctx = format!(
+        "event #{} ({:03} at line {})",
+        expected["index"], ours.number, ours.position.line
+    );
     let inferred = expected["year_inferred"].as_bool().unwrap_or(false);
     if expected["type"].as_u64() != Some(ours.number.into()) {
-        diffs.push(format!("{ctx}: type {} != {}", ours.number, expected["type"]));
+        diffs.push(format!(
+            "{ctx}: type {} != {}",
+            ours.number, expected["type"]
+        ));
     }
-    for (name, ours_v) in [("cluster", ours.id.cluster), ("proc", ours.id.proc), ("subproc", ours.id.subproc)] {
+    for (name, ours_v) in [
+        ("cluster", ours.id.cluster),
+        ("proc", ours.id.proc),
+        ("subproc", ours.id.subproc),
+    ] {
         if expected[name].as_i64() != Some(ours_v) {
             diffs.push(format!("{ctx}: {name} {ours_v} != {}", expected[name]));
         }
     }
     if !inferred && expected["timestamp"].as_i64() != Some(ours.timestamp) {
-        diffs.push(format!("{ctx}: timestamp {} != {}", ours.timestamp, expected["timestamp"]));
+        diffs.push(format!(
+            "{ctx}: timestamp {} != {}",
+            ours.timestamp, expected["timestamp"]
+        ));
     }
-    let mut ours_attrs: serde_json::Map<String, J> = ours.to_attrs().iter().map(|(k, v)| (k.clone(), oracle_value(v))).collect();
+    let mut ours_attrs: serde_json::Map<String, J> = ours
+        .to_attrs()
+        .iter()
+        .map(|(k, v)| (k.clone(), oracle_value(v)))
+        .collect();
     let mut theirs = expected["attrs"].as_object().cloned().unwrap_or_default();
     for map in [&mut ours_attrs, &mut theirs] {
         if let Some(J::String(t)) = map.get("EventTime").cloned() {
             // The bindings convert to the reader's local zone and drop a `Z`; the oracle ran
             // with TZ=UTC, so the clock reads the same either way.
             let t = t.trim_end_matches('Z');
-            let t = if inferred { strip_year(t).to_string() } else { t.to_string() };
+            let t = if inferred {
+                strip_year(t).to_string()
+            } else {
+                t.to_string()
+            };
             map.insert("EventTime".into(), J::String(t));
         }
     }
@@ -84,13 +115,18 @@ pub fn compare_event(ours: &Event, expected: &J) -> Vec<String> {
 /// never reached (it stops silently where we resynchronise) are returned for the caller
 /// to assert on.
 pub fn compare_log(read: &LogRead, expected_path: &Path) -> (Vec<String>, usize) {
-    let expected: J = serde_json::from_str(&std::fs::read_to_string(expected_path).expect("expected.json")).expect("valid JSON");
+    let expected: J =
+        serde_json::from_str(&std::fs::read_to_string(expected_path).expect("expected.json"))
+            .expect("valid JSON");
     let expected = expected.as_array().cloned().unwrap_or_default();
     let mut diffs = Vec::new();
     for (i, exp) in expected.iter().enumerate() {
         match read.events.get(i) {
             Some(ours) => diffs.extend(compare_event(ours, exp)),
-            None => diffs.push(format!("{}: oracle has event #{i} that we did not read", expected_path.display())),
+            None => diffs.push(format!(
+                "{}: oracle has event #{i} that we did not read",
+                expected_path.display()
+            )),
         }
     }
     (diffs, read.events.len().saturating_sub(expected.len()))

@@ -1,0 +1,329 @@
+//! `holdadvisor collect [--log PATH | --from-config] [--follow]`: ingest the access point's
+//! global event log into the cache: hold episodes, the outcomes of earlier ones, and a
+//! prediction for every new hold before anyone asks.
+//!
+//! Rotated files (`EventLog.old`, or `.1` … `.N` with `.1` newest) are read oldest first.
+//! Every run reads the retained files from their start, because a hold's encoding needs the
+//! history and pool context before it; what it records is keyed by (job, hold time) and
+//! written in one transaction with the file position, so records are never lost or doubled,
+//! however a run ends. Rotation and truncation are detected by file identity and size.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use holdadvisor_models::encode::EpisodeStream;
+use holdadvisor_models::inference::Predictor;
+use holdadvisor_models::labels::Label;
+use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
+
+use crate::advice::{Facts, advise};
+use crate::cache::{Cache, NewEpisode, Position, PredictionRow};
+use crate::predict::{encode_action, model_id, note_memory};
+use crate::{config, schedd};
+
+#[derive(clap::Args, Debug)]
+pub struct CollectArgs {
+    /// The global event log (default: `condor_config_val EVENT_LOG`).
+    #[arg(long, conflicts_with = "from_config")]
+    pub log: Option<PathBuf>,
+    /// Ask HTCondor for the global event log's path.
+    #[arg(long = "from-config")]
+    pub from_config: bool,
+    /// Keep reading as the log grows (and follow its rotations).
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between looks at a followed log.
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// Stop following after this many seconds (default: never).
+    #[arg(long)]
+    pub for_seconds: Option<f64>,
+    #[arg(long, value_name = "PATH")]
+    pub cache: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// No summary line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The global log's path from HTCondor's configuration.
+fn event_log_from_config() -> anyhow::Result<PathBuf> {
+    let Some(program) = schedd::find_on_path("condor_config_val") else {
+        bail!("condor_config_val was not found on PATH: give the global event log with --log PATH");
+    };
+    let out = Command::new(program)
+        .arg("EVENT_LOG")
+        .output()
+        .context("running condor_config_val EVENT_LOG")?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || path.is_empty() || path.contains("Not defined") {
+        bail!(
+            "EVENT_LOG is not set in HTCondor's configuration: the access point keeps no global event log"
+        );
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Rotated files of `path`, oldest first, then `path` itself.
+pub fn rotation_set(path: &Path) -> Vec<PathBuf> {
+    let mut numbered: Vec<(u32, PathBuf)> = Vec::new();
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let file = e.file_name();
+                let Some(f) = file.to_str() else { continue };
+                if let Some(n) = f
+                    .strip_prefix(name)
+                    .and_then(|s| s.strip_prefix('.'))
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
+                    numbered.push((n, e.path()));
+                }
+            }
+        }
+    }
+    numbered.sort_by_key(|n| std::cmp::Reverse(n.0));
+    let mut files: Vec<PathBuf> = numbered.into_iter().map(|(_, p)| p).collect();
+    let old = PathBuf::from(format!("{}.old", path.display()));
+    if old.is_file() {
+        files.push(old);
+    }
+    files.push(path.to_path_buf());
+    files
+}
+
+struct Collector<'a> {
+    cache: &'a Cache,
+    predictor: Predictor,
+    model_id: String,
+    stream: EpisodeStream,
+    /// The label last written for each episode of the stream.
+    recorded: Vec<Option<Label>>,
+    predicted: Vec<bool>,
+    memory: std::collections::BTreeMap<(i64, i64), i64>,
+    episodes_added: usize,
+    outcomes_added: usize,
+    predictions_added: usize,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, e: &holdadvisor_parsers::Event) {
+        note_memory(&mut self.memory, e);
+        self.stream.push(e);
+    }
+
+    /// Writes what changed since the last sync, with the file position, in one transaction;
+    /// then predicts the holds that have no prediction yet.
+    fn sync(&mut self, position: Option<&Position>) -> anyhow::Result<()> {
+        let episodes = self.stream.episodes();
+        let mut new = Vec::new();
+        let mut outcomes = Vec::new();
+        for (i, ep) in episodes.iter().enumerate() {
+            if i >= self.recorded.len() {
+                self.recorded.push(None);
+                self.predicted.push(false);
+                new.push(NewEpisode {
+                    cluster: ep.job.cluster,
+                    proc: ep.job.proc,
+                    episode: i64::from(ep.index),
+                    hold_time: ep.hold_time,
+                    code: ep.code,
+                    subcode: ep.subcode,
+                    reason: None,
+                    site: None,
+                    entered: None,
+                });
+            }
+            if ep.label != Label::Open && self.recorded[i] != Some(ep.label) {
+                let label = match ep.label {
+                    Label::Positive => "positive",
+                    Label::Negative => "negative",
+                    _ => "censored",
+                };
+                outcomes.push((ep.job.cluster, ep.job.proc, ep.hold_time, label.to_string()));
+                self.recorded[i] = Some(ep.label);
+            }
+        }
+        let (added, changed) = self.cache.record(&new, &outcomes, position)?;
+        self.episodes_added += added;
+        self.outcomes_added += changed;
+        // Predict new holds still open, in one batch.
+        let mut todo = Vec::new();
+        for (i, ep) in episodes.iter().enumerate() {
+            if self.predicted[i] || ep.label != Label::Open || ep.released {
+                continue;
+            }
+            // Predicted by an earlier run (or by `q`) with this model: keep that answer.
+            let known = match self
+                .cache
+                .episode(ep.job.cluster, ep.job.proc, ep.hold_time)?
+            {
+                Some(row) => self.cache.prediction(row.id, &self.model_id)?.is_some(),
+                None => false,
+            };
+            if known {
+                self.predicted[i] = true;
+            } else {
+                todo.push(i);
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<_> = todo.iter().map(|&i| &episodes[i].inputs[0]).collect();
+        let probabilities = self.predictor.predict_refs(&inputs)?;
+        for (&i, p) in todo.iter().zip(probabilities) {
+            let ep = &episodes[i];
+            let facts = Facts {
+                code: ep.code,
+                subcode: ep.subcode,
+                probability: p,
+                episode: i64::from(ep.index),
+                history: self.cache.code_history(ep.code, ep.subcode)?,
+                log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
+                ..Default::default()
+            };
+            let advice = advise(&facts);
+            let id = format!("{}.{}", ep.job.cluster, ep.job.proc);
+            let episode = NewEpisode {
+                cluster: ep.job.cluster,
+                proc: ep.job.proc,
+                episode: i64::from(ep.index),
+                hold_time: ep.hold_time,
+                code: ep.code,
+                subcode: ep.subcode,
+                reason: None,
+                site: None,
+                entered: None,
+            };
+            let row = PredictionRow {
+                episode_id: 0,
+                model_id: self.model_id.clone(),
+                probability: f64::from(p),
+                advice: encode_action(&advice.action),
+                confidence: f64::from(advice.confidence),
+                explanation: advice.why.clone(),
+                commands: advice.action.commands(&id).join("\n"),
+                created: chrono::Utc::now().timestamp(),
+            };
+            self.cache.store_prediction(&episode, &row)?;
+            self.predicted[i] = true;
+            self.predictions_added += 1;
+        }
+        Ok(())
+    }
+}
+
+fn identity(path: &Path) -> Option<(i64, i64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev() as i64, m.ino() as i64, m.len()))
+}
+
+fn utc() -> ReadOptions {
+    // As the models read logs: times without `Z` are taken as UTC.
+    ReadOptions {
+        zone: Zone::Utc,
+        ..Default::default()
+    }
+}
+
+pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.log {
+        Some(p) => p.clone(),
+        None => event_log_from_config()?,
+    };
+    let cache = Cache::open(&config::cache_path(args.cache.as_deref())?)?;
+    let model_dir = config::model_dir(args.model.as_deref())?;
+    let predictor = Predictor::load(&model_dir)?;
+    let mut c = Collector {
+        cache: &cache,
+        model_id: model_id(&model_dir)?,
+        stream: predictor.stream(),
+        predictor,
+        recorded: Vec::new(),
+        predicted: Vec::new(),
+        memory: Default::default(),
+        episodes_added: 0,
+        outcomes_added: 0,
+        predictions_added: 0,
+    };
+    let files = rotation_set(&path);
+    let (live, rotated) = files.split_last().expect("the log itself");
+    for f in rotated {
+        for e in EventReader::open(f, utc())?.flatten() {
+            c.push(&e);
+        }
+    }
+    let key = path.display().to_string();
+    if let (Some(stored), Some((dev, ino, len))) = (cache.position(&key)?, identity(live))
+        && stored.dev == dev
+        && stored.inode == ino
+        && (len as i64) < stored.offset
+        && !args.quiet
+    {
+        {
+            eprintln!(
+                "holdadvisor collect: {key} was truncated (now {len} bytes, {} read before): reading it again",
+                stored.offset
+            );
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut reader =
+        EventReader::open(live, utc()).with_context(|| format!("reading {}", live.display()))?;
+    let mut current = identity(live);
+    loop {
+        for e in reader.by_ref().flatten() {
+            c.push(&e);
+        }
+        let (dev, ino, _) = current.unwrap_or_default();
+        let pos = Position {
+            path: key.clone(),
+            dev,
+            inode: ino,
+            offset: reader.offset() as i64,
+            line: reader.line() as i64,
+        };
+        c.sync(Some(&pos))?;
+        if !args.follow
+            || args
+                .for_seconds
+                .is_some_and(|s| started.elapsed().as_secs_f64() >= s)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs_f64(args.interval.max(0.05)));
+        // Rotated: finish the old file (the reader still holds it), then start the new one.
+        let now = identity(live);
+        if now.map(|(d, i, _)| (d, i)) != current.map(|(d, i, _)| (d, i)) && now.is_some() {
+            reader.clear_eof();
+            for e in reader.by_ref().flatten() {
+                c.push(&e);
+            }
+            reader = EventReader::open(live, utc())?;
+            current = now;
+        } else {
+            reader.clear_eof();
+        }
+    }
+    if !args.quiet {
+        println!(
+            "collected {}: {} new hold episodes, {} outcomes, {} predictions (cache {})",
+            path.display(),
+            c.episodes_added,
+            c.outcomes_added,
+            c.predictions_added,
+            cache.path().display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

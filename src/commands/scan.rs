@@ -1,0 +1,312 @@
+//! `holdadvisor scan`: every held job on the access point, predicted in batches, grouped so
+//! that one decision covers many jobs; with the commands, and `--apply` to run them.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::process::{Command, ExitCode};
+
+use anyhow::bail;
+use holdadvisor_parsers::condor_q::JobAd;
+
+use crate::advice::Action;
+use crate::cache::Cache;
+use crate::commands::q::Source;
+use crate::predict::{Advisor, Outcome};
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKey {
+    Owner,
+    Code,
+    Site,
+    Reason,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Group jobs by these keys.
+    #[arg(
+        long = "group-by",
+        value_delimiter = ',',
+        default_value = "code,reason"
+    )]
+    pub group_by: Vec<GroupKey>,
+    /// Commands only for jobs whose advice is at least this confident.
+    #[arg(long = "min-confidence", default_value_t = 0.0)]
+    pub min_confidence: f32,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print, per group, the commands for the jobs above the confidence bar.
+    #[arg(long)]
+    pub commands: bool,
+    /// Run those commands (after showing them and asking; see --yes). Each is logged in the cache.
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: do not ask.
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub source: Source,
+}
+
+/// A reason text with its numbers and addresses masked, so that the same cause groups together.
+pub fn reason_pattern(reason: &str) -> String {
+    let mut out = String::new();
+    let mut in_token = false;
+    for word in reason.split_whitespace() {
+        let masked = if word.contains('@') || word.starts_with('<') || word.starts_with('/') {
+            "…"
+        } else if word.chars().any(|c| c.is_ascii_digit()) {
+            "N"
+        } else {
+            word
+        };
+        if in_token {
+            out.push(' ');
+        }
+        out.push_str(masked);
+        in_token = true;
+        if out.len() > 60 {
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+fn site_of(ad: &JobAd) -> String {
+    let host = ad
+        .string("LastRemoteHost")
+        .or(ad.string("RemoteHost"))
+        .unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    match host.split_once('.') {
+        Some((_, domain)) if !domain.is_empty() => domain.to_string(),
+        _ if !host.is_empty() => host.to_string(),
+        _ => "-".into(),
+    }
+}
+
+fn key_of(ad: &JobAd, keys: &[GroupKey]) -> String {
+    keys.iter()
+        .map(|k| match k {
+            GroupKey::Owner => ad.string("Owner").unwrap_or("-").to_string(),
+            GroupKey::Code => format!(
+                "{}/{}",
+                ad.int("HoldReasonCode").unwrap_or(0),
+                ad.int("HoldReasonSubCode").unwrap_or(0)
+            ),
+            GroupKey::Site => site_of(ad),
+            GroupKey::Reason => reason_pattern(ad.string("HoldReason").unwrap_or("")),
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Group {
+    pub key: String,
+    pub jobs: usize,
+    pub advised: usize,
+    pub release_share: f64,
+    pub mean_confidence: f64,
+    /// The most common advice in the group.
+    pub advice: String,
+    pub commands: Vec<String>,
+}
+
+/// Groups advised jobs; sorted by how many jobs one decision covers.
+pub fn group(
+    ads: &[JobAd],
+    outcomes: &[Outcome],
+    keys: &[GroupKey],
+    min_confidence: f32,
+) -> Vec<Group> {
+    let mut groups: BTreeMap<String, (Group, BTreeMap<String, usize>, f64)> = BTreeMap::new();
+    for (ad, o) in ads.iter().zip(outcomes) {
+        let Outcome::Advised(a) = o else { continue };
+        let key = key_of(ad, keys);
+        let entry = groups.entry(key.clone()).or_insert_with(|| {
+            (
+                Group {
+                    key,
+                    ..Default::default()
+                },
+                BTreeMap::new(),
+                0.0,
+            )
+        });
+        entry.0.jobs += 1;
+        entry.0.advised += 1;
+        if matches!(a.advice.action, Action::Release) {
+            entry.0.release_share += 1.0;
+        }
+        entry.2 += f64::from(a.advice.confidence);
+        let kind = match a.advice.action {
+            Action::RaiseMemory(_) => "raise memory".to_string(),
+            Action::RaiseDisk(_) => "raise disk".to_string(),
+            ref other => other.describe(),
+        };
+        *entry.1.entry(kind).or_default() += 1;
+        if a.advice.confidence >= min_confidence {
+            entry.0.commands.extend(a.commands.iter().cloned());
+        }
+    }
+    let mut out: Vec<Group> = groups
+        .into_values()
+        .map(|(mut g, kinds, conf)| {
+            let n = g.advised.max(1) as f64;
+            g.release_share /= n;
+            g.mean_confidence = conf / n;
+            g.advice = kinds
+                .into_iter()
+                .max_by_key(|(_, c)| *c)
+                .map(|(k, _)| k)
+                .unwrap_or_default();
+            g
+        })
+        .collect();
+    out.sort_by(|a, b| b.jobs.cmp(&a.jobs).then(a.key.cmp(&b.key)));
+    out
+}
+
+pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let ads = args.source.ads(Vec::new(), true)?;
+    let (cache, model_dir) = args.source.open()?;
+    let mut advisor = Advisor::new(&cache, model_dir, args.source.log.clone())?;
+    let outcomes = advisor.advise_all(&ads);
+    let groups = group(&ads, &outcomes, &args.group_by, args.min_confidence);
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Failed(_)))
+        .count();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&groups)?)?,
+        Format::Csv => {
+            writeln!(out, "group,jobs,release_share,mean_confidence,advice")?;
+            for g in &groups {
+                writeln!(
+                    out,
+                    "\"{}\",{},{:.3},{:.3},\"{}\"",
+                    g.key.replace('"', "\"\""),
+                    g.jobs,
+                    g.release_share,
+                    g.mean_confidence,
+                    g.advice
+                )?;
+            }
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{} held jobs in {} groups{}",
+                ads.len(),
+                groups.len(),
+                if failed > 0 {
+                    format!(" ({failed} without advice)")
+                } else {
+                    String::new()
+                }
+            )?;
+            writeln!(
+                out,
+                "{:>6} {:>8} {:>6}  {:<28} GROUP",
+                "JOBS", "RELEASE", "CONF", "ADVICE"
+            )?;
+            for g in &groups {
+                writeln!(
+                    out,
+                    "{:>6} {:>7.0}% {:>6.2}  {:<28} {}",
+                    g.jobs,
+                    g.release_share * 100.0,
+                    g.mean_confidence,
+                    g.advice,
+                    g.key
+                )?;
+            }
+        }
+    }
+    if args.commands || args.apply {
+        for g in groups.iter().filter(|g| !g.commands.is_empty()) {
+            writeln!(out, "\n# {} ({} jobs): {}", g.key, g.jobs, g.advice)?;
+            for c in &g.commands {
+                writeln!(out, "{c}")?;
+            }
+        }
+    }
+    if args.apply {
+        let commands: Vec<&String> = groups
+            .iter()
+            .flat_map(|g| &g.commands)
+            .filter(|c| !c.contains("# when you are ready"))
+            .collect();
+        drop(out);
+        apply(&cache, &commands, args.yes)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `a && b` command lines as argv lists (never through a shell), after asking.
+fn apply(cache: &Cache, commands: &[&String], yes: bool) -> anyhow::Result<()> {
+    if commands.is_empty() {
+        println!("Nothing to apply.");
+        return Ok(());
+    }
+    if !yes {
+        print!("\nRun these {} commands? [y/N] ", commands.len());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Nothing run.");
+            return Ok(());
+        }
+    }
+    for line in commands {
+        for part in line.split(" && ") {
+            let argv: Vec<&str> = part.split_whitespace().collect();
+            let Some((program, rest)) = argv.split_first() else {
+                continue;
+            };
+            if !matches!(*program, "condor_release" | "condor_rm" | "condor_qedit") {
+                bail!(
+                    "refusing to run {program:?}: only condor_release, condor_rm and condor_qedit"
+                );
+            }
+            let output = Command::new(program).args(rest).output();
+            let (status, text) = match output {
+                Ok(o) => (
+                    o.status.code(),
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    ),
+                ),
+                Err(e) => (None, e.to_string()),
+            };
+            cache.log_action(part, status, text.trim())?;
+            println!(
+                "{part}: {}",
+                if status == Some(0) {
+                    "done".to_string()
+                } else {
+                    format!("FAILED ({})", text.trim())
+                }
+            );
+            if status != Some(0) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
