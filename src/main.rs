@@ -28,6 +28,8 @@ enum Command {
     Collect(commands::collect::CollectArgs),
     /// How past advice turned out: accuracy and calibration by week and by hold code.
     Feedback(commands::feedback::FeedbackArgs),
+    /// The whole path with no HTCondor: simulate a pool, load the model, collect, scan and q.
+    Demo(commands::demo::DemoArgs),
     /// Simulate an HTCondor pool and write its event logs with known ground truth (synthetic data).
     Simulate(holdadvisor::simulate::SimulateArgs),
     /// Train the hold-outcome model on event logs (time-based split, early stopping, checkpoints).
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => commands::scan::run(&args),
         Command::Collect(args) => commands::collect::run(&args),
         Command::Feedback(args) => commands::feedback::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
         Command::Simulate(args) => holdadvisor::simulate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
