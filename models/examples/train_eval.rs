@@ -1,13 +1,14 @@
 //! Trains and evaluates without the `holdadvisor` binary (for benchmarks and experiments):
 //!
 //! ```text
-//! cargo run --release -p holdadvisor-models --example train_eval -- DATA_DIR MODEL_DIR [NOTE]
+//! cargo run --release -p holdadvisor-models --example train_eval -- DATA_DIR[,DATA_DIR...] MODEL_DIR [NOTE]
 //! ```
 //!
-//! DATA_DIR is a `holdadvisor simulate` output (or a directory of *.log files). Prints the
+//! Several data directories (comma-separated) are read as separate pools and trained on
+//! together; the evaluation table is for the first. Each DATA_DIR is a `holdadvisor simulate` output (or a directory of *.log files). Prints the
 //! evaluation table of the test split. Figures from simulated data are not real-world accuracy.
 
-use holdadvisor_models::data::{data_dir_logs, episodes_of};
+use holdadvisor_models::data::{data_dir_logs, episodes_of_pools};
 use holdadvisor_models::encode::EncoderConfig;
 use holdadvisor_models::evaluate::evaluate_model_dir;
 use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
@@ -18,7 +19,8 @@ fn main() -> anyhow::Result<()> {
         args.len() >= 3,
         "usage: train_eval DATA_DIR MODEL_DIR [NOTE]"
     );
-    let data = std::path::PathBuf::from(&args[1]);
+    let dirs: Vec<std::path::PathBuf> = args[1].split(',').map(std::path::PathBuf::from).collect();
+    let data = dirs[0].clone();
     let out = std::path::PathBuf::from(&args[2]);
     let note = args
         .get(3)
@@ -33,8 +35,14 @@ fn main() -> anyhow::Result<()> {
         Err(_) => TrainingConfig::default_ours(),
     };
     let t = std::time::Instant::now();
-    let (episodes, stats, _) =
-        episodes_of(&logs, vec![cfg.encoder.clone(), EncoderConfig::reference()])?;
+    let pools = dirs
+        .iter()
+        .map(|d| data_dir_logs(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (episodes, stats, _) = episodes_of_pools(
+        &pools,
+        vec![cfg.encoder.clone(), EncoderConfig::reference()],
+    )?;
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
         "{} events, {} episodes: read and encoded in {secs:.2} s ({:.0} events/s)",

@@ -148,6 +148,27 @@ pub fn episodes_of(
     Ok((stream.finish(), stats, malformed))
 }
 
+/// Episodes of several pools, each read as its own stream (their job ids may collide, and
+/// their pool context must not mix), concatenated in the order given. The time split then
+/// orders all episodes by hold time.
+pub fn episodes_of_pools(
+    pools: &[Vec<PathBuf>],
+    encoders: Vec<EncoderConfig>,
+) -> anyhow::Result<(Vec<Episode>, StreamStats, u64)> {
+    let mut all = Vec::new();
+    let mut stats = StreamStats::default();
+    let mut malformed = 0;
+    for paths in pools {
+        let (eps, s, m) = episodes_of(paths, encoders.clone())?;
+        all.extend(eps);
+        stats.events += s.events;
+        stats.out_of_order += s.out_of_order;
+        stats.episodes += s.episodes;
+        malformed += m;
+    }
+    Ok((all, stats, malformed))
+}
+
 /// A 64-bit FNV-1a hash (identifies data and files in manifests; not cryptographic).
 pub fn fnv64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

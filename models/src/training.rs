@@ -186,7 +186,8 @@ pub fn train(
     let hash = data_hash(episodes, encoder_index);
     let mut cfg_saved = cfg.clone();
     cfg_saved.model = model_cfg.clone();
-    let config_json = serde_json::to_string(&cfg_saved)?;
+    // What must match to resume: everything but the epoch limit (raising it continues a run).
+    let config_json = serde_json::to_string(&cfg_saved.clone().with_max_epochs(0))?;
 
     std::fs::create_dir_all(out.join("checkpoints"))
         .with_context(|| format!("creating {}", out.display()))?;

@@ -90,3 +90,54 @@ fn model_beats_the_code_subcode_table_and_round_trips() {
     std::fs::write(&enc, text).unwrap();
     assert!(Predictor::load(&out).is_ok());
 }
+
+#[test]
+fn checkpoints_resume_and_refuse_other_data() {
+    let events = synth_pool(5, 250);
+    let enc = EncoderConfig::ours().with_seq_len(4);
+    let episodes = extract(&events, vec![enc.clone()]);
+    let cfg = TrainingConfig::new(
+        ModelConfig::new(0).with_hidden_size(8).with_num_layers(1),
+        enc,
+    )
+    .with_max_epochs(2)
+    .with_patience(100)
+    .with_train_reference(false);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let first = train(&episodes, 0, &cfg, &out, &TrainOptions::default()).unwrap();
+    assert_eq!(first.manifest.epochs_run, 2);
+    let lines = |p: &std::path::Path| {
+        std::fs::read_to_string(p.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(&out), 2);
+    // resuming a finished run adds nothing
+    let resumed = TrainOptions {
+        resume: true,
+        ..Default::default()
+    };
+    let again = train(&episodes, 0, &cfg, &out, &resumed).unwrap();
+    assert_eq!((again.manifest.epochs_run, lines(&out)), (2, 2));
+    // raising the epoch limit continues after epoch 2: two more lines, not four
+    let more = cfg.clone().with_max_epochs(4);
+    let cont = train(&episodes, 0, &more, &out, &resumed).unwrap();
+    assert_eq!((cont.manifest.epochs_run, lines(&out)), (4, 4));
+    let epochs: Vec<u64> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [1, 2, 3, 4]);
+    // another training config (seed): refused
+    assert!(train(&episodes, 0, &more.clone().with_seed(7), &out, &resumed).is_err());
+    // other data: refused
+    let fewer = &episodes[..episodes.len() - 5];
+    assert!(train(fewer, 0, &cfg, &out, &resumed).is_err());
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use holdadvisor_models::burn::config::Config;
 use holdadvisor_models::data::SplitKind;
-use holdadvisor_models::data::{data_dir_logs, episodes_of};
+use holdadvisor_models::data::{data_dir_logs, episodes_of_pools};
 use holdadvisor_models::encode::{EncoderConfig, EncoderKind};
 use holdadvisor_models::inference::Backend;
 use holdadvisor_models::labels::CensoredPolicy;
@@ -17,9 +17,10 @@ pub struct TrainArgs {
     /// Event log files (user logs and/or global event logs, any format).
     #[arg(long, num_args = 1.., required_unless_present = "data", conflicts_with = "data")]
     pub logs: Vec<PathBuf>,
-    /// A directory written by `holdadvisor simulate` (its EventLog), or any directory of *.log files.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    /// Directories written by `holdadvisor simulate` (their EventLog), or of *.log files; each
+    /// is a separate pool (pool context never mixes; the time split orders all episodes).
+    #[arg(long, num_args = 1..)]
+    pub data: Vec<PathBuf>,
     /// Training configuration (JSON, the `training.json` of a model directory); default: built-in.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -86,13 +87,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     if args.no_reference {
         cfg.train_reference = false;
     }
-    let logs = match &args.data {
-        Some(dir) => data_dir_logs(dir)?,
-        None => args.logs.clone(),
+    let pools: Vec<Vec<PathBuf>> = if args.data.is_empty() {
+        vec![args.logs.clone()]
+    } else {
+        args.data
+            .iter()
+            .map(|d| data_dir_logs(d))
+            .collect::<anyhow::Result<_>>()?
     };
-    let note = args.note.clone().unwrap_or_else(|| match &args.data {
-        Some(d) => format!("data directory {}", d.display()),
-        None => format!("{} log file(s)", logs.len()),
+    let note = args.note.clone().unwrap_or_else(|| {
+        if args.data.is_empty() {
+            format!("{} log file(s)", args.logs.len())
+        } else {
+            let dirs: Vec<String> = args.data.iter().map(|d| d.display().to_string()).collect();
+            format!("data directories {}", dirs.join(" "))
+        }
     });
     let backend = Backend::parse(&args.device)?;
     let reference = EncoderConfig::reference();
@@ -101,7 +110,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         encoders.push(reference.clone());
     }
     let started = std::time::Instant::now();
-    let (episodes, stats, malformed) = episodes_of(&logs, encoders).context("reading the logs")?;
+    let (episodes, stats, malformed) =
+        episodes_of_pools(&pools, encoders).context("reading the logs")?;
     if !args.quiet {
         eprintln!(
             "{} events ({} malformed skipped, {} out of order), {} hold episodes, encoded in {:.1} s",
