@@ -65,7 +65,9 @@ impl Source {
         {
             return Ok(query.filter(held_ads_from_log(log)?));
         }
-        schedd::condor_q(&query)
+        // condor_q already selected these; filtering again costs nothing and guards against
+        // a wrapper or an older condor_q that ignores part of the selection.
+        Ok(query.filter(schedd::condor_q(&query)?))
     }
 
     pub fn open(&self) -> anyhow::Result<(Cache, PathBuf)> {
