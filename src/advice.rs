@@ -66,6 +66,21 @@ pub struct Facts<'a> {
     pub site: Option<&'a str>,
     /// The largest MemoryUsage (MB) the log showed for the job.
     pub log_memory_mb: Option<i64>,
+    /// An input file the access point could not read (errno 2), and whether it exists now,
+    /// when this machine can see the directory it should be in.
+    pub missing_input: Option<(String, bool)>,
+}
+
+/// The input file named by an access point's "No such file" transfer failure.
+pub fn missing_input_file(code: i64, reason: Option<&str>) -> Option<String> {
+    let r = reason?;
+    if code != 13 || !r.contains("failure at access point") || !r.contains("(errno 2)") {
+        return None;
+    }
+    let start = r.find("reading from file ")? + "reading from file ".len();
+    let rest = &r[start..];
+    let end = rest.find(": (errno 2)")?;
+    Some(rest[..end].to_string())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +165,9 @@ pub fn advise(f: &Facts) -> Advice {
         };
         why.push("over its disk request".into());
         Action::RaiseDisk(round_up(target, 1024))
+    } else if let Some((path, false)) = &f.missing_input {
+        why.push(format!("input file {path} does not exist on this access point: create it and release, or remove"));
+        Action::Remove
     } else if matches!(f.code, 1 | 15 | 16) {
         why.push(match f.code {
             1 => "held with condor_hold".into(),
@@ -197,6 +215,8 @@ pub fn advise(f: &Facts) -> Advice {
     why.push(format!("P(release succeeds) {p:.2}"));
     let confidence = match action {
         Action::Release => p,
+        // The access point itself says the file is not there: a release cannot succeed.
+        Action::Remove if matches!(f.missing_input, Some((_, false))) => (1.0 - p).max(0.95),
         Action::Remove => 1.0 - p,
         // Raising a request is advised from the hold's cause; the model's P is for a plain
         // release, so confidence is how sure it is that a plain release would fail.
@@ -290,5 +310,31 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(advise(&f).action, Action::Wait);
+    }
+
+    #[test]
+    fn a_missing_input_file_is_not_released() {
+        let reason = "Transfer input files failure at access point vm while sending files to execution point slot1_2@vm. Details: reading from file /home/t/run/does-not-exist.txt: (errno 2) No such file or directory";
+        assert_eq!(
+            missing_input_file(13, Some(reason)).as_deref(),
+            Some("/home/t/run/does-not-exist.txt")
+        );
+        assert_eq!(missing_input_file(12, Some(reason)), None);
+        let gone = Facts {
+            code: 13,
+            subcode: 2,
+            probability: 0.9,
+            missing_input: Some(("/x".into(), false)),
+            ..Default::default()
+        };
+        assert_eq!(advise(&gone).action, Action::Remove);
+        let back = Facts {
+            code: 13,
+            subcode: 2,
+            probability: 0.9,
+            missing_input: Some(("/x".into(), true)),
+            ..Default::default()
+        };
+        assert_eq!(advise(&back).action, Action::Release);
     }
 }

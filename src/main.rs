@@ -36,6 +36,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a model against baselines on event logs (whole test split).
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// A training sweep as an HTCondor DAGMan workflow (`dag run` / `dag status` without HTCondor).
+    Dag(commands::dag::DagArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => holdadvisor::simulate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Dag(args) => commands::dag::run(&args),
     };
     match result {
         Ok(code) => code,

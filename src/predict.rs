@@ -224,6 +224,7 @@ impl<'a> Advisor<'a> {
                 similar,
                 site: None,
                 log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
+                missing_input: missing_input_now(ep.code, reason.as_deref()),
             };
             let advice = advise(&facts);
             let commands = advice.action.commands(&job_id(ad));
@@ -264,6 +265,15 @@ impl<'a> Advisor<'a> {
         }
         Ok(results)
     }
+}
+
+/// Whether the input file an access point failed to read exists now; `None` unless this
+/// machine can see the directory it belongs in (that is, it is that access point).
+pub fn missing_input_now(code: i64, reason: Option<&str>) -> Option<(String, bool)> {
+    let path = crate::advice::missing_input_file(code, reason)?;
+    let p = Path::new(&path);
+    p.parent().filter(|d| d.is_dir())?;
+    Some((path.clone(), p.exists()))
 }
 
 /// Keeps the largest MemoryUsage (MB) each job's image-size events showed.

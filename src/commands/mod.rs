@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod collect;
+pub mod dag;
 pub mod demo;
 pub mod evaluate;
 pub mod events;
