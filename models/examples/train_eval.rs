@@ -84,5 +84,28 @@ fn main() -> anyhow::Result<()> {
     )?;
     println!("data: {note}");
     print!("{}", report.table());
+
+    // Inference throughput on the flex backend: one job at a time, and batches of 256.
+    let predictor = holdadvisor_models::inference::Predictor::load(&out)?;
+    let inputs: Vec<_> = episodes.iter().take(256).map(|e| &e.inputs[0]).collect();
+    let t = std::time::Instant::now();
+    let n = 200;
+    for i in 0..n {
+        predictor.predict_one(inputs[i % inputs.len()])?;
+    }
+    let single = t.elapsed().as_secs_f64() / n as f64;
+    let t = std::time::Instant::now();
+    let rounds = 10;
+    for _ in 0..rounds {
+        predictor.predict_refs(&inputs)?;
+    }
+    let batch = t.elapsed().as_secs_f64() / rounds as f64;
+    println!(
+        "inference (flex): one job {:.3} ms; batch of {} {:.2} ms ({:.0} predictions/s)",
+        single * 1e3,
+        inputs.len(),
+        batch * 1e3,
+        inputs.len() as f64 / batch
+    );
     Ok(())
 }
