@@ -12,7 +12,8 @@ use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
 
 #[test]
 fn model_beats_the_code_subcode_table_and_round_trips() {
-    let events = synth_pool(11, 700);
+    let seed = std::env::var("SYNTH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
+    let events = synth_pool(seed, 700);
     let episodes = extract(&events, vec![EncoderConfig::ours().with_seq_len(8)]);
     let cfg = TrainingConfig::new(
         ModelConfig::new(0)
