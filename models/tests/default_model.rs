@@ -1,0 +1,22 @@
+//! The shipped default model (`models/default`) must load with this build's encoder and
+//! predict. If this fails after an encoder change, retrain it (see `models/default/README.md`).
+
+use holdadvisor_models::encode::{EpisodeStream, extract};
+use holdadvisor_models::inference::Predictor;
+use holdadvisor_models::testkit::synth_pool;
+
+#[test]
+fn shipped_default_model_loads_and_predicts() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/default");
+    let p = Predictor::load(dir).unwrap();
+    assert!(p.manifest().data_note.contains("SIMULATED"));
+    let events = synth_pool(3, 60);
+    let episodes = extract(&events, vec![p.encoder().clone()]);
+    let inputs: Vec<_> = episodes.iter().map(|e| &e.inputs[0]).collect();
+    let probs = p.predict_refs(&inputs).unwrap();
+    assert_eq!(probs.len(), episodes.len());
+    assert!(probs.iter().all(|x| (0.0..=1.0).contains(x)));
+    let _ = EpisodeStream::new(vec![p.encoder().clone()]);
+    let r = Predictor::load(format!("{dir}/reference")).unwrap();
+    assert_eq!(r.encoder().shape(), (10, 460));
+}
