@@ -12,7 +12,10 @@ use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
 
 #[test]
 fn model_beats_the_code_subcode_table_and_round_trips() {
-    let seed = std::env::var("SYNTH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
+    let seed = std::env::var("SYNTH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(11);
     let events = synth_pool(seed, 700);
     let episodes = extract(&events, vec![EncoderConfig::ours().with_seq_len(8)]);
     let cfg = TrainingConfig::new(
