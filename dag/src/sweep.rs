@@ -76,6 +76,8 @@ pub struct SweepConfig {
     pub max_epochs: usize,
     /// Early-stopping patience (epochs without improvement).
     pub patience: usize,
+    /// Early stop when validation ROC AUC falls more than this fraction below its best.
+    pub max_drop: f64,
     /// Train the reference (m, j*e) baseline beside every point (doubles the cost).
     pub train_reference: bool,
     /// The fixed split every point uses (by hold time).
@@ -100,12 +102,13 @@ impl Default for SweepConfig {
             seed: 1,
             max_epochs: 40,
             patience: 6,
+            max_drop: 0.1,
             train_reference: false,
             train_fraction: 0.6,
             validation_fraction: 0.2,
             max_parallel: 10,
             retries: 3,
-            request_memory_mb: 2048,
+            request_memory_mb: 1024,
             request_disk_mb: 2048,
             space: Space::default(),
         }
@@ -286,6 +289,7 @@ impl SweepConfig {
         cfg.encoder.seq_len = p.seq_len;
         cfg.max_epochs = self.max_epochs;
         cfg.patience = self.patience;
+        cfg.max_drop = self.max_drop;
         cfg.seed = self.seed.wrapping_mul(1000).wrapping_add(index as u64);
         cfg.split = SplitKind::Time;
         cfg.train_fraction = self.train_fraction;
