@@ -1,0 +1,95 @@
+#!/bin/bash
+# End-to-end test of holdadvisor on the real HTCondor pool, run as the pool's user:
+# jobs held for a missing input file (13/2), a missing output file (12/2), the memory policy
+# (21/102) and condor_hold (1/0); then q, q -hold -json, scan -allusers, collect on the pool's
+# own global event log, and feedback after the condor_hold job is released and completes.
+#
+#   bash tests/pool/e2e.sh POOL_SH HOLDADVISOR_BINARY MODEL_DIR
+#
+# Prints one line per check and a closing "N passed, M failed"; exits non-zero on failure.
+set -uo pipefail
+POOL=$1 BIN=$2 MODEL=$3
+R=${CONDOR_CHROOT:-/tmp/condor-chroot}
+U=${CONDOR_USER:-tester}
+W=ha-e2e
+D=$R/home/$U/$W
+pass=0 fail=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+bad() { echo "FAILED: $*"; fail=$((fail + 1)); }
+asu() { timeout 180 bash "$POOL" as-user "$*"; }
+# The pool is left running for later tests; .ci/run tears it down.
+finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
+
+bash "$POOL" up >/dev/null 2>&1 || { bad "pool.sh up"; finish; }
+rm -rf "$D"; mkdir -p "$D"
+cp "$BIN" "$D/holdadvisor"; cp -r "$MODEL" "$D/model"
+cat >"$D/ok.sh" <<'SH'
+#!/bin/sh
+echo done > result.txt
+SH
+cat >"$D/mem.py" <<'SH'
+#!/usr/bin/python3
+import time
+blob = b"x" * (400 * 1024 * 1024)
+time.sleep(90)
+SH
+chmod 0755 "$D/ok.sh" "$D/mem.py"
+common="universe = vanilla
+request_cpus = 1
+request_memory = 128
+request_disk = 10240
+should_transfer_files = YES
+when_to_transfer_output = ON_EXIT"
+printf '%s\n' "$common" "executable = ok.sh" "transfer_input_files = missing-input.txt" "log = in.log" "queue" >"$D/in.sub"
+printf '%s\n' "$common" "executable = ok.sh" "transfer_output_files = never-created.txt" "log = out.log" "queue" >"$D/out.sub"
+printf '%s\n' "$common" "executable = mem.py" "log = mem.log" "queue" >"$D/mem.sub"
+printf '%s\n' "$common" "executable = /bin/sleep" "transfer_executable = false" "arguments = 6" "log = hold.log" "queue" >"$D/hold.sub"
+chroot "$R" chown -R "$U:$U" "/home/$U/$W"
+
+cluster() { asu "cd $W && condor_submit -terse $1" | head -1 | cut -d. -f1; }
+IN=$(cluster in.sub); OUT=$(cluster out.sub); MEM=$(cluster mem.sub); HOLD=$(cluster hold.sub)
+[ -n "$IN" ] && [ -n "$OUT" ] && [ -n "$MEM" ] && [ -n "$HOLD" ] || { bad "condor_submit"; finish; }
+# condor_hold the sleeper once it runs.
+for _ in $(seq 60); do grep -q '^001 ' "$D/hold.log" 2>/dev/null && break; sleep 1; done
+asu "condor_hold $HOLD.0" >/dev/null
+# condor_q takes every word after -af as an attribute: the job id goes first.
+held() { [ "$(asu "condor_q $1.0 -af JobStatus")" = 5 ]; }
+for _ in $(seq 120); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && break; sleep 1; done
+for j in "$IN" "$OUT" "$MEM" "$HOLD"; do held "$j" && ok "job $j is held: $(asu "condor_q $j.0 -af HoldReasonCode HoldReasonSubCode")" || bad "job $j never held"; done
+
+ha() { asu "cd $W && HOLDADVISOR_CACHE=\$HOME/$W/cache.sqlite HOLDADVISOR_MODEL=\$HOME/$W/model ./holdadvisor $*"; }
+
+out=$(ha q "$IN.0" 2>&1) && echo "$out" | grep -q "^ $IN.0 " && ok "q $IN.0 answers" || bad "q $IN.0: $out"
+advice=$(ha q "$IN.0" -af Advice)
+[ -n "$advice" ] && [ "$advice" != release ] && ok "missing input: advice is '$advice', not a plain release" || bad "missing input advice: '$advice'"
+
+read -r advice_mem < <(ha q "$MEM.0" -af Advice)
+usage=$(asu "condor_q $MEM.0 -af MemoryUsage" | head -1)
+want=$(echo "$advice_mem" | sed -n 's/.*raising memory to \([0-9]*\) MB.*/\1/p')
+if [ -n "$want" ] && [ "$usage" != undefined ] && [ "$want" -gt "${usage%%.*}" ]; then
+    ok "memory hold: '$advice_mem' names RequestMemory $want above MemoryUsage $usage"
+else
+    bad "memory hold advice '$advice_mem' (MemoryUsage $usage)"
+fi
+
+json=$(ha q -hold -json)
+n=$(echo "$json" | python3 -c 'import json,sys; ads=json.load(sys.stdin); print(sum(1 for a in ads if "Advice" in a and "ReleaseProbability" in a and "AdviceCommands" in a))' 2>/dev/null)
+[ "${n:-0}" -ge 4 ] && ok "q -hold -json: $n ads with advice attributes" || bad "q -hold -json: $json"
+
+out=$(ha scan -allusers 2>&1) && echo "$out" | grep -q "held jobs in" && ok "scan -allusers: $(echo "$out" | head -1)" || bad "scan -allusers: $out"
+
+EL=$(asu condor_config_val EVENT_LOG)
+out=$(ha collect --from-config 2>&1) && echo "$out" | grep -q "collected $EL" && ok "collect --from-config: $out" || bad "collect: $out"
+
+# Release the condor_hold job; once it completes, feedback counts that outcome.
+asu "condor_release $HOLD.0" >/dev/null
+for _ in $(seq 90); do grep -q '^005 ' "$D/hold.log" && break; sleep 1; done
+grep -q '^005 ' "$D/hold.log" && ok "released job $HOLD.0 completed" || bad "job $HOLD.0 did not complete after release"
+sleep 1
+ha collect --from-config >/dev/null 2>&1
+fb=$(ha feedback --json)
+count=$(echo "$fb" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(g["predictions"] for g in d["by_code"] if g["group"] == "1/0"))' 2>/dev/null)
+[ "${count:-0}" -ge 1 ] && ok "feedback counts the released condor_hold job's outcome ($count)" || bad "feedback: $fb"
+
+asu "condor_rm $IN $OUT $MEM" >/dev/null 2>&1
+finish
