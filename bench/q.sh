@@ -18,7 +18,9 @@ t0=$(date +%s.%N)
 $bin scan -allusers -schedd-snapshot "$snap" -cache "$out/cache.sqlite" -model "$model" >/dev/null
 t1=$(date +%s.%N)
 job=$(python3 -c "import json; print(next('%d.%d' % (a['ClusterId'], a['ProcId']) for a in json.load(open('$snap')) if a['JobStatus']==5))")
-python3 - "$bin" "$job" "$snap" "$out/cache.sqlite" "$model" "$held" "$t0" "$t1" <<'PY'
+# What `condor_q -json JOBID` prints: that job's ad alone (q's own cost, not parsing the queue).
+python3 -c "import json; c,p=map(int,'$job'.split('.')); json.dump([a for a in json.load(open('$snap')) if a['ClusterId']==c and a['ProcId']==p], open('$out/one.json','w'), indent=2)"
+python3 - "$bin" "$job" "$out/one.json" "$out/cache.sqlite" "$model" "$held" "$t0" "$t1" <<'PY'
 import subprocess, sys, time
 bin, job, snap, cache, model, held, t0, t1 = sys.argv[1:]
 times = []

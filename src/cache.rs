@@ -81,6 +81,15 @@ pub struct Position {
     pub line: i64,
 }
 
+/// A prediction to store, with its episode and what is known of the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub episode: NewEpisode,
+    pub prediction: PredictionRow,
+    pub owner: Option<String>,
+    pub user_log: Option<String>,
+}
+
 /// Per-(code, subcode) outcomes recorded in this pool.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CodeHistory {
@@ -336,44 +345,75 @@ impl Cache {
     /// Stores a prediction; an existing one for the same episode and model is kept (the
     /// first answer given is the one that will be judged).
     pub fn store_prediction(&self, episode: &NewEpisode, p: &PredictionRow) -> anyhow::Result<i64> {
+        let ids = self.store_predictions(&[Stored {
+            episode: episode.clone(),
+            prediction: p.clone(),
+            owner: None,
+            user_log: None,
+        }])?;
+        Ok(ids[0])
+    }
+
+    /// Stores predictions (and their episodes and jobs) in one transaction; an existing
+    /// prediction for the same episode and model is kept (the first answer given is the one
+    /// that will be judged). Returns the episodes' ids.
+    pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<Vec<i64>> {
         self.write(async |c| {
-            sqlx::query(
-                "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
-            )
-            .bind(episode.cluster)
-            .bind(episode.proc)
-            .bind(episode.episode)
-            .bind(episode.hold_time)
-            .bind(episode.code)
-            .bind(episode.subcode)
-            .bind(&episode.reason)
-            .bind(&episode.site)
-            .bind(episode.entered)
-            .execute(&mut *c)
-            .await?;
-            let id: i64 = sqlx::query_scalar("SELECT id FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?")
+            let mut ids = Vec::with_capacity(items.len());
+            for Stored { episode, prediction: p, owner, user_log } in items {
+                if owner.is_some() || user_log.is_some() {
+                    sqlx::query(
+                        "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES (?, ?, ?, ?, ?)
+                         ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
+                         user_log = COALESCE(excluded.user_log, user_log)",
+                    )
+                    .bind(episode.cluster)
+                    .bind(episode.proc)
+                    .bind(owner)
+                    .bind(user_log)
+                    .bind(now())
+                    .execute(&mut *c)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
+                )
                 .bind(episode.cluster)
                 .bind(episode.proc)
+                .bind(episode.episode)
                 .bind(episode.hold_time)
-                .fetch_one(&mut *c)
+                .bind(episode.code)
+                .bind(episode.subcode)
+                .bind(&episode.reason)
+                .bind(&episode.site)
+                .bind(episode.entered)
+                .execute(&mut *c)
                 .await?;
-            sqlx::query(
-                "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(&p.model_id)
-            .bind(p.probability)
-            .bind(&p.advice)
-            .bind(p.confidence)
-            .bind(&p.explanation)
-            .bind(&p.commands)
-            .bind(p.created)
-            .execute(&mut *c)
-            .await?;
-            Ok(id)
+                let id: i64 = sqlx::query_scalar("SELECT id FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?")
+                    .bind(episode.cluster)
+                    .bind(episode.proc)
+                    .bind(episode.hold_time)
+                    .fetch_one(&mut *c)
+                    .await?;
+                sqlx::query(
+                    "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(&p.model_id)
+                .bind(p.probability)
+                .bind(&p.advice)
+                .bind(p.confidence)
+                .bind(&p.explanation)
+                .bind(&p.commands)
+                .bind(p.created)
+                .execute(&mut *c)
+                .await?;
+                ids.push(id);
+            }
+            Ok(ids)
         })
     }
 

@@ -13,7 +13,7 @@ use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
 
 use crate::advice::{Action, Advice, Facts, advise};
-use crate::cache::{Cache, NewEpisode, PredictionRow};
+use crate::cache::{Cache, NewEpisode, PredictionRow, Stored};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
@@ -189,6 +189,8 @@ impl<'a> Advisor<'a> {
         let probabilities = self.predictor()?.predict_refs(&inputs)?;
         let mut probs = probabilities.into_iter();
         let mut results = Vec::with_capacity(ads.len());
+        let mut to_store = Vec::with_capacity(ads.len());
+        let mut histories = BTreeMap::new();
         for (ad, ep) in ads.iter().zip(picked) {
             let Some(ep) = ep else {
                 results.push(Outcome::Failed(format!(
@@ -200,7 +202,12 @@ impl<'a> Advisor<'a> {
             };
             let p = probs.next().unwrap_or(0.5);
             let reason = ad.string("HoldReason").map(str::to_string);
-            let history = self.cache.code_history(ep.code, ep.subcode)?;
+            let history = match histories.get(&(ep.code, ep.subcode)) {
+                Some(h) => *h,
+                None => *histories
+                    .entry((ep.code, ep.subcode))
+                    .or_insert(self.cache.code_history(ep.code, ep.subcode)?),
+            };
             // Other jobs held with the same code within the hour, as this log shows them.
             let others = episodes
                 .iter()
@@ -249,13 +256,12 @@ impl<'a> Advisor<'a> {
                 commands: commands.join("\n"),
                 created: chrono::Utc::now().timestamp(),
             };
-            self.cache.upsert_job(
-                ep.job.cluster,
-                ep.job.proc,
-                ad.string("Owner"),
-                ad.string("UserLog"),
-            )?;
-            self.cache.store_prediction(&episode, &row)?;
+            to_store.push(Stored {
+                episode,
+                prediction: row,
+                owner: ad.string("Owner").map(str::to_string),
+                user_log: ad.string("UserLog").map(str::to_string),
+            });
             results.push(Outcome::Advised(Answer {
                 advice,
                 commands,
@@ -263,6 +269,8 @@ impl<'a> Advisor<'a> {
                 episode: i64::from(ep.index),
             }));
         }
+        // One transaction for the whole batch.
+        self.cache.store_predictions(&to_store)?;
         Ok(results)
     }
 }
