@@ -29,7 +29,8 @@ fn bindings_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn first_user_log(dir: &Path) -> std::path::PathBuf {
+/// Every user log the simulation wrote, in a stable order.
+fn user_logs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut stack = vec![dir.join("home")];
     let mut logs = Vec::new();
     while let Some(d) = stack.pop() {
@@ -42,10 +43,8 @@ fn first_user_log(dir: &Path) -> std::path::PathBuf {
             }
         }
     }
-    // The biggest user log has the most varied events.
-    logs.into_iter()
-        .max_by_key(|p| (std::fs::metadata(p).unwrap().len(), p.clone()))
-        .unwrap()
+    logs.sort();
+    logs
 }
 
 #[test]
@@ -58,7 +57,10 @@ fn htcondor_bindings_read_the_simulated_logs() {
     for format in [LogFormat::Text, LogFormat::Json] {
         let d = tempfile::tempdir().unwrap();
         simulate(&sc, 600, 21, d.path(), format).unwrap();
-        let paths = [d.path().join("EventLog"), first_user_log(d.path())];
+        // Every log written: the global log and each cluster's user log.
+        let mut paths = vec![d.path().join("EventLog")];
+        paths.extend(user_logs(d.path()));
+        assert!(paths.len() > 10, "{} logs", paths.len());
         let out = Command::new("python3")
             .arg("-c")
             .arg(COUNT)
@@ -77,6 +79,7 @@ fn htcondor_bindings_read_the_simulated_logs() {
             .lines()
             .map(|l| l.trim().parse().unwrap())
             .collect();
+        assert_eq!(counts.len(), paths.len(), "the bindings read every log");
         for (path, theirs) in paths.iter().zip(counts) {
             let ours = read_path(
                 path,
