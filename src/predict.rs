@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use holdadvisor_models::encode::Episode;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
 use holdadvisor_parsers::EventBody;
@@ -235,17 +236,7 @@ impl<'a> Advisor<'a> {
             };
             let advice = advise(&facts);
             let commands = advice.action.commands(&job_id(ad));
-            let episode = NewEpisode {
-                cluster: ep.job.cluster,
-                proc: ep.job.proc,
-                episode: i64::from(ep.index),
-                hold_time: ep.hold_time,
-                code: ep.code,
-                subcode: ep.subcode,
-                reason,
-                site: None,
-                entered: ad.int("EnteredCurrentStatus"),
-            };
+            let episode = new_episode(ep, reason, ad.int("EnteredCurrentStatus"));
             let row = PredictionRow {
                 episode_id: 0,
                 model_id: self.model_id.clone(),
@@ -272,6 +263,21 @@ impl<'a> Advisor<'a> {
         // One transaction for the whole batch.
         self.cache.store_predictions(&to_store)?;
         Ok(results)
+    }
+}
+
+/// The cache's record of a hold episode the models found in a log.
+pub fn new_episode(ep: &Episode, reason: Option<String>, entered: Option<i64>) -> NewEpisode {
+    NewEpisode {
+        cluster: ep.job.cluster,
+        proc: ep.job.proc,
+        episode: i64::from(ep.index),
+        hold_time: ep.hold_time,
+        code: ep.code,
+        subcode: ep.subcode,
+        reason,
+        site: None,
+        entered,
     }
 }
 

@@ -20,8 +20,8 @@ use holdadvisor_models::labels::Label;
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
-use crate::cache::{Cache, NewEpisode, Position, PredictionRow};
-use crate::predict::{encode_action, model_id, note_memory};
+use crate::cache::{Cache, Position, PredictionRow};
+use crate::predict::{encode_action, model_id, new_episode, note_memory};
 use crate::{config, schedd};
 
 #[derive(clap::Args, Debug)]
@@ -131,17 +131,7 @@ impl Collector<'_> {
             if i >= self.recorded.len() {
                 self.recorded.push(None);
                 self.predicted.push(false);
-                new.push(NewEpisode {
-                    cluster: ep.job.cluster,
-                    proc: ep.job.proc,
-                    episode: i64::from(ep.index),
-                    hold_time: ep.hold_time,
-                    code: ep.code,
-                    subcode: ep.subcode,
-                    reason: None,
-                    site: None,
-                    entered: None,
-                });
+                new.push(new_episode(ep, None, None));
             }
             if ep.label != Label::Open && self.recorded[i] != Some(ep.label) {
                 let label = match ep.label {
@@ -194,17 +184,7 @@ impl Collector<'_> {
             };
             let advice = advise(&facts);
             let id = format!("{}.{}", ep.job.cluster, ep.job.proc);
-            let episode = NewEpisode {
-                cluster: ep.job.cluster,
-                proc: ep.job.proc,
-                episode: i64::from(ep.index),
-                hold_time: ep.hold_time,
-                code: ep.code,
-                subcode: ep.subcode,
-                reason: None,
-                site: None,
-                entered: None,
-            };
+            let episode = new_episode(ep, None, None);
             let row = PredictionRow {
                 episode_id: 0,
                 model_id: self.model_id.clone(),
