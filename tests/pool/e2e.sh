@@ -21,6 +21,10 @@ asu() { timeout 180 bash "$POOL" as-user "$*"; }
 finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
 
 bash "$POOL" up >/dev/null 2>&1 || { bad "pool.sh up"; finish; }
+# Earlier tests (the DAG tests) may have left jobs behind: start from an empty queue so every
+# job here gets a slot at once.
+asu "condor_rm -all" >/dev/null 2>&1
+for _ in $(seq 60); do [ -z "$(asu 'condor_q -allusers -af ClusterId' 2>/dev/null)" ] && break; sleep 1; done
 rm -rf "$D"; mkdir -p "$D"
 cp "$BIN" "$D/holdadvisor"; cp -r "$MODEL" "$D/model"
 cat >"$D/ok.sh" <<'SH'
@@ -54,7 +58,7 @@ for _ in $(seq 60); do grep -q '^001 ' "$D/hold.log" 2>/dev/null && break; sleep
 asu "condor_hold $HOLD.0" >/dev/null
 # condor_q takes every word after -af as an attribute: the job id goes first.
 held() { [ "$(asu "condor_q $1.0 -af JobStatus")" = 5 ]; }
-for _ in $(seq 120); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && break; sleep 1; done
+for _ in $(seq 240); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && break; sleep 1; done
 for j in "$IN" "$OUT" "$MEM" "$HOLD"; do held "$j" && ok "job $j is held: $(asu "condor_q $j.0 -af HoldReasonCode HoldReasonSubCode")" || bad "job $j never held"; done
 
 ha() { asu "cd $W && HOLDADVISOR_CACHE=\$HOME/$W/cache.sqlite HOLDADVISOR_MODEL=\$HOME/$W/model ./holdadvisor $*"; }

@@ -33,7 +33,10 @@ fn numbers_equal(a: &J, b: &J) -> bool {
         // parser can land one ulp away from a correctly rounded one (seen on the real pool's
         // XML logs: 0.009684395630377521 read back as 0.00968439563037752).
         (J::Number(x), J::Number(y)) if x.is_f64() && y.is_f64() => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
         }
         (J::Number(x), J::Number(y)) => x.as_f64() == y.as_f64() && x.is_f64() == y.is_f64(),
