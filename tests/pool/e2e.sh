@@ -35,7 +35,7 @@ cat >"$D/mem.py" <<'SH'
 #!/usr/bin/python3
 import time
 blob = b"x" * (400 * 1024 * 1024)
-time.sleep(90)
+time.sleep(400)   # long enough that only the memory policy ends it
 SH
 chmod 0755 "$D/ok.sh" "$D/mem.py"
 common="universe = vanilla
@@ -47,7 +47,7 @@ when_to_transfer_output = ON_EXIT"
 printf '%s\n' "$common" "executable = ok.sh" "transfer_input_files = missing-input.txt" "log = in.log" "queue" >"$D/in.sub"
 printf '%s\n' "$common" "executable = ok.sh" "transfer_output_files = never-created.txt" "log = out.log" "queue" >"$D/out.sub"
 printf '%s\n' "$common" "executable = mem.py" "log = mem.log" "queue" >"$D/mem.sub"
-printf '%s\n' "$common" "executable = /bin/sleep" "transfer_executable = false" "arguments = 6" "log = hold.log" "queue" >"$D/hold.sub"
+printf '%s\n' "$common" "executable = /bin/sleep" "transfer_executable = false" "arguments = 30" "log = hold.log" "queue" >"$D/hold.sub"
 chroot "$R" chown -R "$U:$U" "/home/$U/$W"
 
 cluster() { asu "cd $W && condor_submit -terse $1" | head -1 | cut -d. -f1; }
@@ -59,7 +59,10 @@ asu "condor_hold $HOLD.0" >/dev/null
 # condor_q takes every word after -af as an attribute: the job id goes first.
 held() { [ "$(asu "condor_q $1.0 -af JobStatus")" = 5 ]; }
 for _ in $(seq 240); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && break; sleep 1; done
-for j in "$IN" "$OUT" "$MEM" "$HOLD"; do held "$j" && ok "job $j is held: $(asu "condor_q $j.0 -af HoldReasonCode HoldReasonSubCode")" || bad "job $j never held"; done
+for j in "$IN" "$OUT" "$MEM" "$HOLD"; do
+    held "$j" && ok "job $j is held: $(asu "condor_q $j.0 -af HoldReasonCode HoldReasonSubCode")" \
+        || bad "job $j never held (JobStatus MemoryUsage RequestMemory: $(asu "condor_q $j.0 -af JobStatus MemoryUsage RequestMemory"))"
+done
 
 ha() { asu "cd $W && HOLDADVISOR_CACHE=\$HOME/$W/cache.sqlite HOLDADVISOR_MODEL=\$HOME/$W/model ./holdadvisor $*"; }
 
@@ -67,7 +70,7 @@ out=$(ha q "$IN.0" 2>&1) && echo "$out" | grep -q "^ $IN.0 " && ok "q $IN.0 answ
 advice=$(ha q "$IN.0" -af Advice)
 [ -n "$advice" ] && [ "$advice" != release ] && ok "missing input: advice is '$advice', not a plain release" || bad "missing input advice: '$advice'"
 
-read -r advice_mem < <(ha q "$MEM.0" -af Advice)
+advice_mem=$(ha q "$MEM.0" -af Advice 2>&1 | head -1)
 usage=$(asu "condor_q $MEM.0 -af MemoryUsage" | head -1)
 want=$(echo "$advice_mem" | sed -n 's/.*raising memory to \([0-9]*\) MB.*/\1/p')
 if [ -n "$want" ] && [ "$usage" != undefined ] && [ "$want" -gt "${usage%%.*}" ]; then
@@ -87,7 +90,7 @@ out=$(ha collect --from-config 2>&1) && echo "$out" | grep -q "collected $EL" &&
 
 # Release the condor_hold job; once it completes, feedback counts that outcome.
 asu "condor_release $HOLD.0" >/dev/null
-for _ in $(seq 90); do grep -q '^005 ' "$D/hold.log" && break; sleep 1; done
+for _ in $(seq 120); do grep -q '^005 ' "$D/hold.log" && break; sleep 1; done
 grep -q '^005 ' "$D/hold.log" && ok "released job $HOLD.0 completed" || bad "job $HOLD.0 did not complete after release"
 sleep 1
 ha collect --from-config >/dev/null 2>&1
