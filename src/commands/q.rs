@@ -186,7 +186,8 @@ pub fn print_table(
     model_id: &str,
 ) -> anyhow::Result<()> {
     if ads.is_empty() {
-        writeln!(out, "No matching jobs.")?;
+        // Still say which model would have answered: it is what the user configured.
+        writeln!(out, "No matching jobs.\n\nmodel {}", short(model_id, 24))?;
         return Ok(());
     }
     writeln!(
