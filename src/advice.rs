@@ -61,9 +61,8 @@ pub struct Facts<'a> {
     pub episode: i64,
     pub ad: Option<&'a JobAd>,
     pub history: CodeHistory,
-    /// Other jobs held with the same code around the same time: (all, at the same site).
-    pub similar: (i64, i64),
-    pub site: Option<&'a str>,
+    /// Other jobs held with the same code around the same time.
+    pub similar: i64,
     /// The largest MemoryUsage (MB) the log showed for the job.
     pub log_memory_mb: Option<i64>,
     /// An input file the access point could not read (errno 2), and whether it exists now,
@@ -188,22 +187,13 @@ pub fn advise(f: &Facts) -> Advice {
             f.history.positive
         ));
     }
-    if f.similar.0 > 0 {
-        match f.site {
-            Some(site) if f.similar.1 > 0 => why.push(format!(
-                "{} other {} held with code {} around then, {} at {site}",
-                f.similar.0,
-                jobs(f.similar.0),
-                f.code,
-                f.similar.1
-            )),
-            _ => why.push(format!(
-                "{} other {} held with code {} around then",
-                f.similar.0,
-                jobs(f.similar.0),
-                f.code
-            )),
-        }
+    if f.similar > 0 {
+        why.push(format!(
+            "{} other {} held with code {} around then",
+            f.similar,
+            jobs(f.similar),
+            f.code
+        ));
     }
     if f.episode > 0 {
         why.push(format!(

@@ -109,6 +109,29 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// SQLite can answer SQLITE_BUSY at once, without waiting out the busy timeout (a WAL
+/// snapshot that moved, a connection opening while another checkpoints). Such an answer is
+/// retried, with a growing pause, for up to the busy timeout; a transaction that got it was
+/// rolled back, so running it again is safe.
+fn retry_busy<T, E: std::fmt::Display>(mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match attempt() {
+            Err(e)
+                if started.elapsed() < BUSY_TIMEOUT && {
+                    let text = e.to_string().to_ascii_lowercase();
+                    text.contains("database is locked") || text.contains("database is busy")
+                } =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Cache {
     /// Opens (creating if needed) the cache at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Cache> {
@@ -127,14 +150,15 @@ impl Cache {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = rt
-            .block_on(
+        let pool = retry_busy(|| {
+            rt.block_on(
                 SqlitePoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(BUSY_TIMEOUT)
-                    .connect_with(options),
+                    .connect_with(options.clone()),
             )
-            .with_context(|| format!("opening the cache {}", path.display()))?;
+        })
+        .with_context(|| format!("opening the cache {}", path.display()))?;
         let cache = Cache {
             rt,
             pool,
@@ -153,10 +177,10 @@ impl Cache {
         // the loser sees it applied when it looks again.
         let mut last = None;
         for _ in 0..5 {
-            match self
-                .rt
-                .block_on(sqlx::migrate!("./migrations").run(&self.pool))
-            {
+            match retry_busy(|| {
+                self.rt
+                    .block_on(sqlx::migrate!("./migrations").run(&self.pool))
+            }) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);
@@ -174,10 +198,10 @@ impl Cache {
     /// Runs `f` inside `BEGIN IMMEDIATE ... COMMIT` on one connection.
     fn write<T>(
         &self,
-        f: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+        f: impl AsyncFn(&mut SqliteConnection) -> Result<T, sqlx::Error>,
     ) -> anyhow::Result<T> {
-        self.rt
-            .block_on(async {
+        retry_busy(|| {
+            self.rt.block_on(async {
                 let mut conn = self.pool.acquire().await?;
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
                 match f(&mut conn).await {
@@ -191,31 +215,8 @@ impl Cache {
                     }
                 }
             })
-            .with_context(|| format!("writing the cache {}", self.path.display()))
-    }
-
-    pub fn upsert_job(
-        &self,
-        cluster: i64,
-        proc: i64,
-        owner: Option<&str>,
-        user_log: Option<&str>,
-    ) -> anyhow::Result<()> {
-        self.write(async |c| {
-            sqlx::query(
-                "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
-                 user_log = COALESCE(excluded.user_log, user_log)",
-            )
-            .bind(cluster)
-            .bind(proc)
-            .bind(owner)
-            .bind(user_log)
-            .bind(now())
-            .execute(&mut *c)
-            .await?;
-            Ok(())
         })
+        .with_context(|| format!("writing the cache {}", self.path.display()))
     }
 
     /// Records episodes (ignoring ones already recorded) and moves an ingestion position, in
@@ -281,21 +282,32 @@ impl Cache {
         })
     }
 
+    /// One recorded episode of a job, chosen by `condition` over (cluster, proc, value).
+    fn find_episode(
+        &self,
+        condition: &str,
+        cluster: i64,
+        proc: i64,
+        value: Option<i64>,
+    ) -> anyhow::Result<Option<EpisodeRow>> {
+        let sql = format!("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? {condition}");
+        let mut q = sqlx::query_as::<_, EpisodeRow>(&sql)
+            .bind(cluster)
+            .bind(proc);
+        if let Some(v) = value {
+            q = q.bind(v);
+        }
+        Ok(self.rt.block_on(q.fetch_optional(&self.pool))?)
+    }
+
+    /// The episode of a job held at `hold_time` (the 012's time in the log).
     pub fn episode(
         &self,
         cluster: i64,
         proc: i64,
         hold_time: i64,
     ) -> anyhow::Result<Option<EpisodeRow>> {
-        Ok(self.rt.block_on(
-            sqlx::query_as::<_, EpisodeRow>(
-                "SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?",
-            )
-            .bind(cluster)
-            .bind(proc)
-            .bind(hold_time)
-            .fetch_optional(&self.pool),
-        )?)
+        self.find_episode("AND hold_time = ?", cluster, proc, Some(hold_time))
     }
 
     /// The episode of a job that condor_q showed held since `entered` (EnteredCurrentStatus).
@@ -305,25 +317,12 @@ impl Cache {
         proc: i64,
         entered: i64,
     ) -> anyhow::Result<Option<EpisodeRow>> {
-        Ok(self.rt.block_on(
-            sqlx::query_as::<_, EpisodeRow>(
-                "SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? AND entered = ?",
-            )
-            .bind(cluster)
-            .bind(proc)
-            .bind(entered)
-            .fetch_optional(&self.pool),
-        )?)
+        self.find_episode("AND entered = ?", cluster, proc, Some(entered))
     }
 
     /// The latest recorded episode of a job.
     pub fn latest_episode(&self, cluster: i64, proc: i64) -> anyhow::Result<Option<EpisodeRow>> {
-        Ok(self.rt.block_on(
-            sqlx::query_as::<_, EpisodeRow>("SELECT * FROM hold_episodes WHERE cluster = ? AND proc = ? ORDER BY hold_time DESC LIMIT 1")
-                .bind(cluster)
-                .bind(proc)
-                .fetch_optional(&self.pool),
-        )?)
+        self.find_episode("ORDER BY hold_time DESC LIMIT 1", cluster, proc, None)
     }
 
     pub fn prediction(
@@ -340,18 +339,6 @@ impl Cache {
             .bind(model_id)
             .fetch_optional(&self.pool),
         )?)
-    }
-
-    /// Stores a prediction; an existing one for the same episode and model is kept (the
-    /// first answer given is the one that will be judged).
-    pub fn store_prediction(&self, episode: &NewEpisode, p: &PredictionRow) -> anyhow::Result<i64> {
-        let ids = self.store_predictions(&[Stored {
-            episode: episode.clone(),
-            prediction: p.clone(),
-            owner: None,
-            user_log: None,
-        }])?;
-        Ok(ids[0])
     }
 
     /// Stores predictions (and their episodes and jobs) in one transaction; an existing
@@ -445,33 +432,6 @@ impl Cache {
         })
     }
 
-    /// Other jobs' holds with the same code within `window` seconds of `hold_time`: (all,
-    /// of them at the same site).
-    pub fn similar_recent(
-        &self,
-        code: i64,
-        hold_time: i64,
-        window: i64,
-        site: Option<&str>,
-        cluster: i64,
-        proc: i64,
-    ) -> anyhow::Result<(i64, i64)> {
-        let (all, same_site): (i64, i64) = self.rt.block_on(
-            sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(site IS NOT NULL AND site = ?), 0) FROM hold_episodes
-                 WHERE code = ? AND hold_time BETWEEN ? AND ? AND NOT (cluster = ? AND proc = ?)",
-            )
-            .bind(site)
-            .bind(code)
-            .bind(hold_time - window)
-            .bind(hold_time + window)
-            .bind(cluster)
-            .bind(proc)
-            .fetch_one(&self.pool),
-        )?;
-        Ok((all, same_site))
-    }
-
     /// Every prediction whose episode has an observed outcome.
     pub fn judged_predictions(&self) -> anyhow::Result<Vec<JudgedPrediction>> {
         Ok(self.rt.block_on(
@@ -481,24 +441,6 @@ impl Cache {
                  ORDER BY e.hold_time",
             )
             .fetch_all(&self.pool),
-        )?)
-    }
-
-    pub fn count(&self, table: &str) -> anyhow::Result<i64> {
-        anyhow::ensure!(
-            matches!(
-                table,
-                "jobs"
-                    | "hold_episodes"
-                    | "predictions"
-                    | "outcomes"
-                    | "ingest_positions"
-                    | "actions"
-            ),
-            "unknown table {table}"
-        );
-        Ok(self.rt.block_on(
-            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.pool),
         )?)
     }
 

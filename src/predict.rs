@@ -14,7 +14,7 @@ use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
 
 use crate::advice::{Action, Advice, Facts, advise};
-use crate::cache::{Cache, NewEpisode, PredictionRow, Stored};
+use crate::cache::{Cache, CodeHistory, NewEpisode, PredictionRow, Stored};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
@@ -191,7 +191,7 @@ impl<'a> Advisor<'a> {
         let mut probs = probabilities.into_iter();
         let mut results = Vec::with_capacity(ads.len());
         let mut to_store = Vec::with_capacity(ads.len());
-        let mut histories = BTreeMap::new();
+        let mut histories = Histories::new(self.cache);
         for (ad, ep) in ads.iter().zip(picked) {
             let Some(ep) = ep else {
                 results.push(Outcome::Failed(format!(
@@ -203,12 +203,7 @@ impl<'a> Advisor<'a> {
             };
             let p = probs.next().unwrap_or(0.5);
             let reason = ad.string("HoldReason").map(str::to_string);
-            let history = match histories.get(&(ep.code, ep.subcode)) {
-                Some(h) => *h,
-                None => *histories
-                    .entry((ep.code, ep.subcode))
-                    .or_insert(self.cache.code_history(ep.code, ep.subcode)?),
-            };
+            let history = histories.get(ep.code, ep.subcode)?;
             // Other jobs held with the same code within the hour, as this log shows them.
             let others = episodes
                 .iter()
@@ -220,7 +215,6 @@ impl<'a> Advisor<'a> {
                 .map(|o| o.job)
                 .collect::<std::collections::BTreeSet<_>>()
                 .len() as i64;
-            let similar = (others, 0);
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
@@ -229,27 +223,16 @@ impl<'a> Advisor<'a> {
                 episode: i64::from(ep.index),
                 ad: Some(ad),
                 history,
-                similar,
-                site: None,
+                similar: others,
                 log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                 missing_input: missing_input_now(ep.code, reason.as_deref()),
             };
             let advice = advise(&facts);
             let commands = advice.action.commands(&job_id(ad));
             let episode = new_episode(ep, reason, ad.int("EnteredCurrentStatus"));
-            let row = PredictionRow {
-                episode_id: 0,
-                model_id: self.model_id.clone(),
-                probability: f64::from(advice.probability),
-                advice: encode_action(&advice.action),
-                confidence: f64::from(advice.confidence),
-                explanation: advice.why.clone(),
-                commands: commands.join("\n"),
-                created: chrono::Utc::now().timestamp(),
-            };
             to_store.push(Stored {
                 episode,
-                prediction: row,
+                prediction: prediction_row(&self.model_id, &advice, &commands),
                 owner: ad.string("Owner").map(str::to_string),
                 user_log: ad.string("UserLog").map(str::to_string),
             });
@@ -263,6 +246,44 @@ impl<'a> Advisor<'a> {
         // One transaction for the whole batch.
         self.cache.store_predictions(&to_store)?;
         Ok(results)
+    }
+}
+
+/// Each (code, subcode)'s outcomes in this pool, read from the cache once per batch.
+pub struct Histories<'c> {
+    cache: &'c Cache,
+    seen: BTreeMap<(i64, i64), CodeHistory>,
+}
+
+impl<'c> Histories<'c> {
+    pub fn new(cache: &'c Cache) -> Histories<'c> {
+        Histories {
+            cache,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, code: i64, subcode: i64) -> anyhow::Result<CodeHistory> {
+        if let Some(h) = self.seen.get(&(code, subcode)) {
+            return Ok(*h);
+        }
+        let h = self.cache.code_history(code, subcode)?;
+        self.seen.insert((code, subcode), h);
+        Ok(h)
+    }
+}
+
+/// The cache's row for an advice given now by this model.
+pub fn prediction_row(model_id: &str, advice: &Advice, commands: &[String]) -> PredictionRow {
+    PredictionRow {
+        episode_id: 0,
+        model_id: model_id.to_string(),
+        probability: f64::from(advice.probability),
+        advice: encode_action(&advice.action),
+        confidence: f64::from(advice.confidence),
+        explanation: advice.why.clone(),
+        commands: commands.join("\n"),
+        created: chrono::Utc::now().timestamp(),
     }
 }
 

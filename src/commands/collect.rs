@@ -20,8 +20,8 @@ use holdadvisor_models::labels::Label;
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
-use crate::cache::{Cache, Position, PredictionRow};
-use crate::predict::{encode_action, model_id, new_episode, note_memory};
+use crate::cache::{Cache, Position, Stored};
+use crate::predict::{Histories, model_id, new_episode, note_memory, prediction_row};
 use crate::{config, schedd};
 
 #[derive(clap::Args, Debug)]
@@ -171,6 +171,8 @@ impl Collector<'_> {
         }
         let inputs: Vec<_> = todo.iter().map(|&i| &episodes[i].inputs[0]).collect();
         let probabilities = self.predictor.predict_refs(&inputs)?;
+        let mut histories = Histories::new(self.cache);
+        let mut stored = Vec::with_capacity(todo.len());
         for (&i, p) in todo.iter().zip(probabilities) {
             let ep = &episodes[i];
             let facts = Facts {
@@ -178,27 +180,27 @@ impl Collector<'_> {
                 subcode: ep.subcode,
                 probability: p,
                 episode: i64::from(ep.index),
-                history: self.cache.code_history(ep.code, ep.subcode)?,
+                history: histories.get(ep.code, ep.subcode)?,
                 log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                 ..Default::default()
             };
             let advice = advise(&facts);
-            let id = format!("{}.{}", ep.job.cluster, ep.job.proc);
-            let episode = new_episode(ep, None, None);
-            let row = PredictionRow {
-                episode_id: 0,
-                model_id: self.model_id.clone(),
-                probability: f64::from(p),
-                advice: encode_action(&advice.action),
-                confidence: f64::from(advice.confidence),
-                explanation: advice.why.clone(),
-                commands: advice.action.commands(&id).join("\n"),
-                created: chrono::Utc::now().timestamp(),
-            };
-            self.cache.store_prediction(&episode, &row)?;
-            self.predicted[i] = true;
-            self.predictions_added += 1;
+            let commands = advice
+                .action
+                .commands(&format!("{}.{}", ep.job.cluster, ep.job.proc));
+            stored.push(Stored {
+                episode: new_episode(ep, None, None),
+                prediction: prediction_row(&self.model_id, &advice, &commands),
+                owner: None,
+                user_log: None,
+            });
         }
+        // One transaction for the batch; marked predicted only once it is stored.
+        self.cache.store_predictions(&stored)?;
+        for &i in &todo {
+            self.predicted[i] = true;
+        }
+        self.predictions_added += todo.len();
         Ok(())
     }
 }
