@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::{EncoderConfig, Episode, EpisodeInput, EpisodeStream, StreamStats};
 use crate::labels::{CensoredPolicy, Label};
+use crate::model::TimeMajor;
 use crate::testkit::Rng;
 
 /// How episodes are split into train, validation and test.
@@ -263,7 +264,10 @@ pub fn label_counts(episodes: &[Episode], splits: &[Split], split: Split) -> Lab
 
 /// A batch on a device.
 pub struct Batch {
-    pub inputs: Tensor<3>,
+    /// Time-major (`[T·B, F]`), what [`HoldModel::forward_time_major`] reads.
+    ///
+    /// [`HoldModel::forward_time_major`]: crate::model::HoldModel::forward_time_major
+    pub inputs: TimeMajor,
     pub targets: Tensor<1>,
     pub weights: Tensor<1>,
 }
@@ -296,10 +300,32 @@ impl Batcher<'_> {
             .collect();
         let n = targets.len();
         Batch {
-            inputs: inputs_tensor(&inputs, device),
+            inputs: inputs_time_major(&inputs, device),
             targets: Tensor::from_data(TensorData::new(targets, [n]), device),
             weights: Tensor::from_data(TensorData::new(weights, [n]), device),
         }
+    }
+}
+
+/// Stacks inputs of one shape time-major, `[T·B, F]` (step s of every input, then step s+1).
+pub fn inputs_time_major(inputs: &[&EpisodeInput], device: &Device) -> TimeMajor {
+    let (t, f) = inputs.first().map_or((1, 1), |x| (x.steps, x.width));
+    let mut values = Vec::with_capacity(inputs.len() * t * f);
+    for x in inputs {
+        assert_eq!(
+            (x.steps, x.width, x.values.len()),
+            (t, f, t * f),
+            "inputs of different shapes in one batch"
+        );
+    }
+    for s in 0..t {
+        for x in inputs {
+            values.extend_from_slice(&x.values[s * f..(s + 1) * f]);
+        }
+    }
+    TimeMajor {
+        x: Tensor::from_data(TensorData::new(values, [t * inputs.len(), f]), device),
+        batch: inputs.len(),
     }
 }
 

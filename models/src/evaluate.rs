@@ -442,17 +442,36 @@ pub fn evaluate_model_dir(
     data_note: &str,
     truth: Option<&std::path::Path>,
 ) -> anyhow::Result<(Report, Vec<PredictionRow>)> {
+    evaluate_model_dir_on(
+        dir,
+        logs,
+        split,
+        data_note,
+        truth,
+        crate::inference::Backend::Flex,
+    )
+}
+
+/// As [`evaluate_model_dir`], running the models on a chosen backend.
+pub fn evaluate_model_dir_on(
+    dir: &std::path::Path,
+    logs: &[std::path::PathBuf],
+    split: &str,
+    data_note: &str,
+    truth: Option<&std::path::Path>,
+    backend: crate::inference::Backend,
+) -> anyhow::Result<(Report, Vec<PredictionRow>)> {
     use crate::data::{Split, episodes_of, label_counts, scored_samples};
     use crate::inference::{Predictor, SplitCounts};
     use crate::training::TrainingConfig;
     use burn::config::Config;
 
-    let predictor = Predictor::load(dir)?;
+    let predictor = Predictor::load_on(dir, backend)?;
     let training = TrainingConfig::load(dir.join("training.json"))
         .map_err(|e| anyhow::anyhow!("{}/training.json: {e}", dir.display()))?;
     let ref_dir = dir.join("reference");
     let reference = if ref_dir.join("manifest.json").is_file() {
-        Some(Predictor::load(&ref_dir)?)
+        Some(Predictor::load_on(&ref_dir, backend)?)
     } else {
         None
     };

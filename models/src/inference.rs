@@ -21,7 +21,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{LabelCounts, fnv64, inputs_tensor};
+use crate::data::{LabelCounts, fnv64, inputs_time_major};
 use crate::encode::{EncoderConfig, EpisodeInput, EpisodeStream, FEATURE_SCHEMA};
 use crate::evaluate::Metrics;
 use crate::model::{HoldModel, ModelConfig};
@@ -44,21 +44,45 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `flex`, `tch` / `libtorch`, or `cuda` / `cuda:N`.
+    /// What `--device` accepts.
+    pub const HELP: &'static str = "flex (burn's pure-Rust CPU backend, the default), cpu (LibTorch on the CPU; also `tch`, `libtorch`) or cuda[:N] (LibTorch on CUDA device N); cpu and cuda need holdadvisor built with `--features tch`";
+
+    /// `flex`; `cpu` (also `tch`, `libtorch`): LibTorch on the CPU; `cuda` / `cuda:N`:
+    /// LibTorch on a CUDA device. The LibTorch ones fail clearly in a build without `tch`.
     pub fn parse(name: &str) -> anyhow::Result<Backend> {
-        match name {
-            "flex" | "cpu" => Ok(Backend::Flex),
-            #[cfg(feature = "tch")]
-            "tch" | "libtorch" => Ok(Backend::LibTorch),
-            #[cfg(feature = "tch")]
-            n if n == "cuda" || n.starts_with("cuda:") => Ok(Backend::LibTorchCuda(
-                n.strip_prefix("cuda:").map_or(Ok(0), str::parse)?,
-            )),
-            #[cfg(not(feature = "tch"))]
-            "tch" | "libtorch" | "cuda" => {
-                bail!("device {name:?} needs holdadvisor built with `--features tch`")
+        let cuda = match name {
+            "flex" => return Ok(Backend::Flex),
+            "cpu" | "tch" | "libtorch" => None,
+            "cuda" => Some(0),
+            n if n.starts_with("cuda:") => {
+                Some(n["cuda:".len()..].parse::<usize>().map_err(|_| {
+                    anyhow::anyhow!("device {name:?}: expected cuda:N with N a device number")
+                })?)
             }
-            _ => bail!("unknown device {name:?}: expected flex, tch or cuda[:N]"),
+            _ => bail!("unknown device {name:?}: expected {}", Backend::HELP),
+        };
+        #[cfg(feature = "tch")]
+        return Ok(match cuda {
+            None => Backend::LibTorch,
+            Some(n) => Backend::LibTorchCuda(n),
+        });
+        #[cfg(not(feature = "tch"))]
+        {
+            let _ = cuda;
+            bail!(
+                "device {name:?} runs on LibTorch, but this holdadvisor was built without it: rebuild with `cargo build --release --features tch` (README: \"LibTorch (tch) backend\"), or use --device flex"
+            )
+        }
+    }
+
+    /// The name `parse` reads back.
+    pub fn name(self) -> String {
+        match self {
+            Backend::Flex => "flex".into(),
+            #[cfg(feature = "tch")]
+            Backend::LibTorch => "cpu".into(),
+            #[cfg(feature = "tch")]
+            Backend::LibTorchCuda(n) => format!("cuda:{n}"),
         }
     }
 
@@ -389,8 +413,8 @@ impl Predictor {
 pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device) -> Vec<f32> {
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(512) {
-        let x = inputs_tensor(chunk, device);
-        let y = model.forward(x).into_data();
+        let x = inputs_time_major(chunk, device);
+        let y = model.forward_time_major(x).into_data();
         out.extend(y.iter::<f32>());
     }
     out
@@ -400,6 +424,29 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
 mod tests {
     use super::*;
     use crate::testkit::Rng;
+
+    #[test]
+    fn device_names() {
+        assert_eq!(Backend::parse("flex").unwrap(), Backend::Flex);
+        assert!(Backend::parse("gpu").is_err());
+        assert!(Backend::parse("cuda:x").is_err());
+        for name in ["cpu", "tch", "libtorch", "cuda", "cuda:1"] {
+            let got = Backend::parse(name);
+            #[cfg(feature = "tch")]
+            assert!(got.is_ok(), "{name}");
+            #[cfg(not(feature = "tch"))]
+            assert!(
+                got.unwrap_err().to_string().contains("--features tch"),
+                "{name}"
+            );
+        }
+        #[cfg(feature = "tch")]
+        {
+            assert_eq!(Backend::parse("cpu").unwrap(), Backend::LibTorch);
+            assert_eq!(Backend::parse("cuda:1").unwrap(), Backend::LibTorchCuda(1));
+            assert_eq!(Backend::parse("cuda").unwrap().name(), "cuda:0");
+        }
+    }
 
     #[test]
     fn platt_fit_recovers_a_known_scaling() {

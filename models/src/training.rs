@@ -9,19 +9,19 @@ use anyhow::{Context, ensure};
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    Batcher, Sample, Split, SplitKind, assign_splits, data_hash, label_counts, samples,
+    Batch, Batcher, Sample, Split, SplitKind, assign_splits, data_hash, label_counts, samples,
     scored_samples,
 };
 use crate::encode::{EncoderConfig, Episode, EpisodeInput};
 use crate::evaluate::{Metrics, metrics};
 use crate::inference::{Backend, Calibration, Manifest, SplitCounts, model_logits, save_model_dir};
 use crate::labels::CensoredPolicy;
-use crate::model::{ModelConfig, weighted_bce_with_logits};
+use crate::model::{HoldModel, ModelConfig, weighted_bce_with_logits};
 use crate::testkit::Rng;
 
 /// Everything that decides a training run; saved as `training.json` beside the model.
@@ -141,6 +141,30 @@ pub struct TrainOutcome {
     pub stop_reason: String,
 }
 
+/// The optimiser every training uses: Adam, gradients clipped to norm 1.
+pub fn optimizer() -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init()
+}
+
+/// One optimisation step on a batch (the training loop's body, also what `lstm_bench` times):
+/// forward, weighted BCE, backward, Adam. `model` lives on an autodiff device. Returns the
+/// updated model and the batch's loss.
+pub fn train_step(
+    model: HoldModel,
+    optim: &mut ModuleOptimizer,
+    batch: Batch,
+    learning_rate: f64,
+) -> (HoldModel, f32) {
+    let logits = model.forward_time_major(batch.inputs);
+    let loss = weighted_bce_with_logits(logits, batch.targets, batch.weights);
+    let grads = loss.backward();
+    let value = loss.into_scalar::<f32>();
+    let grads = GradientsParams::from_grads(grads, &model);
+    (optim.step(learning_rate, model, grads), value)
+}
+
 /// Trains on `episodes` (input `encoder_index` of each) and writes the model directory.
 pub fn train(
     episodes: &[Episode],
@@ -195,9 +219,7 @@ pub fn train(
     let device = opts.backend.device().autodiff();
     device.seed(cfg.seed);
     let mut model = model_cfg.init(&device);
-    let mut optim = AdamConfig::new()
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init();
+    let mut optim = optimizer();
     let ckpt = out.join("checkpoints");
     let state_path = ckpt.join("state.json");
     let mut state = RunState {
@@ -257,12 +279,9 @@ pub fn train(
         let mut loss_sum = 0.0;
         for (b, chunk) in order.chunks(cfg.batch_size.max(1)).enumerate() {
             let batch = batcher.batch(chunk, &device);
-            let logits = model.forward(batch.inputs);
-            let loss = weighted_bce_with_logits(logits, batch.targets, batch.weights);
-            let grads = loss.backward();
-            loss_sum += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(grads, &model);
-            model = optim.step(cfg.learning_rate, model, grads);
+            let loss;
+            (model, loss) = train_step(model, &mut optim, batch, cfg.learning_rate);
+            loss_sum += loss as f64 * chunk.len() as f64;
             if tty {
                 let done = (b + 1) * 30 / batches;
                 eprint!(

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use holdadvisor_models::data::data_dir_logs;
-use holdadvisor_models::evaluate::{PREDICTIONS_HEADER, evaluate_model_dir};
+use holdadvisor_models::evaluate::{PREDICTIONS_HEADER, evaluate_model_dir_on};
+use holdadvisor_models::inference::Backend;
 
 #[derive(clap::Args, Debug)]
 pub struct EvaluateArgs {
@@ -38,6 +39,9 @@ pub struct EvaluateArgs {
     /// Where the data came from, printed with the figures (e.g. "simulated, seed 2").
     #[arg(long)]
     pub note: Option<String>,
+    /// Backend: flex (default), or cpu / cuda[:N] (LibTorch) when built with `--features tch`.
+    #[arg(long, default_value = "flex")]
+    pub device: String,
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -58,8 +62,15 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         (None, Some(d)) if d.join("truth.jsonl").is_file() => Some(d.join("truth.jsonl")),
         _ => None,
     };
-    let (report, rows) =
-        evaluate_model_dir(&args.model, &logs, &args.split, &note, truth.as_deref())?;
+    let backend = Backend::parse(&args.device)?;
+    let (report, rows) = evaluate_model_dir_on(
+        &args.model,
+        &logs,
+        &args.split,
+        &note,
+        truth.as_deref(),
+        backend,
+    )?;
     if let Some(path) = &args.predictions {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
