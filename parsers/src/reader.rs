@@ -7,7 +7,8 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Deref;
 use std::path::Path;
 
 use chrono::NaiveDateTime;
@@ -18,11 +19,17 @@ use crate::error::ParseError;
 use crate::event::{DateForm, Event, EventBody, Position};
 use crate::markup::{json_attrs, json_object_end, xml_attrs, xml_element_end};
 use crate::text::{looks_like_header, parse_body, parse_header};
-use crate::time::{YearResolver, Zone, resolve};
+use crate::time::{HeaderTime, YearResolver, Zone, resolve};
+
+/// What a header with an impossible date is reported as.
+const BAD_DATE: &str = "a valid calendar date";
 
 /// One event may not exceed this many bytes; a longer run is reported and skipped.
 pub const MAX_EVENT_BYTES: usize = 64 << 20;
 const READ_CHUNK: usize = 1 << 20;
+/// Text is parsed in parallel in batches of about this many bytes, split at event boundaries
+/// (less than an eighth of it left is parsed on the calling thread).
+const BATCH: usize = 8 << 20;
 
 /// The three formats HTCondor writes event logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +61,50 @@ pub struct Incomplete {
     pub bytes: u64,
 }
 
+/// The bytes being parsed: a buffer filled by reads, or a window onto a memory-mapped file.
+enum Data {
+    Buf(Vec<u8>),
+    /// A chunk of the caller's bytes, in a parallel worker (see [`parse_piece`]).
+    Borrowed(*const u8, usize),
+    /// `map[..end]` is visible; `end` grows by `READ_CHUNK` per fill, as reads would, so a
+    /// mapped file is read exactly as the same file through reads.
+    Map {
+        map: memmap2::Mmap,
+        end: usize,
+        file: File,
+    },
+}
+
+impl Default for Data {
+    fn default() -> Data {
+        Data::Buf(Vec::new())
+    }
+}
+
+impl Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Buf(b) => b,
+            // SAFETY: only `parse_piece` makes this, from a slice that outlives the reader.
+            Data::Borrowed(ptr, len) => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Data::Map { map, end, .. } => &map[..*end],
+        }
+    }
+}
+
+/// What parsing an event did to the year resolver, replayed in file order after a parallel
+/// batch (a worker cannot know the years of legacy dates before its chunk).
+#[derive(Debug, Clone, Copy)]
+struct YearEffect {
+    /// The month of a global log header's `ctime`.
+    global: Option<(i32, u32)>,
+    /// The event's own ISO date.
+    observe: Option<(i32, u32)>,
+    /// A legacy `MM/DD` date still to be resolved (the event's time is a placeholder).
+    legacy: Option<HeaderTime>,
+}
+
 /// Streams events from any `Read`.
 pub struct EventReader<R> {
     src: R,
@@ -61,7 +112,17 @@ pub struct EventReader<R> {
     opts: ReadOptions,
     format: Option<Format>,
     years: YearResolver,
-    buf: Vec<u8>,
+    buf: Data,
+    /// After a mapped file hits its end in follow mode: the file, read from then on.
+    own: Option<File>,
+    /// Threads for parallel text batches (1: none; 0: not decided yet).
+    threads: usize,
+    /// Bytes per parallel batch.
+    batch: usize,
+    /// In a parallel worker: year effects by event offset, instead of resolving years.
+    defer: Option<VecDeque<(u64, YearEffect)>>,
+    /// Emptied result vectors of parallel workers, for reuse.
+    spare: Vec<Vec<Result<Event, ParseError>>>,
     /// Start of unconsumed bytes in `buf`.
     pos: usize,
     /// File offset of `buf[0]`.
@@ -93,6 +154,15 @@ impl EventReader<File> {
         }
         Ok(EventReader::new(file, path.display().to_string(), opts))
     }
+
+    /// Like [`EventReader::open`], but reads a regular file through a memory map (no copies):
+    /// the fast way to read a whole file. Follow mode ([`EventReader::clear_eof`]) switches
+    /// to reads where the map ends.
+    pub fn open_mapped(path: impl AsRef<Path>, opts: ReadOptions) -> io::Result<EventReader<File>> {
+        let reader = EventReader::open(path, opts)?;
+        let file = reader.src.try_clone()?;
+        Ok(reader.mapping(file))
+    }
 }
 
 impl<R: Read> EventReader<R> {
@@ -106,7 +176,12 @@ impl<R: Read> EventReader<R> {
             years: YearResolver::new(opts.year, anchor),
             format: opts.format,
             opts,
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: Data::Buf(Vec::with_capacity(READ_CHUNK)),
+            own: None,
+            threads: 0,
+            batch: BATCH,
+            defer: None,
+            spare: Vec::new(),
             pos: 0,
             base: 0,
             line: 1,
@@ -117,6 +192,36 @@ impl<R: Read> EventReader<R> {
             line_ends: Vec::new(),
             scratch: None,
         }
+    }
+
+    /// Reads `file` through a memory map instead of `src` (which must read the same file from
+    /// its start, and is used if the file cannot be mapped: not a regular file, or empty).
+    /// Call before reading.
+    pub fn mapping(mut self, file: File) -> EventReader<R> {
+        let fresh = self.pos == 0 && self.base == 0 && self.buf.is_empty();
+        if fresh && file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+            // SAFETY: the map is only read. A file truncated while mapped makes reads past
+            // its new end fault (as with any mapped reader); logs are appended and rotated
+            // by renaming, and follow mode leaves the map for reads.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                #[cfg(unix)]
+                let _ = map.advise(memmap2::Advice::Sequential);
+                self.buf = Data::Map { map, end: 0, file };
+            }
+        }
+        self
+    }
+
+    /// How many threads parse text in parallel (default: the cores this process may use,
+    /// at most 8; 1 parses on the calling thread only).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Bytes per parallel batch (tests make it small to split often).
+    #[doc(hidden)]
+    pub fn set_batch_bytes(&mut self, bytes: usize) {
+        self.batch = bytes.clamp(64, BATCH);
     }
 
     /// The format detected (or forced), once the first byte has been seen.
@@ -148,26 +253,68 @@ impl<R: Read> EventReader<R> {
     /// Lets a reader that hit end of file look again (follow mode, after the file grew).
     pub fn clear_eof(&mut self) {
         self.eof = false;
+        if !matches!(self.buf, Data::Map { .. }) {
+            return;
+        }
+        // The map ends where the file ended when it was made: read what comes after.
+        let Data::Map { map, end, mut file } = std::mem::take(&mut self.buf) else {
+            return;
+        };
+        let rest = map[self.pos.min(end)..end].to_vec();
+        self.base += self.pos as u64;
+        self.pos = 0;
+        self.buf = Data::Buf(rest);
+        if file.seek(SeekFrom::Start(end as u64)).is_err() {
+            self.eof = true;
+        }
+        self.own = Some(file);
     }
 
     fn fill(&mut self) -> io::Result<bool> {
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
+        let buf = match &mut self.buf {
+            Data::Map { map, end, .. } => {
+                let grown = (*end + READ_CHUNK).min(map.len());
+                let n = grown - *end;
+                *end = grown;
+                if n == 0 {
+                    self.eof = true;
+                }
+                return Ok(n > 0);
+            }
+            Data::Buf(buf) => buf,
+            Data::Borrowed(..) => {
+                self.eof = true;
+                return Ok(false);
+            }
+        };
+        if self.pos > 0 && self.pos >= buf.len() / 2 {
+            buf.drain(..self.pos);
             self.base += self.pos as u64;
             self.pos = 0;
         }
-        // Read into a scratch block allocated once, so no read pays for zeroing fresh memory.
+        // Read into a scratch block allocated once, so no read pays for zeroing fresh memory;
+        // a batch's worth when text is parsed in parallel (one read: never waits for more
+        // than a pipe has).
+        let chunk = if self.threads > 1 {
+            self.batch
+        } else {
+            READ_CHUNK
+        };
         let scratch = self
             .scratch
-            .get_or_insert_with(|| vec![0u8; READ_CHUNK].into_boxed_slice());
+            .get_or_insert_with(|| vec![0u8; chunk].into_boxed_slice());
         let n = loop {
-            match self.src.read(scratch) {
+            let read = match &mut self.own {
+                Some(file) => file.read(scratch),
+                None => self.src.read(scratch),
+            };
+            match read {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         };
-        self.buf.extend_from_slice(&scratch[..n]);
+        buf.extend_from_slice(&scratch[..n]);
         if n == 0 {
             self.eof = true;
         }
@@ -192,6 +339,9 @@ impl<R: Read> EventReader<R> {
 
     /// Reads the next event or error; `None` at the end of the data available now.
     fn step(&mut self) -> io::Result<Option<Result<Event, ParseError>>> {
+        if self.threads == 0 {
+            self.threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        }
         loop {
             if let Some(item) = self.ready.pop_front() {
                 return Ok(Some(item));
@@ -213,6 +363,9 @@ impl<R: Read> EventReader<R> {
                     }
                 },
             };
+            if format == Format::Text && self.threads > 1 && self.text_batch() {
+                continue;
+            }
             let step = match format {
                 Format::Text => self.step_text(),
                 Format::Json => Step::progress(self.step_markup(Format::Json)),
@@ -454,24 +607,42 @@ impl<R: Read> EventReader<R> {
                 bad.as_bytes(),
             )
         })?;
-        if let EventBody::Generic { info } = &body {
-            self.observe_global_header(info);
-        }
-        let time = resolve(&header.time, &mut self.years).ok_or_else(|| {
-            ParseError::new(
-                &self.name,
-                line,
-                offset,
-                "a valid calendar date",
-                lines[0].as_bytes(),
-            )
+        let global = match &body {
+            EventBody::Generic { info } => self.global_header_month(info),
+            _ => None,
+        };
+        let mut deferred = false;
+        let time = match &mut self.defer {
+            // A parallel worker: legacy years wait for the events before this chunk.
+            Some(defer) => {
+                let t = &header.time;
+                let effect = YearEffect {
+                    global,
+                    observe: t.year.map(|y| (y, t.month)),
+                    legacy: t.year.is_none().then_some(header.time),
+                };
+                defer.push_back((offset, effect));
+                if t.year.is_none() {
+                    deferred = true;
+                    Some(chrono::DateTime::UNIX_EPOCH.naive_utc())
+                } else {
+                    resolve(t, &mut YearResolver::default())
+                }
+            }
+            None => {
+                if let Some((year, month)) = global {
+                    self.years.observe(year, month);
+                }
+                resolve(&header.time, &mut self.years)
+            }
+        };
+        let time = time.ok_or_else(|| {
+            ParseError::new(&self.name, line, offset, BAD_DATE, lines[0].as_bytes())
         })?;
-        let timestamp = if header.time.utc {
-            Zone::Utc.to_unix(time)
-        } else if let Some(off) = header.time.offset {
-            Zone::Fixed(off).to_unix(time)
+        let timestamp = if deferred {
+            0
         } else {
-            self.opts.zone.to_unix(time)
+            self.stamp(&header.time, time)
         };
         Ok(Event {
             number: header.number,
@@ -489,29 +660,151 @@ impl<R: Read> EventReader<R> {
         })
     }
 
-    /// The global event log's header (`Global JobLog: ctime=N ...`) dates legacy events after it.
-    fn observe_global_header(&mut self, info: &str) {
-        if self.opts.year.is_some() {
-            return;
+    /// Unix seconds of a header's time.
+    fn stamp(&self, t: &HeaderTime, time: NaiveDateTime) -> i64 {
+        if t.utc {
+            Zone::Utc.to_unix(time)
+        } else if let Some(off) = t.offset {
+            Zone::Fixed(off).to_unix(time)
+        } else {
+            self.opts.zone.to_unix(time)
         }
-        let Some(rest) = info.strip_prefix("Global JobLog:") else {
-            return;
-        };
-        let Some(ctime) = rest
+    }
+
+    /// The global event log's header (`Global JobLog: ctime=N ...`) dates legacy events
+    /// after it: the year and month it names.
+    fn global_header_month(&self, info: &str) -> Option<(i32, u32)> {
+        if self.opts.year.is_some() {
+            return None;
+        }
+        let rest = info.strip_prefix("Global JobLog:")?;
+        let ctime = rest
             .split_whitespace()
             .find_map(|kv| kv.strip_prefix("ctime="))
-            .and_then(|v| v.parse::<i64>().ok())
-        else {
-            return;
+            .and_then(|v| v.parse::<i64>().ok())?;
+        let t = chrono::DateTime::from_timestamp(ctime, 0)?;
+        use chrono::Datelike;
+        let local = match self.opts.zone {
+            Zone::Utc => t.naive_utc(),
+            Zone::Fixed(east) => t.naive_utc() + chrono::Duration::seconds(east.into()),
+            Zone::Local => t.with_timezone(&chrono::Local).naive_local(),
         };
-        if let Some(t) = chrono::DateTime::from_timestamp(ctime, 0) {
-            use chrono::Datelike;
-            let local = match self.opts.zone {
-                Zone::Utc => t.naive_utc(),
-                Zone::Fixed(east) => t.naive_utc() + chrono::Duration::seconds(east.into()),
-                Zone::Local => t.with_timezone(&chrono::Local).naive_local(),
-            };
-            self.years.observe(local.year(), local.month());
+        Some((local.year(), local.month()))
+    }
+
+    /// Parses about a batch of text on `threads` threads, split at event boundaries, and
+    /// queues the results in file order; false when too little is buffered to split.
+    ///
+    /// A line that looks like a header right after a `...` line is where the sequential
+    /// scanner starts a step whatever came before (every scan stops at a `...` line or at a
+    /// header line), so parsing each chunk alone yields exactly the same items. Line numbers
+    /// and legacy years, which depend on what came before, are fixed up here in order.
+    fn text_batch(&mut self) -> bool {
+        // Reads happen only where the sequential path would read (`fill`, which reads a
+        // batch at a time here): a batch never waits on a pipe for data.
+        if let Data::Map { map, end, .. } = &mut self.buf {
+            *end = (*end).max((self.pos + self.batch + READ_CHUNK).min(map.len()));
+        }
+        if self.buf.len() - self.pos < self.batch / 8 {
+            return false;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let data = &buf[self.pos..];
+        let cuts = batch_cuts(data, self.threads, self.batch);
+        if cuts.len() < 3 {
+            self.buf = buf;
+            return false;
+        }
+        let base = self.base + self.pos as u64;
+        let (name, opts) = (self.name.as_str(), &self.opts);
+        let mut outs: Vec<_> = (1..cuts.len())
+            .map(|_| self.spare.pop().unwrap_or_default())
+            .collect();
+        let first = outs.remove(0);
+        let pieces: Vec<Piece> = std::thread::scope(|s| {
+            let workers: Vec<_> = cuts[1..]
+                .windows(2)
+                .zip(outs)
+                .map(|(w, out)| {
+                    let (a, b) = (w[0], w[1]);
+                    s.spawn(move || parse_piece(&data[a..b], base + a as u64, name, opts, out))
+                })
+                .collect();
+            let mut pieces = vec![parse_piece(&data[..cuts[1]], base, name, opts, first)];
+            for w in workers {
+                pieces.push(w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            pieces
+        });
+        let mut line = self.line;
+        for piece in pieces {
+            let (mut items, mut effects) = (piece.items, piece.effects);
+            let shift = line - 1;
+            self.ready.reserve(items.len());
+            for mut item in items.drain(..) {
+                // The event's own item: the event, or its date error (a missing terminator is
+                // reported at the offset of the header after it, too).
+                let at = match &mut item {
+                    Ok(e) => {
+                        e.position.line += shift;
+                        Some(e.position.offset)
+                    }
+                    Err(e) => {
+                        e.line += shift;
+                        (e.expected == BAD_DATE).then_some(e.offset)
+                    }
+                };
+                if effects.front().is_some_and(|(o, _)| Some(*o) == at)
+                    && let Some((_, effect)) = effects.pop_front()
+                {
+                    item = self.replay(item, effect, &buf);
+                }
+                self.ready.push_back(item);
+            }
+            line += piece.lines;
+            self.spare.push(items);
+        }
+        self.pos += cuts[cuts.len() - 1];
+        self.line = line;
+        self.buf = buf;
+        true
+    }
+
+    /// Applies a worker's year effect in file order, resolving a deferred legacy date.
+    fn replay(
+        &mut self,
+        item: Result<Event, ParseError>,
+        effect: YearEffect,
+        buf: &[u8],
+    ) -> Result<Event, ParseError> {
+        if let Some((year, month)) = effect.global {
+            self.years.observe(year, month);
+        }
+        if let Some((year, month)) = effect.observe {
+            self.years.observe(year, month);
+        }
+        let Some(t) = effect.legacy else {
+            return item;
+        };
+        let mut event = item?;
+        match resolve(&t, &mut self.years) {
+            Some(time) => {
+                event.time = time;
+                event.timestamp = self.stamp(&t, time);
+                Ok(event)
+            }
+            None => {
+                let at = (event.position.offset - self.base) as usize;
+                let rest = buf.get(at..).unwrap_or_default();
+                let first = &rest[..memchr(b'\n', rest).unwrap_or(rest.len())];
+                Err(ParseError::new(
+                    &self.name,
+                    event.position.line,
+                    event.position.offset,
+                    BAD_DATE,
+                    trim_cr(first),
+                ))
+            }
         }
     }
 
@@ -629,6 +922,81 @@ impl<R: Read> EventReader<R> {
     }
 }
 
+/// What a parallel worker made of one chunk.
+struct Piece {
+    items: Vec<Result<Event, ParseError>>,
+    effects: VecDeque<(u64, YearEffect)>,
+    /// Lines in the chunk.
+    lines: u64,
+}
+
+/// Parses one chunk of text that starts and ends at event boundaries; line numbers count
+/// from 1 at its start.
+fn parse_piece(
+    bytes: &[u8],
+    offset: u64,
+    name: &str,
+    opts: &ReadOptions,
+    mut items: Vec<Result<Event, ParseError>>,
+) -> Piece {
+    let mut reader = EventReader::new(io::empty(), name, opts.clone());
+    // The reader reads `bytes` in place and is dropped before they are.
+    reader.buf = Data::Borrowed(bytes.as_ptr(), bytes.len());
+    reader.eof = true;
+    reader.base = offset;
+    reader.format = Some(Format::Text);
+    reader.threads = 1;
+    reader.defer = Some(VecDeque::new());
+    items.extend(reader.by_ref());
+    Piece {
+        items,
+        effects: reader.defer.take().unwrap_or_default(),
+        lines: reader.line - 1,
+    }
+}
+
+/// Where to split `data` for `n` threads: 0, the chunk ends at event boundaries, and the
+/// batch's end (the first boundary past about `batch` bytes, or near the end of `data`).
+fn batch_cuts(data: &[u8], n: usize, batch: usize) -> Vec<usize> {
+    let from = batch.min(data.len().saturating_sub(batch / 128));
+    let Some(end) = boundary(data, from) else {
+        return Vec::new();
+    };
+    let mut cuts = vec![0];
+    for k in 1..n {
+        if let Some(c) = boundary(data, end / n * k)
+            && c > cuts[cuts.len() - 1]
+            && c < end
+        {
+            cuts.push(c);
+        }
+    }
+    cuts.push(end);
+    cuts
+}
+
+/// The first event boundary after `from`: the start of a line that looks like a header,
+/// right after a `...` line.
+fn boundary(data: &[u8], from: usize) -> Option<usize> {
+    let finder = memchr::memmem::Finder::new(b"\n...");
+    let mut i = from;
+    while let Some(p) = finder.find(data.get(i..)?) {
+        let after = i + p + 4;
+        let next = match data.get(after) {
+            Some(b'\n') => Some(after + 1),
+            Some(b'\r') if data.get(after + 1) == Some(&b'\n') => Some(after + 2),
+            _ => None,
+        };
+        if let Some(k) = next
+            && looks_like_header(&data[k..])
+        {
+            return Some(k);
+        }
+        i += p + 1;
+    }
+    None
+}
+
 /// What one step of a format's scanner did.
 enum Step {
     /// Produced an event (or an error in its place).
@@ -695,7 +1063,7 @@ pub fn read_path(
     strict: bool,
 ) -> Result<LogRead, ParseError> {
     let path = path.as_ref();
-    let mut reader = EventReader::open(path, opts).map_err(|e| ParseError {
+    let mut reader = EventReader::open_mapped(path, opts).map_err(|e| ParseError {
         file: path.display().to_string(),
         line: 0,
         offset: 0,

@@ -1,0 +1,43 @@
+//! Reads event logs and prints per-type counts, as `holdadvisor events --summary --utc` does:
+//! a stand-in for timing the parser alone.
+//!   cargo run -p holdadvisor-parsers --release --example count -- FILE...
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
+
+fn main() {
+    let opts = ReadOptions {
+        zone: Zone::Utc,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let (mut total, mut malformed, mut bytes) = (0u64, 0u64, 0u64);
+    let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
+    for path in std::env::args().skip(1) {
+        bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let mut reader = EventReader::open_mapped(&path, opts.clone()).expect("readable file");
+        if let Some(n) = std::env::var("THREADS").ok().and_then(|n| n.parse().ok()) {
+            reader.set_threads(n);
+        }
+        for item in reader.by_ref() {
+            match item {
+                Ok(e) => {
+                    total += 1;
+                    *counts.entry(e.number).or_default() += 1;
+                }
+                Err(_) => malformed += 1,
+            }
+        }
+    }
+    let s = t.elapsed().as_secs_f64();
+    for (n, c) in &counts {
+        println!("{n:03} {c}");
+    }
+    println!(
+        "total {total} malformed {malformed}: {s:.3} s, {:.0} MB/s, {:.0} events/s",
+        bytes as f64 / 1e6 / s,
+        total as f64 / s
+    );
+}
