@@ -72,6 +72,100 @@ pub fn looks_like_header(line: &[u8]) -> bool {
 
 /// Parses a header line; the error names what was expected.
 pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
+    match common_header(line) {
+        Some(h) => Ok(h),
+        None => parse_header_nom(line),
+    }
+}
+
+/// Digits `b[from..]` up to the first non-digit, at most 18 (no overflow): value and end.
+fn digits(b: &[u8], from: usize) -> Option<(i64, usize)> {
+    let mut i = from;
+    let mut n: i64 = 0;
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        n = n * 10 + i64::from(c - b'0');
+        i += 1;
+    }
+    (i > from && i - from <= 18).then_some((n, i))
+}
+
+fn two(b: &[u8]) -> Option<u32> {
+    match b {
+        [a, c] if a.is_ascii_digit() && c.is_ascii_digit() => {
+            Some(u32::from(a - b'0') * 10 + u32::from(c - b'0'))
+        }
+        _ => None,
+    }
+}
+
+/// The header HTCondor writes by default, `NNN (C.P.S) YYYY-MM-DD HH:MM:SS title`, read
+/// without nom; `None` for anything else (signs, fractions, zones, legacy dates, anything
+/// wrong), which [`parse_header_nom`] then reads or reports: the same result either way.
+fn common_header(line: &str) -> Option<Header<'_>> {
+    let b = line.as_bytes();
+    if b.len() < 5 || b[3] != b' ' || b[4] != b'(' {
+        return None;
+    }
+    let number = u16::try_from(
+        (b[0] as char).to_digit(10)? * 100
+            + (b[1] as char).to_digit(10)? * 10
+            + (b[2] as char).to_digit(10)?,
+    )
+    .ok()?;
+    let (cluster, i) = digits(b, 5)?;
+    let (proc, i) = digits(b, (b.get(i) == Some(&b'.')).then_some(i + 1)?)?;
+    let (subproc, i) = digits(b, (b.get(i) == Some(&b'.')).then_some(i + 1)?)?;
+    let d = b.get(i..i + 21)?;
+    // `) YYYY-MM-DD HH:MM:SS`
+    if d[0] != b')'
+        || d[1] != b' '
+        || d[6] != b'-'
+        || d[9] != b'-'
+        || d[12] != b' '
+        || d[15] != b':'
+        || d[18] != b':'
+        || !d[2..6].iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let year = d[2..6]
+        .iter()
+        .fold(0i32, |y, c| y * 10 + i32::from(c - b'0'));
+    let (month, day) = (two(&d[7..9])?, two(&d[10..12])?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (h, m, sec) = (two(&d[13..15])?, two(&d[16..18])?, two(&d[19..21])?);
+    let time = chrono::NaiveTime::from_hms_opt(h, m, sec.min(59))?;
+    let title = match b.get(i + 21) {
+        None => "",
+        Some(b' ') => line.get(i + 22..)?,
+        Some(_) => return None,
+    };
+    Some(Header {
+        number,
+        id: JobId {
+            cluster,
+            proc,
+            subproc,
+        },
+        time: HeaderTime {
+            year: Some(year),
+            month,
+            day,
+            time,
+            utc: false,
+            offset: None,
+        },
+        title,
+    })
+}
+
+/// The header parser of record, for every form.
+fn parse_header_nom(line: &str) -> Result<Header<'_>, &'static str> {
     let (rest, number) = event_number(line).map_err(|_| "a three-digit event number")?;
     let (rest, _) = tag::<_, _, nom::error::Error<&str>>(" ")
         .parse(rest)
@@ -913,6 +1007,44 @@ mod tests {
             parse_header("012 (1.0.0) 2024/01/01 00:00:00 x").unwrap_err(),
             "a date `YYYY-MM-DD` or `MM/DD`"
         );
+    }
+
+    #[test]
+    fn common_headers_read_as_nom_reads_them() {
+        let lines = [
+            "012 (17219110.000.000) 2024-05-26 15:13:42 Job was held.",
+            "000 (1.2.3) 2024-05-26 15:13:42 ",
+            "000 (1.2.3) 2024-05-26 15:13:42",
+            "000 (1.2.3) 2024-05-26 15:13:42x",
+            "000 (1.2.3) 2024-05-26 24:13:42 x",
+            "000 (1.2.3) 2024-05-26 23:60:42 x",
+            "000 (1.2.3) 2024-05-26 23:59:60 x",
+            "000 (1.2.3) 2024-13-26 23:59:59 x",
+            "000 (1.2.3) 2024-12-32 23:59:59 x",
+            "000 (1.2.3) 2024-12-00 23:59:59 x",
+            "000 (1.-1.3) 2024-12-01 23:59:59 x",
+            "000 (1..3) 2024-12-01 23:59:59 x",
+            "000 (1.2.3 2024-12-01 23:59:59 x",
+            "000 (99999999999999999999.2.3) 2024-12-01 23:59:59 x",
+            "000 (999999999999999999.2.3) 2024-12-01 23:59:59 x",
+            "000 (1.2.3) 2024-12-01T23:59:59 x",
+            "000 (1.2.3) 2024-12-01 23:59:59.5 x",
+            "000 (1.2.3) 2024-12-01 23:59:59Z x",
+            "000 (1.2.3) 2024-12-01 23:59:59+01:00 x",
+            "000 (1.2.3) 12/01 23:59:59 x",
+            "0a0 (1.2.3) 2024-12-01 23:59:59 x",
+            "000 (1.2.3) 2o24-12-01 23:59:59 x",
+            "000 (1.2.3) 2024-12-01 23:59:59 \u{e9}t\u{e9}",
+            "000 (1.2.3)  2024-12-01 23:59:59 x",
+        ];
+        for line in lines {
+            let nom = parse_header_nom(line);
+            if let Some(fast) = common_header(line) {
+                assert_eq!(Ok(fast), nom, "{line}");
+            }
+            assert_eq!(parse_header(line), nom, "{line}");
+        }
+        assert!(common_header(lines[0]).is_some());
     }
 
     #[test]
