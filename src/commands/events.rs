@@ -152,11 +152,11 @@ pub fn open_reader(
         anchor: opts.anchor.or_else(|| file_anchor(path)),
         ..opts.clone()
     };
-    Ok(EventReader::new(
-        Box::new(file),
-        path.display().to_string(),
-        opts,
-    ))
+    // A regular file is read through a memory map (`src` only if it cannot be mapped).
+    let src = file
+        .try_clone()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(EventReader::new(Box::new(src), path.display().to_string(), opts).mapping(file))
 }
 
 fn file_anchor(path: &std::path::Path) -> Option<chrono::NaiveDateTime> {
