@@ -17,9 +17,17 @@ fn main() {
     let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
     for path in std::env::args().skip(1) {
         bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let mut reader = EventReader::open_mapped(&path, opts.clone()).expect("readable file");
+        let mut reader = if std::env::var("MAPPED").is_ok_and(|m| m == "0") {
+            EventReader::open(&path, opts.clone())
+        } else {
+            EventReader::open_mapped(&path, opts.clone())
+        }
+        .expect("readable file");
         if let Some(n) = std::env::var("THREADS").ok().and_then(|n| n.parse().ok()) {
             reader.set_threads(n);
+        }
+        if let Some(n) = std::env::var("BATCH").ok().and_then(|n| n.parse().ok()) {
+            reader.set_batch_bytes(n);
         }
         for item in reader.by_ref() {
             match item {

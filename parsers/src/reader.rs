@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use chrono::NaiveDateTime;
 use memchr::memchr;
@@ -29,7 +31,7 @@ pub const MAX_EVENT_BYTES: usize = 64 << 20;
 const READ_CHUNK: usize = 1 << 20;
 /// Text is parsed in parallel in batches of about this many bytes, split at event boundaries
 /// (less than an eighth of it left is parsed on the calling thread).
-const BATCH: usize = 8 << 20;
+const BATCH: usize = 2 << 20;
 
 /// The three formats HTCondor writes event logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,7 @@ pub struct Incomplete {
 enum Data {
     Buf(Vec<u8>),
     /// A chunk of the caller's bytes, in a parallel worker (see [`parse_piece`]).
-    Borrowed(*const u8, usize),
+    Borrowed(RawSlice),
     /// `map[..end]` is visible; `end` grows by `READ_CHUNK` per fill, as reads would, so a
     /// mapped file is read exactly as the same file through reads.
     Map {
@@ -87,7 +89,7 @@ impl Deref for Data {
         match self {
             Data::Buf(b) => b,
             // SAFETY: only `parse_piece` makes this, from a slice that outlives the reader.
-            Data::Borrowed(ptr, len) => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Data::Borrowed(raw) => unsafe { raw.get() },
             Data::Map { map, end, .. } => &map[..*end],
         }
     }
@@ -97,6 +99,8 @@ impl Deref for Data {
 /// batch (a worker cannot know the years of legacy dates before its chunk).
 #[derive(Debug, Clone, Copy)]
 struct YearEffect {
+    /// The last ISO date before this event (and after the previous effect).
+    before: Option<(i32, u32)>,
     /// The month of a global log header's `ctime`.
     global: Option<(i32, u32)>,
     /// The event's own ISO date.
@@ -121,8 +125,15 @@ pub struct EventReader<R> {
     batch: usize,
     /// In a parallel worker: year effects by event offset, instead of resolving years.
     defer: Option<VecDeque<(u64, YearEffect)>>,
-    /// Emptied result vectors of parallel workers, for reuse.
-    spare: Vec<Vec<Result<Event, ParseError>>>,
+    /// In a parallel worker: the last ISO date not yet in `defer`.
+    last_observe: Option<(i32, u32)>,
+    /// Results of parallel workers, in file order, handed out before anything else.
+    batches: VecDeque<VecDeque<Result<Event, ParseError>>>,
+    /// Threads that parse chunks of batches, started at the first batch; they end when the
+    /// reader is dropped.
+    workers: Vec<mpsc::Sender<Arc<Job>>>,
+    /// Emptied result queues, for reuse.
+    spare: Vec<VecDeque<Result<Event, ParseError>>>,
     /// Start of unconsumed bytes in `buf`.
     pos: usize,
     /// File offset of `buf[0]`.
@@ -176,11 +187,14 @@ impl<R: Read> EventReader<R> {
             years: YearResolver::new(opts.year, anchor),
             format: opts.format,
             opts,
-            buf: Data::Buf(Vec::with_capacity(READ_CHUNK)),
+            buf: Data::Buf(Vec::new()),
             own: None,
             threads: 0,
             batch: BATCH,
             defer: None,
+            last_observe: None,
+            batches: VecDeque::new(),
+            workers: Vec::new(),
             spare: Vec::new(),
             pos: 0,
             base: 0,
@@ -345,6 +359,15 @@ impl<R: Read> EventReader<R> {
         loop {
             if let Some(item) = self.ready.pop_front() {
                 return Ok(Some(item));
+            }
+            if let Some(batch) = self.batches.front_mut() {
+                if let Some(item) = batch.pop_front() {
+                    return Ok(Some(item));
+                }
+                if let Some(done) = self.batches.pop_front() {
+                    self.spare.push(done);
+                }
+                continue;
             }
             let data = &self.buf[self.pos..];
             let format = match self.format {
@@ -616,12 +639,18 @@ impl<R: Read> EventReader<R> {
             // A parallel worker: legacy years wait for the events before this chunk.
             Some(defer) => {
                 let t = &header.time;
-                let effect = YearEffect {
-                    global,
-                    observe: t.year.map(|y| (y, t.month)),
-                    legacy: t.year.is_none().then_some(header.time),
-                };
-                defer.push_back((offset, effect));
+                if global.is_none() && t.year.is_some() {
+                    // Of a run of dated events only the last matters to the years after it.
+                    self.last_observe = t.year.map(|y| (y, t.month));
+                } else {
+                    let effect = YearEffect {
+                        before: self.last_observe.take(),
+                        global,
+                        observe: t.year.map(|y| (y, t.month)),
+                        legacy: t.year.is_none().then_some(header.time),
+                    };
+                    defer.push_back((offset, effect));
+                }
                 if t.year.is_none() {
                     deferred = true;
                     Some(chrono::DateTime::UNIX_EPOCH.naive_utc())
@@ -710,41 +739,54 @@ impl<R: Read> EventReader<R> {
         }
         let buf = std::mem::take(&mut self.buf);
         let data = &buf[self.pos..];
-        let cuts = batch_cuts(data, self.threads, self.batch);
+        let cuts = batch_cuts(data, self.threads * 4, self.batch);
         if cuts.len() < 3 {
             self.buf = buf;
             return false;
         }
-        let base = self.base + self.pos as u64;
-        let (name, opts) = (self.name.as_str(), &self.opts);
-        let mut outs: Vec<_> = (1..cuts.len())
-            .map(|_| self.spare.pop().unwrap_or_default())
-            .collect();
-        let first = outs.remove(0);
-        let pieces: Vec<Piece> = std::thread::scope(|s| {
-            let workers: Vec<_> = cuts[1..]
-                .windows(2)
-                .zip(outs)
-                .map(|(w, out)| {
-                    let (a, b) = (w[0], w[1]);
-                    s.spawn(move || parse_piece(&data[a..b], base + a as u64, name, opts, out))
-                })
-                .collect();
-            let mut pieces = vec![parse_piece(&data[..cuts[1]], base, name, opts, first)];
-            for w in workers {
-                pieces.push(w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            pieces
+        // More chunks than threads, taken in turn: a thread that is held up holds up one
+        // small chunk, not half the batch; chunks nobody has taken yet, this thread takes.
+        let n = cuts.len() - 1;
+        let job = Arc::new(Job {
+            data: RawSlice::new(data),
+            base: self.base + self.pos as u64,
+            name: self.name.clone(),
+            opts: self.opts.clone(),
+            next: AtomicUsize::new(0),
+            state: Mutex::new(JobState {
+                done: 0,
+                panicked: false,
+                pieces: (0..n).map(|_| None).collect(),
+                spare: std::mem::take(&mut self.spare),
+            }),
+            finished: Condvar::new(),
+            cuts,
         });
+        if self.workers.is_empty() {
+            self.workers = (1..self.threads).filter_map(|_| spawn_worker()).collect();
+        }
+        for worker in &self.workers {
+            let _ = worker.send(Arc::clone(&job));
+        }
+        job.work();
+        // Every chunk is taken: wait for those other threads took.
+        let mut state = job.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.done < n {
+            state = job.finished.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        assert!(!state.panicked, "an event-log parsing thread panicked");
+        let pieces: Vec<Piece> = state.pieces.drain(..).flatten().collect();
+        self.spare = std::mem::take(&mut state.spare);
+        let end = job.cuts[n];
+        drop(state);
         let mut line = self.line;
         for piece in pieces {
             let (mut items, mut effects) = (piece.items, piece.effects);
             let shift = line - 1;
-            self.ready.reserve(items.len());
-            for mut item in items.drain(..) {
+            for item in items.iter_mut() {
                 // The event's own item: the event, or its date error (a missing terminator is
                 // reported at the offset of the header after it, too).
-                let at = match &mut item {
+                let at = match item {
                     Ok(e) => {
                         e.position.line += shift;
                         Some(e.position.offset)
@@ -757,53 +799,51 @@ impl<R: Read> EventReader<R> {
                 if effects.front().is_some_and(|(o, _)| Some(*o) == at)
                     && let Some((_, effect)) = effects.pop_front()
                 {
-                    item = self.replay(item, effect, &buf);
+                    self.replay(item, effect, &buf);
                 }
-                self.ready.push_back(item);
+            }
+            if let Some((year, month)) = piece.last_observe {
+                self.years.observe(year, month);
             }
             line += piece.lines;
-            self.spare.push(items);
+            self.batches.push_back(items);
         }
-        self.pos += cuts[cuts.len() - 1];
+        self.pos += end;
         self.line = line;
         self.buf = buf;
         true
     }
 
     /// Applies a worker's year effect in file order, resolving a deferred legacy date.
-    fn replay(
-        &mut self,
-        item: Result<Event, ParseError>,
-        effect: YearEffect,
-        buf: &[u8],
-    ) -> Result<Event, ParseError> {
+    fn replay(&mut self, item: &mut Result<Event, ParseError>, effect: YearEffect, buf: &[u8]) {
+        if let Some((year, month)) = effect.before {
+            self.years.observe(year, month);
+        }
         if let Some((year, month)) = effect.global {
             self.years.observe(year, month);
         }
         if let Some((year, month)) = effect.observe {
             self.years.observe(year, month);
         }
-        let Some(t) = effect.legacy else {
-            return item;
+        let (Some(t), Ok(event)) = (effect.legacy, &mut *item) else {
+            return;
         };
-        let mut event = item?;
         match resolve(&t, &mut self.years) {
             Some(time) => {
                 event.time = time;
                 event.timestamp = self.stamp(&t, time);
-                Ok(event)
             }
             None => {
                 let at = (event.position.offset - self.base) as usize;
                 let rest = buf.get(at..).unwrap_or_default();
                 let first = &rest[..memchr(b'\n', rest).unwrap_or(rest.len())];
-                Err(ParseError::new(
+                *item = Err(ParseError::new(
                     &self.name,
                     event.position.line,
                     event.position.offset,
                     BAD_DATE,
                     trim_cr(first),
-                ))
+                ));
             }
         }
     }
@@ -922,10 +962,105 @@ impl<R: Read> EventReader<R> {
     }
 }
 
+/// Bytes lent to parser threads; see the safety notes where it is read.
+#[derive(Clone, Copy)]
+struct RawSlice(*const u8, usize);
+
+// SAFETY: a `RawSlice` is only read, and only while the slice it was made from is alive and
+// unchanged (`parse_piece` and `Job::work`).
+unsafe impl Send for RawSlice {}
+unsafe impl Sync for RawSlice {}
+
+impl RawSlice {
+    fn new(bytes: &[u8]) -> RawSlice {
+        RawSlice(bytes.as_ptr(), bytes.len())
+    }
+
+    /// # Safety
+    /// The slice this was made from must still be alive and unchanged.
+    unsafe fn get<'a>(self) -> &'a [u8] {
+        unsafe { std::slice::from_raw_parts(self.0, self.1) }
+    }
+}
+
+/// One batch, shared by the threads parsing its chunks.
+struct Job {
+    /// The batch: `EventReader::text_batch` keeps it alive and unchanged until every chunk
+    /// taken (`next`) is done, and a chunk is only read once taken.
+    data: RawSlice,
+    cuts: Vec<usize>,
+    base: u64,
+    name: String,
+    opts: ReadOptions,
+    /// The next chunk to take.
+    next: AtomicUsize,
+    state: Mutex<JobState>,
+    finished: Condvar,
+}
+
+struct JobState {
+    /// Chunks done.
+    done: usize,
+    panicked: bool,
+    pieces: Vec<Option<Piece>>,
+    spare: Vec<VecDeque<Result<Event, ParseError>>>,
+}
+
+impl Job {
+    /// Takes and parses chunks until none is left.
+    fn work(&self) {
+        let n = self.cuts.len() - 1;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            if i >= n {
+                return;
+            }
+            let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let out = lock().spare.pop().unwrap_or_default();
+            let (a, b) = (self.cuts[i], self.cuts[i + 1]);
+            // SAFETY: chunk `i` is taken and not yet done, so the batch is alive (see `data`).
+            let data = unsafe { self.data.get() };
+            let piece = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                parse_piece(
+                    &data[a..b],
+                    self.base + a as u64,
+                    &self.name,
+                    &self.opts,
+                    out,
+                )
+            }));
+            let mut state = lock();
+            match piece {
+                Ok(piece) => state.pieces[i] = Some(piece),
+                Err(_) => state.panicked = true,
+            }
+            state.done += 1;
+            drop(state);
+            self.finished.notify_all();
+        }
+    }
+}
+
+/// Starts a parser thread; `None` if the system will not.
+fn spawn_worker() -> Option<mpsc::Sender<Arc<Job>>> {
+    let (send, receive) = mpsc::channel::<Arc<Job>>();
+    std::thread::Builder::new()
+        .name("event-log-parser".into())
+        .spawn(move || {
+            while let Ok(job) = receive.recv() {
+                job.work();
+            }
+        })
+        .ok()?;
+    Some(send)
+}
+
 /// What a parallel worker made of one chunk.
 struct Piece {
-    items: Vec<Result<Event, ParseError>>,
+    items: VecDeque<Result<Event, ParseError>>,
     effects: VecDeque<(u64, YearEffect)>,
+    /// The last ISO date after the last effect.
+    last_observe: Option<(i32, u32)>,
     /// Lines in the chunk.
     lines: u64,
 }
@@ -937,11 +1072,16 @@ fn parse_piece(
     offset: u64,
     name: &str,
     opts: &ReadOptions,
-    mut items: Vec<Result<Event, ParseError>>,
+    mut items: VecDeque<Result<Event, ParseError>>,
 ) -> Piece {
-    let mut reader = EventReader::new(io::empty(), name, opts.clone());
+    // Years are resolved by the caller: no anchor to look up.
+    let opts = ReadOptions {
+        anchor: Some(chrono::NaiveDateTime::default()),
+        ..opts.clone()
+    };
+    let mut reader = EventReader::new(io::empty(), name, opts);
     // The reader reads `bytes` in place and is dropped before they are.
-    reader.buf = Data::Borrowed(bytes.as_ptr(), bytes.len());
+    reader.buf = Data::Borrowed(RawSlice::new(bytes));
     reader.eof = true;
     reader.base = offset;
     reader.format = Some(Format::Text);
@@ -951,6 +1091,7 @@ fn parse_piece(
     Piece {
         items,
         effects: reader.defer.take().unwrap_or_default(),
+        last_observe: reader.last_observe,
         lines: reader.line - 1,
     }
 }

@@ -440,6 +440,8 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
         if t.starts_with("Partitionable ") || t.starts_with("Resources") {
             columns = Some(UsageColumns::from_header(line));
             body.take();
+            // At most one row per line left: one allocation instead of a growing vector.
+            usage.reserve_exact(body.lines.len() - body.next);
             continue;
         }
         match bytes_line(line) {
@@ -552,7 +554,7 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 (Some(node), host.trim_ascii())
             };
             let mut slot_name = None;
-            let mut props = Vec::new();
+            let mut props = Vec::with_capacity(lines.len());
             for line in body.rest() {
                 if let Some(name) = line.trim_ascii_start().strip_prefix("SlotName:") {
                     slot_name = Some(name.trim_ascii().trim_matches('"').to_string());

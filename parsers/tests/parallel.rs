@@ -146,3 +146,10 @@ fn a_mapped_file_reads_as_the_same_file_read() {
         file.as_file().set_len(len - 45).unwrap();
     }
 }
+
+#[test]
+fn readers_can_still_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<EventReader<std::fs::File>>();
+    send_and_sync::<EventReader<&[u8]>>();
+}
