@@ -156,7 +156,8 @@ pub fn open_reader(
     let src = file
         .try_clone()
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(EventReader::new(Box::new(src), path.display().to_string(), opts).mapping(file))
+    let src: Box<dyn std::io::Read> = Box::new(src);
+    Ok(EventReader::new(src, path.display().to_string(), opts).mapping(file))
 }
 
 fn file_anchor(path: &std::path::Path) -> Option<chrono::NaiveDateTime> {
