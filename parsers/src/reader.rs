@@ -335,6 +335,28 @@ impl<R: Read> EventReader<R> {
         Ok(n > 0)
     }
 
+    /// `fill`, keeping a read error in `failed` (as no more data, until it is reported).
+    fn fill_or(&mut self, failed: &mut Option<io::Error>) -> bool {
+        match self.fill() {
+            Ok(more) => more,
+            Err(e) => {
+                *failed = Some(e);
+                true
+            }
+        }
+    }
+
+    fn read_error(&mut self, e: io::Error) -> ParseError {
+        self.eof = true;
+        ParseError {
+            file: self.name.clone(),
+            line: self.line,
+            offset: self.offset(),
+            expected: format!("readable data ({e})"),
+            found: String::new(),
+        }
+    }
+
     fn consume(&mut self, len: usize, lines: u64) {
         self.pos += len;
         self.line += lines;
@@ -352,17 +374,22 @@ impl<R: Read> EventReader<R> {
     }
 
     /// Reads the next event or error; `None` at the end of the data available now.
-    fn step(&mut self) -> io::Result<Option<Result<Event, ParseError>>> {
+    fn step(&mut self) -> Option<Result<Event, ParseError>> {
         if self.threads == 0 {
             self.threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         }
+        // A read error ends the data; it comes out as an error item.
+        let mut failed = None;
         loop {
+            if let Some(e) = failed.take() {
+                return Some(Err(self.read_error(e)));
+            }
             if let Some(item) = self.ready.pop_front() {
-                return Ok(Some(item));
+                return Some(item);
             }
             if let Some(batch) = self.batches.front_mut() {
                 if let Some(item) = batch.pop_front() {
-                    return Ok(Some(item));
+                    return Some(item);
                 }
                 if let Some(done) = self.batches.pop_front() {
                     self.spare.push(done);
@@ -376,11 +403,11 @@ impl<R: Read> EventReader<R> {
                     Some(b'{') => *self.format.insert(Format::Json),
                     Some(b'<') => *self.format.insert(Format::Xml),
                     Some(_) => *self.format.insert(Format::Text),
-                    None if self.eof => return Ok(None),
+                    None if self.eof => return None,
                     None => {
-                        if !self.fill()? && self.eof {
+                        if !self.fill_or(&mut failed) && self.eof {
                             self.incomplete = None;
-                            return Ok(None);
+                            return None;
                         }
                         continue;
                     }
@@ -398,7 +425,7 @@ impl<R: Read> EventReader<R> {
                 // Events go straight out; only extra errors wait in the queue, behind them.
                 Step::Item(item) => {
                     if self.ready.is_empty() {
-                        return Ok(Some(item));
+                        return Some(item);
                     }
                     self.ready.push_front(item);
                     continue;
@@ -407,7 +434,7 @@ impl<R: Read> EventReader<R> {
                 Step::NeedMore => {}
             }
             // Need more bytes.
-            if self.eof || !self.fill()? {
+            if self.eof || !self.fill_or(&mut failed) {
                 let rest = &self.buf[self.pos..];
                 if rest.iter().all(u8::is_ascii_whitespace) {
                     self.incomplete = None;
@@ -418,9 +445,9 @@ impl<R: Read> EventReader<R> {
                         bytes: rest.len() as u64,
                     });
                 }
-                return Ok(None);
+                return None;
             }
-            if self.buf.len() - self.pos > MAX_EVENT_BYTES {
+            if failed.is_none() && self.buf.len() - self.pos > MAX_EVENT_BYTES {
                 self.skip_oversized();
             }
         }
@@ -1170,20 +1197,7 @@ impl<R: Read> Iterator for EventReader<R> {
     type Item = Result<Event, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.step() {
-            Ok(item) => item,
-            Err(e) => {
-                self.eof = true;
-                let offset = self.offset();
-                Some(Err(ParseError {
-                    file: self.name.clone(),
-                    line: self.line,
-                    offset,
-                    expected: format!("readable data ({e})"),
-                    found: String::new(),
-                }))
-            }
-        }
+        self.step()
     }
 }
 

@@ -387,9 +387,12 @@ impl UsageColumns {
         skip(&mut i, false);
         let req_end = i + 1;
         let (mut alloc_end, mut assigned_start) = (None, None);
-        if let Some(p) = table[i.min(table.len())..].find("Allocated").map(|p| p + i) {
+        let find = |from: usize, what: &[u8]| {
+            memchr::memmem::find(&b[from.min(b.len())..], what).map(|p| p + from)
+        };
+        if let Some(p) = find(i, b"Allocated") {
             alloc_end = Some(p + 9);
-            assigned_start = table[p..].find("Assigned").map(|q| q + p);
+            assigned_start = find(p, b"Assigned");
         }
         UsageColumns {
             use_end,
