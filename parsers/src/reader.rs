@@ -125,6 +125,8 @@ pub struct EventReader<R> {
     batch: usize,
     /// In a parallel worker: year effects by event offset, instead of resolving years.
     defer: Option<VecDeque<(u64, YearEffect)>>,
+    /// File offset up to which bytes were prefetched.
+    prefetched: u64,
     /// In a parallel worker: the last ISO date not yet in `defer`.
     last_observe: Option<(i32, u32)>,
     /// Results of parallel workers, in file order, handed out before anything else.
@@ -193,6 +195,7 @@ impl<R: Read> EventReader<R> {
             batch: BATCH,
             defer: None,
             last_observe: None,
+            prefetched: 0,
             batches: VecDeque::new(),
             workers: Vec::new(),
             spare: Vec::new(),
@@ -453,6 +456,32 @@ impl<R: Read> EventReader<R> {
         }
     }
 
+    /// Asks the CPU for the bytes a little ahead of `at`: a mapped file's pages are not in
+    /// any cache yet, and a scan that waits for each of them is slow.
+    #[inline]
+    fn prefetch(&mut self, at: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            const AHEAD: usize = 16 << 10;
+            let until = (at + AHEAD).min(self.buf.len());
+            let abs = self.base + at as u64;
+            if self.prefetched < abs {
+                self.prefetched = abs;
+            }
+            let mut i = (self.prefetched - self.base) as usize;
+            while i < until {
+                // SAFETY: a prefetch of an address inside the buffer; it reads nothing.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        self.buf.as_ptr().add(i).cast(),
+                    );
+                }
+                i += 64;
+            }
+            self.prefetched = self.base + i as u64;
+        }
+    }
+
     /// Drops an over-long run up to the next line that could start an event.
     fn skip_oversized(&mut self) {
         let start = self.pos;
@@ -481,6 +510,7 @@ impl<R: Read> EventReader<R> {
     /// Takes one text event (or one run of junk) if complete.
     fn step_text(&mut self) -> Step {
         let start = self.pos;
+        self.prefetch(start);
         let data = &self.buf[start..];
         // The first line.
         let Some(eol) = memchr(b'\n', data) else {
