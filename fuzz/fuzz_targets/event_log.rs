@@ -1,5 +1,6 @@
 //! Fuzz target: any bytes, in any format, read whole or fed in pieces as a growing file
-//! would be, must never panic, and every event must come out of the data in order.
+//! would be, must never panic, and every event must come out of the data in order; parsing
+//! in parallel chunks changes nothing.
 #![no_main]
 
 use std::io::Read;
@@ -24,7 +25,10 @@ impl Read for Trickle<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let opts = ReadOptions { zone: Zone::Utc, ..Default::default() };
+    let opts = ReadOptions {
+        zone: Zone::Utc,
+        ..Default::default()
+    };
     let whole = read_bytes(data, opts.clone());
     let mut last = 0;
     for e in &whole.events {
@@ -34,11 +38,22 @@ fuzz_target!(|data: &[u8]| {
     }
     // The same bytes arriving in small pieces give the same events.
     let step = 1 + data.first().copied().unwrap_or(7) as usize % 13;
-    let items: Vec<_> = EventReader::new(Trickle { data, step }, "-", opts).collect();
+    let items: Vec<_> = EventReader::new(Trickle { data, step }, "-", opts.clone()).collect();
     let events: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
     assert_eq!(events.len(), whole.events.len());
     assert_eq!(items.len() - events.len(), whole.errors.len());
     for (a, b) in events.iter().zip(&whole.events) {
         assert_eq!((a.number, a.position), (b.number, b.position));
     }
+    // Parsing in parallel chunks gives exactly what one thread gives.
+    let read = |threads: usize, batch: usize| {
+        let mut reader = EventReader::new(data, "-", opts.clone());
+        reader.set_threads(threads);
+        reader.set_batch_bytes(batch);
+        let items: Vec<_> = reader.by_ref().collect();
+        (items, reader.incomplete())
+    };
+    let one = read(1, 1 << 20);
+    assert!(read(3, 64) == one);
+    assert!(read(2, 64 + step * 50) == one);
 });

@@ -1012,7 +1012,14 @@ impl<R: Read> EventReader<R> {
         } else {
             "an XML event `<c> ... </c>`"
         };
-        let err = self.error_here(start, self.line, expected);
+        // The excerpt is of the run alone, so it does not depend on how much was read.
+        let err = ParseError::new(
+            &self.name,
+            self.line,
+            self.base + start as u64,
+            expected,
+            &data[..cut],
+        );
         self.consume(cut, newlines);
         self.ready.push_back(Err(err));
         true
