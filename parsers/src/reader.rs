@@ -1,9 +1,15 @@
 //! Streaming reader of event logs in any of HTCondor's three formats.
 //!
 //! Memory is bounded by the largest event (capped at [`MAX_EVENT_BYTES`]) plus one read
-//! buffer. Malformed input yields [`ParseError`]s and reading resumes at the next event
-//! boundary. A last event without its terminator is never returned half-read: it is kept as
-//! [`Incomplete`] and comes out whole once the writer finishes it (follow mode).
+//! buffer and, for text, one batch of parsed events. Malformed input yields [`ParseError`]s
+//! and reading resumes at the next event boundary. A last event without its terminator is
+//! never returned half-read: it is kept as [`Incomplete`] and comes out whole once the writer
+//! finishes it (follow mode).
+//!
+//! Text is parsed on every core the process may use: in batches of about 2 MB, cut at event
+//! boundaries into chunks that threads take in turn; the results come out in file order and
+//! are exactly those of one thread (line numbers and legacy years are fixed up in order).
+//! [`EventReader::open_mapped`] reads a whole file through a memory map instead of copying it.
 
 use std::collections::VecDeque;
 use std::fs::File;

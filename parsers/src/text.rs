@@ -86,10 +86,13 @@ fn digits(b: &[u8], from: usize) -> Option<(i64, usize)> {
         if !c.is_ascii_digit() {
             break;
         }
+        if i - from == 18 {
+            return None;
+        }
         n = n * 10 + i64::from(c - b'0');
         i += 1;
     }
-    (i > from && i - from <= 18).then_some((n, i))
+    (i > from).then_some((n, i))
 }
 
 fn two(b: &[u8]) -> Option<u32> {
