@@ -1,0 +1,133 @@
+//! Training and inference throughput of holdadvisor's network on one backend, for
+//! `bench/lstm.sh` (which runs it on flex and LibTorch beside PyTorch's `nn.LSTM`):
+//!
+//! ```text
+//! cargo run --release -p holdadvisor-models --example lstm_bench -- [--device flex|cpu|cuda[:N]]
+//!     [--input 460] [--hidden 50] [--layers 2] [--seq 10] [--batch 256] [--steps 60]
+//! ```
+//!
+//! Prints one JSON object. Training is [`train_step`] (forward, weighted BCE, backward, Adam
+//! with gradient clipping: what `holdadvisor train` runs per batch) on pre-built batches of
+//! random inputs; inference is [`model_logits`] (host layout, forward, logits back on the
+//! host: what `Predictor` runs) for a batch and for one job. Dropout is the default 0.1.
+
+use holdadvisor_models::burn::module::Module;
+use holdadvisor_models::burn::tensor::{Device, Tensor, TensorData};
+use holdadvisor_models::data::{Batch, inputs_time_major};
+use holdadvisor_models::encode::EpisodeInput;
+use holdadvisor_models::inference::{Backend, model_logits};
+use holdadvisor_models::model::ModelConfig;
+use holdadvisor_models::testkit::Rng;
+use holdadvisor_models::training::{optimizer, train_step};
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let mut device_name = "flex".to_string();
+    let (mut input, mut hidden, mut layers, mut seq, mut batch, mut steps) =
+        (460usize, 50usize, 2usize, 10usize, 256usize, 60usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--device" => device_name = value()?,
+            "--input" => input = value()?.parse()?,
+            "--hidden" => hidden = value()?.parse()?,
+            "--layers" => layers = value()?.parse()?,
+            "--seq" => seq = value()?.parse()?,
+            "--batch" => batch = value()?.parse()?,
+            "--steps" => steps = value()?.parse()?,
+            other => anyhow::bail!("unknown argument {other:?}"),
+        }
+    }
+    let backend = Backend::parse(&device_name)?;
+    let mut rng = Rng::new(7);
+    let job = |rng: &mut Rng| EpisodeInput {
+        steps: seq,
+        width: input,
+        values: (0..seq * input).map(|_| rng.unit() as f32).collect(),
+    };
+    let jobs: Vec<EpisodeInput> = (0..batch * 4).map(|_| job(&mut rng)).collect();
+    let cfg = ModelConfig::new(input)
+        .with_hidden_size(hidden)
+        .with_num_layers(layers)
+        .with_dropout(0.1);
+
+    // Training.
+    let device = backend.device().autodiff();
+    device.seed(1);
+    let batches: Vec<Batch> = jobs
+        .chunks(batch)
+        .map(|chunk| {
+            let refs: Vec<&EpisodeInput> = chunk.iter().collect();
+            let targets: Vec<f32> = (0..batch)
+                .map(|_| if rng.chance(0.4) { 1.0 } else { 0.0 })
+                .collect();
+            Batch {
+                inputs: inputs_time_major(&refs, &device),
+                targets: Tensor::from_data(TensorData::new(targets, [batch]), &device),
+                weights: Tensor::ones([batch], &device),
+            }
+        })
+        .collect();
+    let mut model = cfg.init(&device);
+    let mut optim = optimizer();
+    let copy = |b: &Batch| Batch {
+        inputs: b.inputs.clone(),
+        targets: b.targets.clone(),
+        weights: b.weights.clone(),
+    };
+    let warmup = 5;
+    let mut loss = 0.0;
+    let mut started = Instant::now();
+    for k in 0..warmup + steps {
+        if k == warmup {
+            started = Instant::now();
+        }
+        (model, loss) = train_step(model, &mut optim, copy(&batches[k % batches.len()]), 2e-3);
+    }
+    let train_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(loss.is_finite(), "training diverged");
+
+    // Inference, on the plain device.
+    let plain: Device = backend.device();
+    let model = model.valid();
+    let refs: Vec<&EpisodeInput> = jobs[..batch].iter().collect();
+    let rounds = (steps / 2).max(5);
+    for _ in 0..3 {
+        model_logits(&model, &refs, &plain);
+    }
+    let started = Instant::now();
+    for _ in 0..rounds {
+        model_logits(&model, &refs, &plain);
+    }
+    let batch_s = started.elapsed().as_secs_f64() / rounds as f64;
+    let mut one = Vec::new();
+    for k in 0..520 {
+        let started = Instant::now();
+        let p = model_logits(&model, &refs[k % batch..k % batch + 1], &plain);
+        let secs = started.elapsed().as_secs_f64();
+        anyhow::ensure!(p.len() == 1 && p[0].is_finite());
+        if k >= 20 {
+            one.push(secs);
+        }
+    }
+    one.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        serde_json::json!({
+            "backend": backend.name(),
+            "input": input, "hidden": hidden, "layers": layers, "seq": seq, "batch": batch,
+            "train_steps": steps,
+            "train_ms_per_step": 1e3 * train_s / steps as f64,
+            "train_samples_per_s": (steps * batch) as f64 / train_s,
+            "infer_batch_ms": 1e3 * batch_s,
+            "infer_batch_predictions_per_s": batch as f64 / batch_s,
+            "infer_one_ms_p50": 1e3 * one[one.len() / 2],
+            "infer_one_ms_p90": 1e3 * one[one.len() * 9 / 10],
+        })
+    );
+    Ok(())
+}
