@@ -61,7 +61,7 @@ pub struct Facts<'a> {
     pub episode: i64,
     pub ad: Option<&'a JobAd>,
     pub history: CodeHistory,
-    /// Other jobs held with the same code around the same time.
+    /// Holds of other jobs with the same code within the hour around this one.
     pub similar: i64,
     /// The largest MemoryUsage (MB) the log showed for the job.
     pub log_memory_mb: Option<i64>,
@@ -111,10 +111,6 @@ fn limit_in_reason(reason: Option<&str>) -> Option<i64> {
 
 fn round_up(v: f64, step: i64) -> i64 {
     ((v / step as f64).ceil() as i64).max(1) * step
-}
-
-fn jobs(n: i64) -> &'static str {
-    if n == 1 { "job" } else { "jobs" }
 }
 
 pub fn advise(f: &Facts) -> Advice {
@@ -189,9 +185,9 @@ pub fn advise(f: &Facts) -> Advice {
     }
     if f.similar > 0 {
         why.push(format!(
-            "{} other {} held with code {} around then",
+            "{} other {} with code {} within the hour",
             f.similar,
-            jobs(f.similar),
+            if f.similar == 1 { "hold" } else { "holds" },
             f.code
         ));
     }

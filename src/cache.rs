@@ -98,6 +98,29 @@ pub struct CodeHistory {
     pub negative: i64,
 }
 
+/// Rows per multi-row INSERT: 500 rows of at most 9 columns stay far below SQLite's limit
+/// of 32,766 bound parameters.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// An episode with the columns of its prediction, NULL when it has none.
+#[derive(FromRow)]
+struct EpisodePrediction {
+    #[sqlx(flatten)]
+    episode: EpisodeRow,
+    probability: Option<f64>,
+    advice: Option<String>,
+    confidence: Option<f64>,
+    explanation: Option<String>,
+    commands: Option<String>,
+    created: Option<i64>,
+}
+
 /// The cache. Methods are synchronous: each runs on the cache's own small runtime.
 pub struct Cache {
     rt: tokio::runtime::Runtime,
@@ -341,66 +364,143 @@ impl Cache {
         )?)
     }
 
+    /// Every recorded episode of these jobs, each with this model's prediction when there is
+    /// one: one query however many jobs (the ids travel as one JSON parameter).
+    pub fn episodes_with_predictions(
+        &self,
+        jobs: &[(i64, i64)],
+        model_id: &str,
+    ) -> anyhow::Result<Vec<(EpisodeRow, Option<PredictionRow>)>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = serde_json::to_string(jobs)?;
+        let rows = self.rt.block_on(
+            sqlx::query_as::<_, EpisodePrediction>(
+                "SELECT e.id, e.cluster, e.proc, e.episode, e.hold_time, e.code, e.subcode, e.reason,
+                        e.site, e.entered, p.probability, p.advice, p.confidence, p.explanation,
+                        p.commands, p.created
+                 FROM json_each(?) AS w
+                 CROSS JOIN hold_episodes e
+                   ON e.cluster = w.value ->> 0 AND e.proc = w.value ->> 1
+                 LEFT JOIN predictions p ON p.episode_id = e.id AND p.model_id = ?",
+            )
+            .bind(wanted)
+            .bind(model_id)
+            .fetch_all(&self.pool),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let prediction = match (r.probability, r.advice, r.confidence) {
+                    (Some(probability), Some(advice), Some(confidence)) => Some(PredictionRow {
+                        episode_id: r.episode.id,
+                        model_id: model_id.to_string(),
+                        probability,
+                        advice,
+                        confidence,
+                        explanation: r.explanation.unwrap_or_default(),
+                        commands: r.commands.unwrap_or_default(),
+                        created: r.created.unwrap_or_default(),
+                    }),
+                    _ => None,
+                };
+                (r.episode, prediction)
+            })
+            .collect())
+    }
+
     /// Stores predictions (and their episodes and jobs) in one transaction; an existing
     /// prediction for the same episode and model is kept (the first answer given is the one
-    /// that will be judged). Returns the episodes' ids.
+    /// that will be judged). Returns the episodes' ids, in the order of `items`.
+    ///
+    /// Rows go in as multi-row statements of [`ROWS_PER_STATEMENT`]: a scan stores a
+    /// hundred thousand predictions, and one statement per row would spend seconds on
+    /// round trips alone.
     pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<Vec<i64>> {
         self.write(async |c| {
-            let mut ids = Vec::with_capacity(items.len());
-            for Stored { episode, prediction: p, owner, user_log } in items {
-                if owner.is_some() || user_log.is_some() {
-                    sqlx::query(
-                        "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES (?, ?, ?, ?, ?)
-                         ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
-                         user_log = COALESCE(excluded.user_log, user_log)",
-                    )
-                    .bind(episode.cluster)
-                    .bind(episode.proc)
-                    .bind(owner)
-                    .bind(user_log)
-                    .bind(now())
-                    .execute(&mut *c)
-                    .await?;
+            let first_seen = now();
+            let jobs: Vec<&Stored> = items
+                .iter()
+                .filter(|s| s.owner.is_some() || s.user_log.is_some())
+                .collect();
+            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES {}
+                     ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
+                     user_log = COALESCE(excluded.user_log, user_log)",
+                    placeholders(chunk.len(), 5)
+                );
+                let mut q = sqlx::query(&sql);
+                for s in chunk {
+                    q = q
+                        .bind(s.episode.cluster)
+                        .bind(s.episode.proc)
+                        .bind(&s.owner)
+                        .bind(&s.user_log)
+                        .bind(first_seen);
                 }
-                sqlx::query(
-                    "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
-                )
-                .bind(episode.cluster)
-                .bind(episode.proc)
-                .bind(episode.episode)
-                .bind(episode.hold_time)
-                .bind(episode.code)
-                .bind(episode.subcode)
-                .bind(&episode.reason)
-                .bind(&episode.site)
-                .bind(episode.entered)
-                .execute(&mut *c)
-                .await?;
-                let id: i64 = sqlx::query_scalar("SELECT id FROM hold_episodes WHERE cluster = ? AND proc = ? AND hold_time = ?")
-                    .bind(episode.cluster)
-                    .bind(episode.proc)
-                    .bind(episode.hold_time)
-                    .fetch_one(&mut *c)
-                    .await?;
-                sqlx::query(
-                    "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(id)
-                .bind(&p.model_id)
-                .bind(p.probability)
-                .bind(&p.advice)
-                .bind(p.confidence)
-                .bind(&p.explanation)
-                .bind(&p.commands)
-                .bind(p.created)
-                .execute(&mut *c)
-                .await?;
-                ids.push(id);
+                q.execute(&mut *c).await?;
             }
-            Ok(ids)
+            let mut ids: std::collections::HashMap<(i64, i64, i64), i64> =
+                std::collections::HashMap::with_capacity(items.len());
+            for chunk in items.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
+                     VALUES {}
+                     ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)
+                     RETURNING id, cluster, proc, hold_time",
+                    placeholders(chunk.len(), 9)
+                );
+                let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql);
+                for Stored { episode: e, .. } in chunk {
+                    q = q
+                        .bind(e.cluster)
+                        .bind(e.proc)
+                        .bind(e.episode)
+                        .bind(e.hold_time)
+                        .bind(e.code)
+                        .bind(e.subcode)
+                        .bind(&e.reason)
+                        .bind(&e.site)
+                        .bind(e.entered);
+                }
+                for (id, cluster, proc, hold_time) in q.fetch_all(&mut *c).await? {
+                    ids.insert((cluster, proc, hold_time), id);
+                }
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for s in items {
+                let key = (s.episode.cluster, s.episode.proc, s.episode.hold_time);
+                match ids.get(&key) {
+                    Some(&id) => out.push(id),
+                    None => return Err(sqlx::Error::RowNotFound),
+                }
+            }
+            for (chunk, chunk_ids) in items
+                .chunks(ROWS_PER_STATEMENT)
+                .zip(out.chunks(ROWS_PER_STATEMENT))
+            {
+                let sql = format!(
+                    "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
+                     VALUES {}",
+                    placeholders(chunk.len(), 8)
+                );
+                let mut q = sqlx::query(&sql);
+                for (Stored { prediction: p, .. }, id) in chunk.iter().zip(chunk_ids) {
+                    q = q
+                        .bind(id)
+                        .bind(&p.model_id)
+                        .bind(p.probability)
+                        .bind(&p.advice)
+                        .bind(p.confidence)
+                        .bind(&p.explanation)
+                        .bind(&p.commands)
+                        .bind(p.created);
+                }
+                q.execute(&mut *c).await?;
+            }
+            Ok(out)
         })
     }
 

@@ -12,3 +12,4 @@ pub mod jobspec;
 pub mod predict;
 pub mod schedd;
 pub mod simulate;
+pub mod timing;

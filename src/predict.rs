@@ -2,19 +2,20 @@
 //! read the job's event log, encode its current hold episode, predict in one batch, store.
 //! `q` and `scan` both go through here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use holdadvisor_models::encode::Episode;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
-use holdadvisor_parsers::EventBody;
+use holdadvisor_parsers::JobId;
 use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
+use holdadvisor_parsers::{EventBody, EventReader, ReadOptions, Zone};
 
 use crate::advice::{Action, Advice, Facts, advise};
-use crate::cache::{Cache, CodeHistory, NewEpisode, PredictionRow, Stored};
+use crate::cache::{Cache, CodeHistory, EpisodeRow, NewEpisode, PredictionRow, Stored};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
@@ -59,6 +60,8 @@ pub struct Advisor<'a> {
     predictor: Option<Predictor>,
     /// A log to read instead of each job's UserLog (`-log FILE`).
     pub log_override: Option<PathBuf>,
+    /// A log being read ahead ([`Advisor::read_ahead`]).
+    ahead: Option<(PathBuf, std::thread::JoinHandle<anyhow::Result<ReadLog>>)>,
 }
 
 fn job_id(ad: &JobAd) -> String {
@@ -78,6 +81,7 @@ impl<'a> Advisor<'a> {
             model_id,
             predictor: None,
             log_override,
+            ahead: None,
         })
     }
 
@@ -88,18 +92,31 @@ impl<'a> Advisor<'a> {
         Ok(self.predictor.as_ref().expect("loaded"))
     }
 
-    /// Advice for each ad, in order. Cache misses are grouped by event log and predicted in
-    /// one batch per log.
+    /// Advice for each ad, in order. The cache is asked once for all of them; misses are
+    /// grouped by event log and predicted in one batch per log.
     pub fn advise_all(&mut self, ads: &[JobAd]) -> Vec<Outcome> {
         let mut out: Vec<Option<Outcome>> = vec![None; ads.len()];
         let mut misses: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
-        for (i, ad) in ads.iter().enumerate() {
-            let status = ad.status().unwrap_or(0);
-            if status != HELD {
-                out[i] = Some(Outcome::NotHeld { status });
-                continue;
+        let held: Vec<usize> = (0..ads.len())
+            .filter(|&i| {
+                let status = ads[i].status().unwrap_or(0);
+                if status != HELD {
+                    out[i] = Some(Outcome::NotHeld { status });
+                }
+                status == HELD
+            })
+            .collect();
+        let mut watch = crate::timing::Stopwatch::start();
+        let cached = match self.cached(&held.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
+            Ok(answers) => answers,
+            Err(e) => {
+                let e = format!("{e:#}");
+                held.iter().map(|_| Err(e.clone())).collect()
             }
-            match self.cached(ad) {
+        };
+        for (i, answer) in held.into_iter().zip(cached) {
+            let ad = &ads[i];
+            match answer {
                 Ok(Some(answer)) => out[i] = Some(Outcome::Advised(answer)),
                 Ok(None) => {
                     let log = self
@@ -111,9 +128,10 @@ impl<'a> Advisor<'a> {
                         None => out[i] = Some(Outcome::Failed("no UserLog in its ad: give -log FILE (its user log or the global event log)".into())),
                     }
                 }
-                Err(e) => out[i] = Some(Outcome::Failed(format!("{e:#}"))),
+                Err(e) => out[i] = Some(Outcome::Failed(e)),
             }
         }
+        watch.mark("cache lookup");
         for (log, idx) in misses {
             match self.compute(&log, &idx.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
                 Ok(results) => {
@@ -133,61 +151,111 @@ impl<'a> Advisor<'a> {
             .collect()
     }
 
-    fn cached(&self, ad: &JobAd) -> anyhow::Result<Option<Answer>> {
-        let (Some(c), Some(p), Some(entered)) =
-            (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus"))
-        else {
-            return Ok(None);
-        };
-        // Recorded by an earlier `q` (which notes EnteredCurrentStatus), or by `collect` (which
-        // knows the hold's time from the log: the same moment, give or take the schedd's lag).
-        let ep = match self.cache.episode_entered(c, p, entered)? {
-            Some(ep) => ep,
-            None => match self.cache.latest_episode(c, p)? {
-                Some(ep) if (ep.hold_time - entered).abs() <= 120 => ep,
-                _ => return Ok(None),
-            },
-        };
-        let Some(pred) = self.cache.prediction(ep.id, &self.model_id)? else {
-            return Ok(None);
-        };
-        let action = parse_action(&pred.advice);
-        Ok(Some(Answer {
-            advice: Advice {
-                action,
-                probability: pred.probability as f32,
-                confidence: pred.confidence as f32,
-                why: pred.explanation,
-            },
-            commands: pred.commands.lines().map(str::to_string).collect(),
-            from_cache: true,
-            episode: ep.episode,
-        }))
+    /// The cached answer for each held job's current hold, if this model made one.
+    #[allow(clippy::type_complexity)]
+    fn cached(&self, ads: &[&JobAd]) -> anyhow::Result<Vec<Result<Option<Answer>, String>>> {
+        let jobs: Vec<(i64, i64)> = ads
+            .iter()
+            .filter_map(|ad| Some((ad.cluster()?, ad.proc()?)))
+            .collect();
+        let mut by_job: HashMap<(i64, i64), Vec<(EpisodeRow, Option<PredictionRow>)>> =
+            HashMap::new();
+        for (ep, pred) in self
+            .cache
+            .episodes_with_predictions(&jobs, &self.model_id)?
+        {
+            by_job
+                .entry((ep.cluster, ep.proc))
+                .or_default()
+                .push((ep, pred));
+        }
+        Ok(ads
+            .iter()
+            .map(|ad| {
+                let (Some(c), Some(p), Some(entered)) =
+                    (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus"))
+                else {
+                    return Ok(None);
+                };
+                let Some(rows) = by_job.get(&(c, p)) else {
+                    return Ok(None);
+                };
+                // Recorded by an earlier `q` (which notes EnteredCurrentStatus), or by
+                // `collect` (which knows the hold's time from the log: the same moment, give
+                // or take the schedd's lag).
+                let row = rows
+                    .iter()
+                    .find(|(ep, _)| ep.entered == Some(entered))
+                    .or_else(|| {
+                        rows.iter()
+                            .max_by_key(|(ep, _)| ep.hold_time)
+                            .filter(|(ep, _)| (ep.hold_time - entered).abs() <= 120)
+                    });
+                let Some((ep, Some(pred))) = row else {
+                    return Ok(None);
+                };
+                Ok(Some(Answer {
+                    advice: Advice {
+                        action: parse_action(&pred.advice),
+                        probability: pred.probability as f32,
+                        confidence: pred.confidence as f32,
+                        why: pred.explanation.clone(),
+                    },
+                    commands: pred.commands.lines().map(str::to_string).collect(),
+                    from_cache: true,
+                    episode: ep.episode,
+                }))
+            })
+            .collect())
+    }
+
+    /// Starts reading and encoding `log` on another thread, for the next
+    /// [`advise_all`](Self::advise_all) to use: a scan reads the global log while the queue's
+    /// job ads are still being fetched.
+    pub fn read_ahead(&mut self, log: &Path) -> anyhow::Result<()> {
+        let encoder = self.predictor()?.encoder().clone();
+        let path = log.to_path_buf();
+        let handle = std::thread::spawn(move || read_log(&path, encoder, None));
+        self.ahead = Some((log.to_path_buf(), handle));
+        Ok(())
     }
 
     fn compute(&mut self, log: &Path, ads: &[&JobAd]) -> anyhow::Result<Vec<Outcome>> {
-        let (events, _malformed) = holdadvisor_models::data::read_events(&[log.to_path_buf()])
-            .context("reading the job's event log")?;
-        let mut memory: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-        let predictor = self.predictor()?;
-        let mut stream = predictor.stream();
-        for e in &events {
-            note_memory(&mut memory, e);
-            stream.push(e);
+        let mut watch = crate::timing::Stopwatch::start();
+        let read = match self.ahead.take() {
+            Some((path, handle)) if path == log => handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("reading {} failed", log.display()))??,
+            _ => {
+                let wanted: HashSet<(i64, i64)> = ads
+                    .iter()
+                    .filter_map(|ad| Some((ad.cluster()?, ad.proc()?)))
+                    .collect();
+                let encoder = self.predictor()?.encoder().clone();
+                read_log(log, encoder, Some(&wanted))?
+            }
+        };
+        let (episodes, memory) = (read.episodes, read.memory);
+        watch.mark("read and encode the log");
+        // The current hold of each job: its last open episode in the log.
+        let mut current: HashMap<(i64, i64), &Episode> = HashMap::new();
+        for e in episodes
+            .iter()
+            .filter(|e| e.label == Label::Open && !e.inputs.is_empty())
+        {
+            current.insert((e.job.cluster, e.job.proc), e);
         }
-        let episodes = stream.finish();
-        // The current hold of each job: its last episode in the log.
-        let mut picked = Vec::with_capacity(ads.len());
-        for ad in ads {
-            let (c, p) = (ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1));
-            let ep = episodes
-                .iter()
-                .rev()
-                .find(|e| e.job.cluster == c && e.job.proc == p && e.label == Label::Open);
-            picked.push(ep);
-        }
+        let picked: Vec<Option<&Episode>> = ads
+            .iter()
+            .map(|ad| {
+                let key = (ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1));
+                current.get(&key).copied()
+            })
+            .collect();
+        let nearby = HoldsNearby::new(&episodes);
         let inputs: Vec<_> = picked.iter().flatten().map(|e| &e.inputs[0]).collect();
         let probabilities = self.predictor()?.predict_refs(&inputs)?;
+        watch.mark("predict");
         let mut probs = probabilities.into_iter();
         let mut results = Vec::with_capacity(ads.len());
         let mut to_store = Vec::with_capacity(ads.len());
@@ -204,17 +272,7 @@ impl<'a> Advisor<'a> {
             let p = probs.next().unwrap_or(0.5);
             let reason = ad.string("HoldReason").map(str::to_string);
             let history = histories.get(ep.code, ep.subcode)?;
-            // Other jobs held with the same code within the hour, as this log shows them.
-            let others = episodes
-                .iter()
-                .filter(|o| {
-                    o.code == ep.code
-                        && o.job != ep.job
-                        && (o.hold_time - ep.hold_time).abs() <= 3600
-                })
-                .map(|o| o.job)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len() as i64;
+            let others = nearby.others(ep);
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
@@ -243,9 +301,94 @@ impl<'a> Advisor<'a> {
                 episode: i64::from(ep.index),
             }));
         }
+        watch.mark("advise");
         // One transaction for the whole batch.
         self.cache.store_predictions(&to_store)?;
+        watch.mark("store in the cache");
         Ok(results)
+    }
+}
+
+/// An event log read and encoded: its hold episodes (only the newest episode of each job
+/// still keeps its tensor) and the largest MemoryUsage each job showed.
+pub struct ReadLog {
+    pub episodes: Vec<Episode>,
+    pub memory: BTreeMap<(i64, i64), i64>,
+}
+
+/// Reads and encodes an event log, streamed (a global log has millions of events). With
+/// `wanted`, only those jobs' episodes keep tensors; without, every job's newest episode.
+pub fn read_log(
+    log: &Path,
+    encoder: holdadvisor_models::encode::EncoderConfig,
+    wanted: Option<&HashSet<(i64, i64)>>,
+) -> anyhow::Result<ReadLog> {
+    let mut memory: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    let mut stream = holdadvisor_models::encode::EpisodeStream::new(vec![encoder]);
+    let options = ReadOptions {
+        zone: Zone::Utc,
+        ..Default::default()
+    };
+    let reader = EventReader::open_mapped(log, options)
+        .with_context(|| format!("reading the event log {}", log.display()))?;
+    let mut newest: HashMap<(i64, i64), usize> = HashMap::new();
+    for event in reader.flatten() {
+        note_memory(&mut memory, &event);
+        let Some(index) = stream.push(&event) else {
+            continue;
+        };
+        let key = (event.id.cluster, event.id.proc);
+        let episodes = stream.episodes_mut();
+        if wanted.is_some_and(|w| !w.contains(&key)) {
+            episodes[index].inputs.clear();
+        } else if let Some(older) = newest.insert(key, index) {
+            episodes[older].inputs.clear();
+        }
+    }
+    let mut episodes = stream.finish();
+    for e in episodes.iter_mut().filter(|e| e.label != Label::Open) {
+        e.inputs = Vec::new();
+    }
+    Ok(ReadLog { episodes, memory })
+}
+
+/// Holds with the same code within an hour of a hold, as a log shows them: per code, the
+/// hold times sorted, so each question is two binary searches (a scan asks it for every held
+/// job, and one outage can hold tens of thousands with one code).
+struct HoldsNearby {
+    by_code: HashMap<i64, Vec<i64>>,
+    by_job: HashMap<(JobId, i64), Vec<i64>>,
+}
+
+const NEARBY_SECONDS: i64 = 3600;
+
+impl HoldsNearby {
+    fn new(episodes: &[Episode]) -> HoldsNearby {
+        let mut by_code: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut by_job: HashMap<(JobId, i64), Vec<i64>> = HashMap::new();
+        for e in episodes {
+            by_code.entry(e.code).or_default().push(e.hold_time);
+            by_job.entry((e.job, e.code)).or_default().push(e.hold_time);
+        }
+        for times in by_code.values_mut() {
+            times.sort_unstable();
+        }
+        HoldsNearby { by_code, by_job }
+    }
+
+    /// How many holds of other jobs had `ep`'s code within the hour around it.
+    fn others(&self, ep: &Episode) -> i64 {
+        let within = |t: &i64| (t - ep.hold_time).abs() <= NEARBY_SECONDS;
+        let all = self.by_code.get(&ep.code).map_or(0, |times| {
+            let from = times.partition_point(|&t| t < ep.hold_time - NEARBY_SECONDS);
+            let to = times.partition_point(|&t| t <= ep.hold_time + NEARBY_SECONDS);
+            to - from
+        });
+        let own = self
+            .by_job
+            .get(&(ep.job, ep.code))
+            .map_or(0, |times| times.iter().filter(|t| within(t)).count());
+        (all - own) as i64
     }
 }
 

@@ -194,6 +194,8 @@ struct PoolState {
     by_code_owner: HashMap<(i64, u32), u32>,
     owners_by_code: HashMap<i64, u32>,
     outcomes: VecDeque<(i64, i64, Option<u32>, bool)>, // time, code, site, success
+    /// How many of `outcomes` are failures (kept as a count: every step reads it).
+    failures: u32,
     recent_fail_code_site: HashMap<(i64, u32), u32>,
     history: HashMap<(i64, i64), (u32, u32)>, // (code, subcode) -> (successes, failures)
     owners: HashMap<String, u32>,
@@ -220,6 +222,9 @@ impl PoolState {
                 break;
             }
             self.outcomes.pop_front();
+            if !ok {
+                self.failures -= 1;
+            }
             if let (false, Some(s)) = (ok, site) {
                 dec(&mut self.recent_fail_code_site, (code, s));
             }
@@ -241,6 +246,9 @@ impl PoolState {
 
     fn add_outcome(&mut self, t: i64, code: i64, subcode: i64, site: Option<u32>, ok: bool) {
         self.outcomes.push_back((t, code, site, ok));
+        if !ok {
+            self.failures += 1;
+        }
         if let (false, Some(s)) = (ok, site) {
             *self.recent_fail_code_site.entry((code, s)).or_default() += 1;
         }
@@ -313,6 +321,12 @@ impl EpisodeStream {
     /// The episodes so far (labels of recent ones may still be [`Label::Open`]).
     pub fn episodes(&self) -> &[Episode] {
         &self.episodes
+    }
+
+    /// The episodes so far, to change: a caller that needs the inputs of only some episodes
+    /// can drop the others' (`inputs.clear()`) as they come, and keep memory small.
+    pub fn episodes_mut(&mut self) -> &mut [Episode] {
+        &mut self.episodes
     }
 
     /// Ends the stream and returns every episode.
@@ -706,7 +720,7 @@ pub mod ours {
             v[O_POOL + 7] = ln1p(fail_site);
         }
         v[O_POOL + 3] = ln1p(pool.holds.len() as f64);
-        v[O_POOL + 8] = ln1p(pool.outcomes.iter().filter(|o| !o.3).count() as f64);
+        v[O_POOL + 8] = ln1p(f64::from(pool.failures));
         let dt = job.last_time.map_or(0, |t| now - t);
         v[O_TIME] = ln1p(dt as f64) / 10.0;
         v[O_TIME + 1] = job

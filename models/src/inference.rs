@@ -18,13 +18,13 @@ use anyhow::{Context, bail, ensure};
 use burn::config::Config;
 use burn::module::Module;
 use burn::store::ModuleRecord;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{LabelCounts, fnv64, inputs_time_major};
+use crate::data::{LabelCounts, fnv64};
 use crate::encode::{EncoderConfig, EpisodeInput, EpisodeStream, FEATURE_SCHEMA};
 use crate::evaluate::Metrics;
-use crate::model::{HoldModel, ModelConfig};
+use crate::model::{HoldModel, ModelConfig, TimeMajor};
 
 /// The `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "holdadvisor-model/1";
@@ -409,13 +409,84 @@ impl Predictor {
     }
 }
 
-/// Logits of a model for inputs, in batches of 512, on `device`.
+/// Episodes per forward pass at inference.
+const BATCH: usize = 1024;
+
+/// Leading all-zero rows of an input (the encoder's left padding), leaving at least one row.
+fn padding_rows(x: &EpisodeInput) -> usize {
+    x.values
+        .chunks(x.width.max(1))
+        .take(x.steps.saturating_sub(1))
+        .take_while(|row| row.iter().all(|&v| v == 0.0))
+        .count()
+}
+
+/// Logits of a model for inputs, on `device`.
+///
+/// Exact, but cheaper than one [`HoldModel::forward`] over everything: inputs are grouped by
+/// how many padding rows they start with, and each group starts from the state the model
+/// reaches after that much padding ([`HoldModel::zero_prefix_states`]) and runs only its real
+/// steps (a held job's history is often a handful of events out of 16). Groups are batched
+/// and split over the available cores.
 pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device) -> Vec<f32> {
-    let mut out = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(512) {
-        let x = inputs_time_major(chunk, device);
-        let y = model.forward_time_major(x).into_data();
-        out.extend(y.iter::<f32>());
+    let Some(first) = inputs.first() else {
+        return Vec::new();
+    };
+    let (steps, width) = (first.steps, first.width);
+    let prefix = model.zero_prefix_states(steps, device);
+    // (padding, index), sorted so that each group is contiguous.
+    let mut order: Vec<(usize, usize)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (padding_rows(x), i))
+        .collect();
+    order.sort_unstable();
+    let mut batches: Vec<&[(usize, usize)]> = Vec::new();
+    for group in order.chunk_by(|a, b| a.0 == b.0) {
+        batches.extend(group.chunks(BATCH));
+    }
+    let run = |batch: &[(usize, usize)]| -> Vec<(usize, f32)> {
+        let padding = batch[0].0;
+        let real = steps - padding;
+        // Time-major: step s of every sequence, then step s + 1, ...
+        let mut values = Vec::with_capacity(batch.len() * real * width);
+        for step in padding..steps {
+            for &(_, i) in batch {
+                values.extend_from_slice(&inputs[i].values[step * width..(step + 1) * width]);
+            }
+        }
+        let x = TimeMajor {
+            x: Tensor::from_data(TensorData::new(values, [real * batch.len(), width]), device),
+            batch: batch.len(),
+        };
+        let y = model.forward_from(x, &prefix[padding]).into_data();
+        batch.iter().map(|&(_, i)| i).zip(y.iter::<f32>()).collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(batches.len().max(1));
+    let results: Vec<Vec<(usize, f32)>> = if threads <= 1 {
+        batches.iter().map(|b| run(b)).collect()
+    } else {
+        // Batches dealt round-robin so each thread gets a similar share of long and short ones.
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<&[(usize, usize)]> =
+                        batches.iter().skip(t).step_by(threads).copied().collect();
+                    let run = &run;
+                    scope.spawn(move || mine.into_iter().flat_map(run).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("inference thread panicked"))
+                .collect()
+        })
+    };
+    let mut out = vec![0.0; inputs.len()];
+    for (i, logit) in results.into_iter().flatten() {
+        out[i] = logit;
     }
     out
 }
@@ -446,6 +517,61 @@ mod tests {
             assert_eq!(Backend::parse("cuda:1").unwrap(), Backend::LibTorchCuda(1));
             assert_eq!(Backend::parse("cuda").unwrap().name(), "cuda:0");
         }
+    }
+
+    #[test]
+    fn skipping_padding_gives_the_full_forward_pass() {
+        use crate::model::ModelConfig;
+        let device = Backend::Flex.device();
+        let (steps, width) = (7, 5);
+        let model = ModelConfig::new(width)
+            .with_hidden_size(6)
+            .init(&device)
+            .valid();
+        let mut rng = Rng::new(11);
+        // Every padding length, including none and all but one row, several of each.
+        let inputs: Vec<EpisodeInput> = (0..3 * steps)
+            .map(|k| {
+                let padding = k % steps;
+                let values = (0..steps * width)
+                    .map(|v| {
+                        if v / width < padding {
+                            0.0
+                        } else {
+                            (rng.unit() * 2.0 - 1.0) as f32
+                        }
+                    })
+                    .collect();
+                EpisodeInput {
+                    steps,
+                    width,
+                    values,
+                }
+            })
+            .collect();
+        let refs: Vec<&EpisodeInput> = inputs.iter().collect();
+        let fast = model_logits(&model, &refs, &device);
+        let full: Vec<f32> = model
+            .forward_time_major(crate::data::inputs_time_major(&refs, &device))
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(fast.len(), full.len());
+        for (k, (a, b)) in fast.iter().zip(&full).enumerate() {
+            assert!((a - b).abs() < 1e-5, "input {k}: {a} vs {b}");
+        }
+        // And the padding is not simply ignored: a different start state changes the answer.
+        let short = EpisodeInput {
+            steps: 1,
+            width,
+            values: inputs[steps - 1].values[(steps - 1) * width..].to_vec(),
+        };
+        let alone = model.forward_time_major(crate::data::inputs_time_major(&[&short], &device));
+        let alone: f32 = alone.into_data().iter::<f32>().next().unwrap();
+        assert!(
+            (alone - fast[steps - 1]).abs() > 1e-6,
+            "padding state had no effect"
+        );
     }
 
     #[test]

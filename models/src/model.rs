@@ -59,12 +59,23 @@ impl FusedLstm {
     /// then adds one `[B, H]×[H, 4H]` product (none at the first step, where h = c = 0) and
     /// takes its rows of the projection as a contiguous slice.
     pub fn forward_time_major(&self, x: TimeMajor, last_only: bool) -> TimeMajor {
+        self.forward_time_major_from(x, None, last_only).0
+    }
+
+    /// As [`forward_time_major`](Self::forward_time_major), from the state `start` (`(h, c)`,
+    /// `[B, H]` each; `None` for zeros); also returns the state after the last step.
+    pub fn forward_time_major_from(
+        &self,
+        x: TimeMajor,
+        start: Option<(Tensor<2>, Tensor<2>)>,
+        last_only: bool,
+    ) -> (TimeMajor, (Tensor<2>, Tensor<2>)) {
         let b = x.batch;
         let steps = x.steps();
         let h4 = 4 * self.hidden_size;
         let projected = self.input.forward(x.x);
         let mut outputs = Vec::with_capacity(if last_only { 0 } else { steps });
-        let mut state: Option<(Tensor<2>, Tensor<2>)> = None;
+        let mut state: Option<(Tensor<2>, Tensor<2>)> = start;
         for s in 0..steps {
             let xs = if steps == 1 {
                 projected.clone()
@@ -93,14 +104,18 @@ impl FusedLstm {
             }
             state = Some((h, c));
         }
+        let state = state.expect("at least one step");
         let x = if last_only {
-            state.expect("at least one step").0
+            state.0.clone()
         } else {
             Tensor::cat(outputs, 0)
         };
-        TimeMajor { x, batch: b }
+        (TimeMajor { x, batch: b }, state)
     }
 }
+
+/// Each layer's `(h, c)` (`[1, H]` each).
+pub type LayerStates = Vec<(Tensor<2>, Tensor<2>)>;
 
 /// A batch of sequences in time-major layout: `x` is `[T·B, F]`, rows `s·B..(s+1)·B` are
 /// step `s` of every sequence, so each step is a contiguous slice and every layer's input
@@ -166,6 +181,58 @@ impl HoldModel {
         for (k, layer) in self.layers.iter().enumerate() {
             let last = k + 1 == n;
             y = layer.forward_time_major(y, last);
+            if !last {
+                y.x = self.dropout.forward(y.x);
+            }
+        }
+        let last = self.dropout.forward(y.x);
+        self.head.forward(last).reshape([b])
+    }
+
+    /// The state every layer reaches after `k` all-zero input steps from the zero state, for
+    /// `k` in `0..=steps`. Encoders left-pad short sequences with zero rows, so these are the
+    /// same for every episode: inference starts from them and skips the padding.
+    pub fn zero_prefix_states(&self, steps: usize, device: &Device) -> Vec<LayerStates> {
+        let input_size = self.layers[0].input.weight.dims()[0];
+        let hidden = self.layers[0].hidden_size;
+        let zero = Tensor::<2>::zeros([1, hidden], device);
+        let mut states: Vec<LayerStates> = vec![
+            self.layers
+                .iter()
+                .map(|_| (zero.clone(), zero.clone()))
+                .collect(),
+        ];
+        for k in 0..steps {
+            let mut input = TimeMajor {
+                x: Tensor::zeros([1, input_size], device),
+                batch: 1,
+            };
+            let mut next = Vec::with_capacity(self.layers.len());
+            for (layer, start) in self.layers.iter().zip(&states[k]) {
+                let (out, state) = layer.forward_time_major_from(input, Some(start.clone()), true);
+                next.push(state);
+                input = out;
+            }
+            states.push(next);
+        }
+        states
+    }
+
+    /// Logits `[B]` for `x` continuing from `start` (each layer's state, `[1, H]`, shared by
+    /// the whole batch): the same as [`forward`](Self::forward) on `x` with the padding rows
+    /// that led to `start` put back in front.
+    pub fn forward_from(&self, x: TimeMajor, start: &LayerStates) -> Tensor<1> {
+        let b = x.batch;
+        let mut y = x;
+        let n = self.layers.len();
+        for (k, (layer, (h0, c0))) in self.layers.iter().zip(start).enumerate() {
+            let last = k + 1 == n;
+            let hidden = layer.hidden_size;
+            let start = (
+                h0.clone().expand([b, hidden]),
+                c0.clone().expand([b, hidden]),
+            );
+            y = layer.forward_time_major_from(y, Some(start), last).0;
             if !last {
                 y.x = self.dropout.forward(y.x);
             }

@@ -129,24 +129,31 @@ pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
         column: e.column(),
         message: e.to_string(),
     };
-    let values: Vec<serde_json::Value> = if trimmed.starts_with('[') {
-        match serde_json::from_str::<serde_json::Value>(text).map_err(|e| to_err(e, 0))? {
-            serde_json::Value::Array(items) => items,
-            _ => unreachable!("starts with ["),
-        }
+    // Deserialized straight into ClassAd values (no serde_json::Value in between: a big
+    // queue is a few hundred MB of JSON).
+    let values: Vec<Value> = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<JsonValue>>(text)
+            .map_err(|e| to_err(e, 0))?
+            .into_iter()
+            .map(|v| v.0)
+            .collect()
     } else {
         let mut items = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            items.push(serde_json::from_str(line).map_err(|e| to_err(e, i))?);
+            items.push(
+                serde_json::from_str::<JsonValue>(line)
+                    .map_err(|e| to_err(e, i))?
+                    .0,
+            );
         }
         items
     };
     let mut ads = Vec::with_capacity(values.len());
     for (i, v) in values.into_iter().enumerate() {
-        match Value::from_json(&v) {
+        match v {
             Value::Ad(attrs) => {
                 let ad = JobAd { attrs };
                 if ad.string("MyType") != Some("Summary") {
@@ -164,6 +171,66 @@ pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
         }
     }
     Ok(ads)
+}
+
+/// A ClassAd value read from JSON the way [`Value::from_json`] reads it.
+struct JsonValue(Value);
+
+impl<'de> serde::Deserialize<'de> for JsonValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonValue, D::Error> {
+        d.deserialize_any(JsonVisitor).map(JsonValue)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Undefined)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Real(u as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Value::Real(x))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(string_value(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(JsonValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::List(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut attrs = Vec::with_capacity(map.size_hint().unwrap_or(64));
+        while let Some((k, JsonValue(v))) = map.next_entry::<String, JsonValue>()? {
+            attrs.push((k, v));
+        }
+        Ok(Value::Ad(attrs))
+    }
+}
+
+/// A JSON string: an `/Expr(...)/` expression, or a string.
+fn string_value(s: &str) -> Value {
+    match s.strip_prefix("/Expr(").and_then(|r| r.strip_suffix(")/")) {
+        Some("error") => Value::Error,
+        Some(e) => Value::Expr(e.to_string()),
+        None => Value::Str(s.to_string()),
+    }
 }
 
 /// Writes ads as `condor_q -json` does: `[`, each ad pretty-printed with 2-space indent,

@@ -81,16 +81,22 @@ impl Source {
 /// their paths there; where such a path is missing here but exists under the snapshot's
 /// directory, use that copy.
 fn relocate_user_logs(ads: &mut [JobAd], base: &std::path::Path) {
+    // A cluster's procs share one log: look each path up once.
+    let mut seen: std::collections::HashMap<String, Option<String>> = Default::default();
     for ad in ads {
-        let Some(log) = ad.string("UserLog").map(PathBuf::from) else {
+        let Some(log) = ad.string("UserLog") else {
             continue;
         };
-        if log.exists() {
-            continue;
-        }
-        let moved = base.join(log.strip_prefix("/").unwrap_or(&log));
-        if moved.exists() {
-            ad.set("UserLog", Value::Str(moved.display().to_string()));
+        let moved = seen.entry(log.to_string()).or_insert_with(|| {
+            let log = std::path::Path::new(log);
+            if log.exists() {
+                return None;
+            }
+            let moved = base.join(log.strip_prefix("/").unwrap_or(log));
+            moved.exists().then(|| moved.display().to_string())
+        });
+        if let Some(moved) = moved.clone() {
+            ad.set("UserLog", Value::Str(moved));
         }
     }
 }

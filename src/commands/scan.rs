@@ -178,11 +178,19 @@ pub fn group(
 }
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    let ads = args.source.ads(Vec::new(), true)?;
+    let mut watch = crate::timing::Stopwatch::start();
     let (cache, model_dir) = args.source.open()?;
     let mut advisor = Advisor::new(&cache, model_dir, args.source.log.clone())?;
+    // A global log (`-log`) is read while condor_q (or the snapshot) gives the job ads.
+    if let Some(log) = &args.source.log {
+        advisor.read_ahead(log)?;
+    }
+    let ads = args.source.ads(Vec::new(), true)?;
+    watch.mark("job ads");
     let outcomes = advisor.advise_all(&ads);
+    watch.mark("advice");
     let groups = group(&ads, &outcomes, &args.group_by, args.min_confidence);
+    watch.mark("groups");
     let failed = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Failed(_)))
