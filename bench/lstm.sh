@@ -5,8 +5,10 @@
 #   bash bench/lstm.sh [lstm_bench options, e.g. --steps 100]
 #
 # Needs a venv with PyPI's torch 2.9.0 (README, "LibTorch (tch) backend"): active, or named by
-# TORCH_VENV. Builds release twice: target/ (default features) and target-tch/ (--features tch).
-# Results: bench/out/lstm/{flex,tch,torch}.json and a table with the ratios to PyTorch.
+# TORCH_VENV. Builds release twice: target/ (default features) and target-tch/ (--features tch);
+# SKIP_BUILD=1 uses the binaries already built.
+# Results: bench/out/lstm/{flex,tch,torch}.jsonl (one line per round) and a table of the best
+# round of each with the ratios to PyTorch.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV=${TORCH_VENV:-${VIRTUAL_ENV:-}}
@@ -18,27 +20,46 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 RAYON_NUM_THREADS=1
 out=bench/out/lstm
 mkdir -p "$out"
 
-echo "building (release, default features and --features tch)" >&2
-cargo build --quiet --release -p holdadvisor-models --example lstm_bench
-(
-    # shellcheck disable=SC1091
-    source "$VENV/bin/activate"
-    LIBTORCH_USE_PYTORCH=1 CARGO_TARGET_DIR=target-tch \
-        cargo build --quiet --release -p holdadvisor-models --features tch --example lstm_bench
-)
+if [ -z "${SKIP_BUILD:-}" ]; then
+    echo "building (release, default features and --features tch)" >&2
+    cargo build --quiet --release -p holdadvisor-models --example lstm_bench
+    (
+        # shellcheck disable=SC1091
+        source "$VENV/bin/activate"
+        LIBTORCH_USE_PYTORCH=1 CARGO_TARGET_DIR=target-tch \
+            cargo build --quiet --release -p holdadvisor-models --features tch --example lstm_bench
+    )
+fi
 
-echo "running: flex, tch (LibTorch CPU), PyTorch nn.LSTM" >&2
-target/release/examples/lstm_bench --device flex "$@" >"$out/flex.json"
-target-tch/release/examples/lstm_bench --device cpu "$@" >"$out/tch.json"
-"$VENV/bin/python" bench/lstm_torch.py "$@" >"$out/torch.json"
+# Interleaved rounds, best of each (the machine may be shared: the best run is the least
+# disturbed one). ROUNDS=3 by default.
+rounds=${ROUNDS:-3}
+: >"$out/flex.jsonl"
+: >"$out/tch.jsonl"
+: >"$out/torch.jsonl"
+for r in $(seq "$rounds"); do
+    echo "round $r/$rounds: flex, tch (LibTorch CPU), PyTorch nn.LSTM" >&2
+    target/release/examples/lstm_bench --device flex "$@" >>"$out/flex.jsonl"
+    target-tch/release/examples/lstm_bench --device cpu "$@" >>"$out/tch.jsonl"
+    "$VENV/bin/python" bench/lstm_torch.py "$@" >>"$out/torch.jsonl"
+done
 
 python3 - "$out" <<'EOF'
 import json, sys
 d = sys.argv[1]
-r = {k: json.load(open(f"{d}/{k}.json")) for k in ("torch", "tch", "flex")}
+def best(runs):
+    b = dict(runs[0])
+    for x in runs[1:]:
+        for k in ("train_samples_per_s", "infer_batch_predictions_per_s"):
+            b[k] = max(b[k], x[k])
+        for k in ("infer_one_ms_p50", "infer_one_ms_p90"):
+            b[k] = min(b[k], x[k])
+    return b
+r = {k: best([json.loads(l) for l in open(f"{d}/{k}.jsonl")]) for k in ("torch", "tch", "flex")}
 t = r["torch"]
 print(f"LSTM input {t['input']}, hidden {t['hidden']}, {t['layers']} layers, sequence {t['seq']}, "
-      f"batch {t['batch']}, one thread; {t['train_steps']} training steps")
+      f"batch {t['batch']}, one thread; {t['train_steps']} training steps; best of "
+      f"{len(open(f'{d}/torch.jsonl').readlines())} interleaved rounds")
 print(f"{'':28} {'train samples/s':>16} {'x PyTorch':>9} {'predict/s b256':>15} {'x PyTorch':>9} "
       f"{'1 job p50 ms':>12} {'p90 ms':>7}")
 names = {"torch": t["backend"], "tch": "holdadvisor, burn tch (cpu)", "flex": "holdadvisor, burn flex"}
