@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod jobspec;
 pub mod predict;
+pub mod report;
 pub mod schedd;
 pub mod simulate;
 pub mod timing;

@@ -398,6 +398,18 @@ pub struct Report {
     /// `release_would_succeed`), on every episode of the split that the truth file covers,
     /// censored ones included. Simulated data only.
     pub truth: Option<TruthScores>,
+    /// The probabilities behind `model` and `baselines`, for curves (`evaluate --report`);
+    /// not serialised.
+    #[serde(skip)]
+    pub scores: SplitScores,
+}
+
+/// Labels of the scored split and each predictor's probabilities on it, in the same order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SplitScores {
+    pub labels: Vec<bool>,
+    /// (predictor name, probabilities): the model first, then the baselines as in the report.
+    pub predictors: Vec<(String, Vec<f32>)>,
 }
 
 /// Scores against simulator ground truth.
@@ -506,11 +518,17 @@ pub fn evaluate_model_dir_on(
         metrics: metrics(&probs, &labels),
     };
     let mut scored = Vec::new();
+    let mut curves = vec![(model.name.clone(), probs.clone())];
     for b in baselines(&episodes, &train) {
+        let p: Vec<f32> = chosen
+            .iter()
+            .map(|s| b.predict(&episodes[s.episode]))
+            .collect();
         scored.push(Scored {
             name: b.name().to_string(),
-            metrics: score_baseline(b.as_ref(), &episodes, &chosen),
+            metrics: metrics(&p, &labels),
         });
+        curves.push((b.name().to_string(), p));
     }
     if let Some(r) = &reference {
         let inputs: Vec<&crate::encode::EpisodeInput> = chosen
@@ -522,6 +540,7 @@ pub fn evaluate_model_dir_on(
             name: "reference (m, j*e) encoder + LSTM".into(),
             metrics: metrics(&p, &labels),
         });
+        curves.push(("reference (m, j*e) encoder + LSTM".into(), p));
     }
     let truth = match truth {
         None => None,
@@ -597,6 +616,10 @@ pub fn evaluate_model_dir_on(
         stream: stats,
         malformed_events: malformed,
         truth,
+        scores: SplitScores {
+            labels,
+            predictors: curves,
+        },
     };
     Ok((report, rows))
 }

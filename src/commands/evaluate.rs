@@ -30,7 +30,9 @@ pub struct EvaluateArgs {
     /// Write one row per hold episode of every split.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
-    /// Write a Markdown report (report.md, report.json) into this directory.
+    /// Write a report into this directory: report.md (data notes, metrics tables, confusion
+    /// matrix, pictures embedded), report.json, and roc, reliability and training curves as
+    /// .svg and .png.
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Also score against a simulator's ground truth (default with --data: DIR/truth.jsonl).
@@ -82,20 +84,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         f.flush()?;
     }
     if let Some(dir) = &args.report {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let md = format!(
-            "# Evaluation of {}\n\nData: {}\n\nScored: the {} split ({} labelled episodes). Metrics at threshold 0.5; ECE with 10 bins.\n\n{}",
-            report.model_dir,
-            report.data_note,
-            report.split,
-            report.model.metrics.n,
-            report.table()
-        );
-        std::fs::write(dir.join("report.md"), md)?;
-        std::fs::write(
-            dir.join("report.json"),
-            serde_json::to_string_pretty(&report)?,
-        )?;
+        crate::report::write_report(dir, &args.model, &report)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
