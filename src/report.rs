@@ -250,7 +250,7 @@ impl Picture for Roc {
             .y_desc("true positive rate")
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         chart.draw_series(DashedLineSeries::new(
             [(0.0, 0.0), (1.0, 1.0)],
@@ -319,7 +319,7 @@ impl Picture for Reliability {
             .y_desc("observed success rate")
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         chart
             .draw_series(DashedLineSeries::new(
@@ -344,11 +344,8 @@ impl Picture for Reliability {
                 .map(|b| Circle::new((b.predicted, b.observed), 5, c.filled())),
         )?;
         chart.draw_series(filled.iter().map(|b| {
-            Text::new(
-                format!("n={}", b.count),
-                (b.predicted, b.observed),
-                (FONT, 12).into_font(),
-            )
+            EmptyElement::at((b.predicted, b.observed))
+                + Text::new(format!("n={}", b.count), (8, -16), (FONT, 12).into_font())
         }))?;
         chart
             .configure_series_labels()
@@ -368,9 +365,10 @@ impl Picture for Reliability {
             .configure_mesh()
             .x_desc("predicted probability (bin)")
             .y_desc("episodes")
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         counts.draw_series(self.bins.iter().map(|b| {
             Rectangle::new(
@@ -436,7 +434,7 @@ impl Picture for Training {
             .x_label_formatter(&epoch_label)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         self.best_line(&mut chart, top)?;
         for (i, (label, points)) in losses.iter().enumerate() {
@@ -451,7 +449,7 @@ impl Picture for Training {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::LowerLeft)
             .label_font((FONT, 13))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
@@ -471,7 +469,7 @@ impl Picture for Training {
             .x_label_formatter(&epoch_label)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         self.best_line(&mut chart, 1.0)?;
         for (i, (_, label)) in VALIDATION_METRICS[..4].iter().enumerate() {
