@@ -98,28 +98,40 @@ pub struct CodeHistory {
     pub negative: i64,
 }
 
-/// Rows per multi-row INSERT: 500 rows of at most 9 columns stay far below SQLite's limit
-/// of 32,766 bound parameters.
-pub const ROWS_PER_STATEMENT: usize = 500;
-
-/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` values.
-fn placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+/// A recorded episode of a job and the prediction a model made for it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodePrediction {
+    pub cluster: i64,
+    pub proc: i64,
+    pub episode: i64,
+    pub hold_time: i64,
+    pub entered: Option<i64>,
+    pub prediction: Option<CachedPrediction>,
 }
 
-/// An episode with the columns of its prediction, NULL when it has none.
-#[derive(FromRow)]
-struct EpisodePrediction {
-    #[sqlx(flatten)]
-    episode: EpisodeRow,
-    probability: Option<f64>,
-    advice: Option<String>,
-    confidence: Option<f64>,
-    explanation: Option<String>,
-    commands: Option<String>,
-    created: Option<i64>,
+/// What `q` and `scan` show of a stored prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedPrediction {
+    pub probability: f64,
+    pub advice: String,
+    pub confidence: f64,
+    pub explanation: String,
+    pub commands: String,
 }
+
+/// The lookup's JSON array per row (see `episodes_with_predictions`).
+type EpisodePredictionColumns = (
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<f64>,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The cache. Methods are synchronous: each runs on the cache's own small runtime.
 pub struct Cache {
@@ -365,21 +377,23 @@ impl Cache {
     }
 
     /// Every recorded episode of these jobs, each with this model's prediction when there is
-    /// one: one query however many jobs (the ids travel as one JSON parameter).
+    /// one. One query however many jobs: the ids go in as one JSON parameter and the rows come
+    /// back as one JSON text (a scan asks for a hundred thousand jobs, and decoding that many
+    /// rows one by one through the driver took seconds; SQLite builds the JSON in C).
     pub fn episodes_with_predictions(
         &self,
         jobs: &[(i64, i64)],
         model_id: &str,
-    ) -> anyhow::Result<Vec<(EpisodeRow, Option<PredictionRow>)>> {
+    ) -> anyhow::Result<Vec<EpisodePrediction>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         let wanted = serde_json::to_string(jobs)?;
-        let rows = self.rt.block_on(
-            sqlx::query_as::<_, EpisodePrediction>(
-                "SELECT e.id, e.cluster, e.proc, e.episode, e.hold_time, e.code, e.subcode, e.reason,
-                        e.site, e.entered, p.probability, p.advice, p.confidence, p.explanation,
-                        p.commands, p.created
+        let rows: Option<String> = self.rt.block_on(
+            sqlx::query_scalar(
+                "SELECT json_group_array(json_array(
+                        e.cluster, e.proc, e.episode, e.hold_time, e.entered, p.probability,
+                        p.advice, p.confidence, p.explanation, p.commands))
                  FROM json_each(?) AS w
                  CROSS JOIN hold_episodes e
                    ON e.cluster = w.value ->> 0 AND e.proc = w.value ->> 1
@@ -387,120 +401,127 @@ impl Cache {
             )
             .bind(wanted)
             .bind(model_id)
-            .fetch_all(&self.pool),
+            .fetch_one(&self.pool),
         )?;
+        let rows: Vec<EpisodePredictionColumns> = match rows {
+            Some(text) => serde_json::from_str(&text).with_context(|| {
+                format!("reading episodes from the cache {}", self.path.display())
+            })?,
+            None => Vec::new(),
+        };
         Ok(rows
             .into_iter()
-            .map(|r| {
-                let prediction = match (r.probability, r.advice, r.confidence) {
-                    (Some(probability), Some(advice), Some(confidence)) => Some(PredictionRow {
-                        episode_id: r.episode.id,
-                        model_id: model_id.to_string(),
+            .map(|r| EpisodePrediction {
+                cluster: r.0,
+                proc: r.1,
+                episode: r.2,
+                hold_time: r.3,
+                entered: r.4,
+                prediction: match (r.5, r.6, r.7) {
+                    (Some(probability), Some(advice), Some(confidence)) => Some(CachedPrediction {
                         probability,
                         advice,
                         confidence,
-                        explanation: r.explanation.unwrap_or_default(),
-                        commands: r.commands.unwrap_or_default(),
-                        created: r.created.unwrap_or_default(),
+                        explanation: r.8.unwrap_or_default(),
+                        commands: r.9.unwrap_or_default(),
                     }),
                     _ => None,
-                };
-                (r.episode, prediction)
+                },
             })
             .collect())
     }
 
     /// Stores predictions (and their episodes and jobs) in one transaction; an existing
     /// prediction for the same episode and model is kept (the first answer given is the one
-    /// that will be judged). Returns the episodes' ids, in the order of `items`.
+    /// that will be judged).
     ///
-    /// Rows go in as multi-row statements of [`ROWS_PER_STATEMENT`]: a scan stores a
-    /// hundred thousand predictions, and one statement per row would spend seconds on
-    /// round trips alone.
-    pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<Vec<i64>> {
+    /// Each table gets one statement whose rows arrive as one JSON parameter: a scan stores a
+    /// hundred thousand predictions, and binding them value by value cost seconds.
+    pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<()> {
+        let first_seen = now();
+        let jobs: Vec<_> = items
+            .iter()
+            .filter(|s| s.owner.is_some() || s.user_log.is_some())
+            .map(|s| (s.episode.cluster, s.episode.proc, &s.owner, &s.user_log))
+            .collect();
+        let episodes: Vec<_> = items
+            .iter()
+            .map(|Stored { episode: e, .. }| {
+                (
+                    e.cluster,
+                    e.proc,
+                    e.episode,
+                    e.hold_time,
+                    e.code,
+                    e.subcode,
+                    &e.reason,
+                    &e.site,
+                    e.entered,
+                )
+            })
+            .collect();
+        let predictions: Vec<_> = items
+            .iter()
+            .map(
+                |Stored {
+                     episode: e,
+                     prediction: p,
+                     ..
+                 }| {
+                    (
+                        e.cluster,
+                        e.proc,
+                        e.hold_time,
+                        &p.model_id,
+                        p.probability,
+                        &p.advice,
+                        p.confidence,
+                        &p.explanation,
+                        &p.commands,
+                        p.created,
+                    )
+                },
+            )
+            .collect();
+        let (jobs, episodes, predictions) = (
+            serde_json::to_string(&jobs)?,
+            serde_json::to_string(&episodes)?,
+            serde_json::to_string(&predictions)?,
+        );
         self.write(async |c| {
-            let first_seen = now();
-            let jobs: Vec<&Stored> = items
-                .iter()
-                .filter(|s| s.owner.is_some() || s.user_log.is_some())
-                .collect();
-            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) VALUES {}
-                     ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
-                     user_log = COALESCE(excluded.user_log, user_log)",
-                    placeholders(chunk.len(), 5)
-                );
-                let mut q = sqlx::query(&sql);
-                for s in chunk {
-                    q = q
-                        .bind(s.episode.cluster)
-                        .bind(s.episode.proc)
-                        .bind(&s.owner)
-                        .bind(&s.user_log)
-                        .bind(first_seen);
-                }
-                q.execute(&mut *c).await?;
-            }
-            let mut ids: std::collections::HashMap<(i64, i64, i64), i64> =
-                std::collections::HashMap::with_capacity(items.len());
-            for chunk in items.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
-                     VALUES {}
-                     ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)
-                     RETURNING id, cluster, proc, hold_time",
-                    placeholders(chunk.len(), 9)
-                );
-                let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql);
-                for Stored { episode: e, .. } in chunk {
-                    q = q
-                        .bind(e.cluster)
-                        .bind(e.proc)
-                        .bind(e.episode)
-                        .bind(e.hold_time)
-                        .bind(e.code)
-                        .bind(e.subcode)
-                        .bind(&e.reason)
-                        .bind(&e.site)
-                        .bind(e.entered);
-                }
-                for (id, cluster, proc, hold_time) in q.fetch_all(&mut *c).await? {
-                    ids.insert((cluster, proc, hold_time), id);
-                }
-            }
-            let mut out = Vec::with_capacity(items.len());
-            for s in items {
-                let key = (s.episode.cluster, s.episode.proc, s.episode.hold_time);
-                match ids.get(&key) {
-                    Some(&id) => out.push(id),
-                    None => return Err(sqlx::Error::RowNotFound),
-                }
-            }
-            for (chunk, chunk_ids) in items
-                .chunks(ROWS_PER_STATEMENT)
-                .zip(out.chunks(ROWS_PER_STATEMENT))
-            {
-                let sql = format!(
-                    "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
-                     VALUES {}",
-                    placeholders(chunk.len(), 8)
-                );
-                let mut q = sqlx::query(&sql);
-                for (Stored { prediction: p, .. }, id) in chunk.iter().zip(chunk_ids) {
-                    q = q
-                        .bind(id)
-                        .bind(&p.model_id)
-                        .bind(p.probability)
-                        .bind(&p.advice)
-                        .bind(p.confidence)
-                        .bind(&p.explanation)
-                        .bind(&p.commands)
-                        .bind(p.created);
-                }
-                q.execute(&mut *c).await?;
-            }
-            Ok(out)
+            // `WHERE true`: an upsert's SELECT needs a WHERE to parse unambiguously.
+            sqlx::query(
+                "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ? FROM json_each(?) WHERE true
+                 ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
+                 user_log = COALESCE(excluded.user_log, user_log)",
+            )
+            .bind(first_seen)
+            .bind(&jobs)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query(
+                "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+                        value ->> 6, value ->> 7, value ->> 8
+                 FROM json_each(?) WHERE true
+                 ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
+            )
+            .bind(&episodes)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
+                 SELECT e.id, w.value ->> 3, w.value ->> 4, w.value ->> 5, w.value ->> 6, w.value ->> 7,
+                        w.value ->> 8, w.value ->> 9
+                 FROM json_each(?) AS w
+                 CROSS JOIN hold_episodes e
+                   ON e.cluster = w.value ->> 0 AND e.proc = w.value ->> 1 AND e.hold_time = w.value ->> 2",
+            )
+            .bind(&predictions)
+            .execute(&mut *c)
+            .await?;
+            Ok(())
         })
     }
 

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use holdadvisor_models::encode::Episode;
@@ -15,7 +17,7 @@ use holdadvisor_parsers::condor_q::{HELD, JobAd};
 use holdadvisor_parsers::{EventBody, EventReader, ReadOptions, Zone};
 
 use crate::advice::{Action, Advice, Facts, advise};
-use crate::cache::{Cache, CodeHistory, EpisodeRow, NewEpisode, PredictionRow, Stored};
+use crate::cache::{Cache, CodeHistory, EpisodePrediction, NewEpisode, PredictionRow, Stored};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
@@ -60,8 +62,8 @@ pub struct Advisor<'a> {
     predictor: Option<Predictor>,
     /// A log to read instead of each job's UserLog (`-log FILE`).
     pub log_override: Option<PathBuf>,
-    /// A log being read ahead ([`Advisor::read_ahead`]).
-    ahead: Option<(PathBuf, std::thread::JoinHandle<anyhow::Result<ReadLog>>)>,
+    /// A log being read ahead ([`Advisor::read_ahead`]), and the flag that stops it.
+    ahead: Option<ReadAhead>,
 }
 
 fn job_id(ad: &JobAd) -> String {
@@ -132,6 +134,13 @@ impl<'a> Advisor<'a> {
             }
         }
         watch.mark("cache lookup");
+        if self
+            .ahead
+            .as_ref()
+            .is_some_and(|a| !misses.contains_key(&a.path))
+        {
+            self.ahead = None;
+        }
         for (log, idx) in misses {
             match self.compute(&log, &idx.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
                 Ok(results) => {
@@ -158,16 +167,12 @@ impl<'a> Advisor<'a> {
             .iter()
             .filter_map(|ad| Some((ad.cluster()?, ad.proc()?)))
             .collect();
-        let mut by_job: HashMap<(i64, i64), Vec<(EpisodeRow, Option<PredictionRow>)>> =
-            HashMap::new();
-        for (ep, pred) in self
+        let mut by_job: HashMap<(i64, i64), Vec<EpisodePrediction>> = HashMap::new();
+        for row in self
             .cache
             .episodes_with_predictions(&jobs, &self.model_id)?
         {
-            by_job
-                .entry((ep.cluster, ep.proc))
-                .or_default()
-                .push((ep, pred));
+            by_job.entry((row.cluster, row.proc)).or_default().push(row);
         }
         Ok(ads
             .iter()
@@ -185,13 +190,18 @@ impl<'a> Advisor<'a> {
                 // or take the schedd's lag).
                 let row = rows
                     .iter()
-                    .find(|(ep, _)| ep.entered == Some(entered))
+                    .find(|r| r.entered == Some(entered))
                     .or_else(|| {
                         rows.iter()
-                            .max_by_key(|(ep, _)| ep.hold_time)
-                            .filter(|(ep, _)| (ep.hold_time - entered).abs() <= 120)
+                            .max_by_key(|r| r.hold_time)
+                            .filter(|r| (r.hold_time - entered).abs() <= 120)
                     });
-                let Some((ep, Some(pred))) = row else {
+                let Some(EpisodePrediction {
+                    episode,
+                    prediction: Some(pred),
+                    ..
+                }) = row
+                else {
                     return Ok(None);
                 };
                 Ok(Some(Answer {
@@ -203,7 +213,7 @@ impl<'a> Advisor<'a> {
                     },
                     commands: pred.commands.lines().map(str::to_string).collect(),
                     from_cache: true,
-                    episode: ep.episode,
+                    episode: *episode,
                 }))
             })
             .collect())
@@ -215,15 +225,24 @@ impl<'a> Advisor<'a> {
     pub fn read_ahead(&mut self, log: &Path) -> anyhow::Result<()> {
         let encoder = self.predictor()?.encoder().clone();
         let path = log.to_path_buf();
-        let handle = std::thread::spawn(move || read_log(&path, encoder, None));
-        self.ahead = Some((log.to_path_buf(), handle));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || read_log(&path, encoder, None, &flag));
+        self.ahead = Some(ReadAhead {
+            path: log.to_path_buf(),
+            handle: Some(handle),
+            stop,
+        });
         Ok(())
     }
 
     fn compute(&mut self, log: &Path, ads: &[&JobAd]) -> anyhow::Result<Vec<Outcome>> {
         let mut watch = crate::timing::Stopwatch::start();
         let read = match self.ahead.take() {
-            Some((path, handle)) if path == log => handle
+            Some(mut ahead) if ahead.path == log && ahead.handle.is_some() => ahead
+                .handle
+                .take()
+                .expect("checked")
                 .join()
                 .map_err(|_| anyhow::anyhow!("reading {} failed", log.display()))??,
             _ => {
@@ -232,7 +251,7 @@ impl<'a> Advisor<'a> {
                     .filter_map(|ad| Some((ad.cluster()?, ad.proc()?)))
                     .collect();
                 let encoder = self.predictor()?.encoder().clone();
-                read_log(log, encoder, Some(&wanted))?
+                read_log(log, encoder, Some(&wanted), &AtomicBool::new(false))?
             }
         };
         let (episodes, memory) = (read.episodes, read.memory);
@@ -309,6 +328,20 @@ impl<'a> Advisor<'a> {
     }
 }
 
+/// A log read on another thread.
+struct ReadAhead {
+    path: PathBuf,
+    handle: Option<std::thread::JoinHandle<anyhow::Result<ReadLog>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ReadAhead {
+    /// Not needed after all (every answer was in the cache): stop reading.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// An event log read and encoded: its hold episodes (only the newest episode of each job
 /// still keeps its tensor) and the largest MemoryUsage each job showed.
 pub struct ReadLog {
@@ -322,6 +355,7 @@ pub fn read_log(
     log: &Path,
     encoder: holdadvisor_models::encode::EncoderConfig,
     wanted: Option<&HashSet<(i64, i64)>>,
+    stop: &AtomicBool,
 ) -> anyhow::Result<ReadLog> {
     let mut memory: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     let mut stream = holdadvisor_models::encode::EpisodeStream::new(vec![encoder]);
@@ -329,10 +363,17 @@ pub fn read_log(
         zone: Zone::Utc,
         ..Default::default()
     };
-    let reader = EventReader::open_mapped(log, options)
+    let mut reader = EventReader::open_mapped(log, options)
         .with_context(|| format!("reading the event log {}", log.display()))?;
+    if wanted.is_none() {
+        // Read ahead: one core, leaving the others to whatever fetches the job ads.
+        reader.set_threads(1);
+    }
     let mut newest: HashMap<(i64, i64), usize> = HashMap::new();
-    for event in reader.flatten() {
+    for (n, event) in reader.flatten().enumerate() {
+        if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+            anyhow::bail!("reading {} stopped: not needed", log.display());
+        }
         note_memory(&mut memory, &event);
         let Some(index) = stream.push(&event) else {
             continue;
