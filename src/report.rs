@@ -13,7 +13,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use holdadvisor_models::evaluate::Report;
+use holdadvisor_models::evaluate::{Bin, Report, reliability_bins};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -75,39 +75,6 @@ pub fn area(points: &[(f64, f64)]) -> f64 {
         .windows(2)
         .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
         .sum()
-}
-
-/// One bin of the reliability diagram.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bin {
-    pub lo: f64,
-    pub hi: f64,
-    pub count: usize,
-    /// Mean predicted probability and observed positive rate (NaN when empty).
-    pub predicted: f64,
-    pub observed: f64,
-}
-
-/// `bins` equal-width bins over [0, 1], as in the ECE (1.0 goes into the last bin).
-pub fn reliability_bins(probs: &[f32], labels: &[bool], bins: usize) -> Vec<Bin> {
-    let mut sum_p = vec![0.0f64; bins];
-    let mut sum_y = vec![0.0f64; bins];
-    let mut count = vec![0usize; bins];
-    for (&p, &y) in probs.iter().zip(labels) {
-        let b = ((p as f64 * bins as f64) as usize).min(bins - 1);
-        sum_p[b] += p as f64;
-        sum_y[b] += f64::from(u8::from(y));
-        count[b] += 1;
-    }
-    (0..bins)
-        .map(|b| Bin {
-            lo: b as f64 / bins as f64,
-            hi: (b + 1) as f64 / bins as f64,
-            count: count[b],
-            predicted: sum_p[b] / count[b] as f64,
-            observed: sum_y[b] / count[b] as f64,
-        })
-        .collect()
 }
 
 /// True when a predictor only says 0 or 1 (a rule, not a probability).

@@ -70,8 +70,19 @@ pub fn roc_auc(probs: &[f32], labels: &[bool]) -> Option<f64> {
     Some(u / (n_pos as f64 * n_neg as f64))
 }
 
-/// Expected calibration error with `bins` equal-width bins: Σ (nᵦ/N)·|mean pᵦ − mean yᵦ|.
-pub fn ece(probs: &[f32], labels: &[bool], bins: usize) -> f64 {
+/// One bin of the reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: usize,
+    /// Mean predicted probability and observed positive rate (NaN when empty).
+    pub predicted: f64,
+    pub observed: f64,
+}
+
+/// `bins` equal-width bins over [0, 1], as in the ECE (1.0 goes into the last bin).
+pub fn reliability_bins(probs: &[f32], labels: &[bool], bins: usize) -> Vec<Bin> {
     let mut sum_p = vec![0.0f64; bins];
     let mut sum_y = vec![0.0f64; bins];
     let mut count = vec![0usize; bins];
@@ -81,10 +92,24 @@ pub fn ece(probs: &[f32], labels: &[bool], bins: usize) -> f64 {
         sum_y[b] += f64::from(u8::from(y));
         count[b] += 1;
     }
-    let n = probs.len().max(1) as f64;
     (0..bins)
-        .filter(|&b| count[b] > 0)
-        .map(|b| (count[b] as f64 / n) * ((sum_p[b] - sum_y[b]) / count[b] as f64).abs())
+        .map(|b| Bin {
+            lo: b as f64 / bins as f64,
+            hi: (b + 1) as f64 / bins as f64,
+            count: count[b],
+            predicted: sum_p[b] / count[b] as f64,
+            observed: sum_y[b] / count[b] as f64,
+        })
+        .collect()
+}
+
+/// Expected calibration error with `bins` equal-width bins: Σ (nᵦ/N)·|mean pᵦ − mean yᵦ|.
+pub fn ece(probs: &[f32], labels: &[bool], bins: usize) -> f64 {
+    let n = probs.len().max(1) as f64;
+    reliability_bins(probs, labels, bins)
+        .iter()
+        .filter(|b| b.count > 0)
+        .map(|b| (b.count as f64 / n) * (b.predicted - b.observed).abs())
         .sum()
 }
 

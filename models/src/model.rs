@@ -175,12 +175,25 @@ impl HoldModel {
     /// Time-major `[T·B, I]` ([`TimeMajor`]) -> logits `[B]`; the last layer computes only
     /// the last step's output, the one the head reads.
     pub fn forward_time_major(&self, x: TimeMajor) -> Tensor<1> {
+        self.run(x, None)
+    }
+
+    /// The layers and the head, every layer starting from zeros or from its state in `start`.
+    fn run(&self, x: TimeMajor, start: Option<&LayerStates>) -> Tensor<1> {
         let b = x.batch;
         let mut y = x;
         let n = self.layers.len();
         for (k, layer) in self.layers.iter().enumerate() {
             let last = k + 1 == n;
-            y = layer.forward_time_major(y, last);
+            let from = start.map(|states| {
+                let (h0, c0) = &states[k];
+                let hidden = layer.hidden_size;
+                (
+                    h0.clone().expand([b, hidden]),
+                    c0.clone().expand([b, hidden]),
+                )
+            });
+            y = layer.forward_time_major_from(y, from, last).0;
             if !last {
                 y.x = self.dropout.forward(y.x);
             }
@@ -222,23 +235,7 @@ impl HoldModel {
     /// the whole batch): the same as [`forward`](Self::forward) on `x` with the padding rows
     /// that led to `start` put back in front.
     pub fn forward_from(&self, x: TimeMajor, start: &LayerStates) -> Tensor<1> {
-        let b = x.batch;
-        let mut y = x;
-        let n = self.layers.len();
-        for (k, (layer, (h0, c0))) in self.layers.iter().zip(start).enumerate() {
-            let last = k + 1 == n;
-            let hidden = layer.hidden_size;
-            let start = (
-                h0.clone().expand([b, hidden]),
-                c0.clone().expand([b, hidden]),
-            );
-            y = layer.forward_time_major_from(y, Some(start), last).0;
-            if !last {
-                y.x = self.dropout.forward(y.x);
-            }
-        }
-        let last = self.dropout.forward(y.x);
-        self.head.forward(last).reshape([b])
+        self.run(x, Some(start))
     }
 }
 
