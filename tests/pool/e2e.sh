@@ -25,6 +25,10 @@ bash "$POOL" up >/dev/null 2>&1 || { bad "pool.sh up"; finish; }
 # job here gets a slot at once.
 asu "condor_rm -all" >/dev/null 2>&1
 for _ in $(seq 60); do [ -z "$(asu 'condor_q -allusers -af ClusterId' 2>/dev/null)" ] && break; sleep 1; done
+# The schedd may keep a claim on a dynamic slot a DAG node asked 512 MB for after the queue
+# empties; the memory job would reuse it, and 400 MB does not exceed 512 (MEMORY_EXCEEDED
+# compares MemoryUsage with the slot's Memory). Wait until no slot is claimed.
+for _ in $(seq 120); do asu 'condor_status -af State' 2>/dev/null | grep -q Claimed || break; sleep 1; done
 rm -rf "$D"; mkdir -p "$D"
 cp "$BIN" "$D/holdadvisor"; cp -r "$MODEL" "$D/model"
 cat >"$D/ok.sh" <<'SH'
@@ -61,7 +65,7 @@ held() { [ "$(asu "condor_q $1.0 -af JobStatus")" = 5 ]; }
 for _ in $(seq 240); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && break; sleep 1; done
 for j in "$IN" "$OUT" "$MEM" "$HOLD"; do
     held "$j" && ok "job $j is held: $(asu "condor_q $j.0 -af HoldReasonCode HoldReasonSubCode")" \
-        || bad "job $j never held (JobStatus MemoryUsage RequestMemory: $(asu "condor_q $j.0 -af JobStatus MemoryUsage RequestMemory"))"
+        || bad "job $j never held (JobStatus MemoryUsage RequestMemory: $(asu "condor_q $j.0 -af JobStatus MemoryUsage RequestMemory"); slots: $(asu 'condor_status -af Name State Memory' | tr '\n' ';'))"
 done
 
 ha() { asu "cd $W && HOLDADVISOR_CACHE=\$HOME/$W/cache.sqlite HOLDADVISOR_MODEL=\$HOME/$W/model ./holdadvisor $*"; }
