@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${1:-175000}
 out=bench/out/scan-$jobs
 cargo build --release --quiet
-bin=$PWD/target/release/holdadvisor
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/holdadvisor
 model=${HOLDADVISOR_MODEL:-models/default}
 if [ ! -f "$out/sim/condor_q.json" ]; then
     rm -rf "$out" && mkdir -p "$out"
