@@ -119,6 +119,26 @@ impl std::error::Error for AdsError {}
 /// Reads `condor_q -json` / `condor_history -json` output, or JSON Lines (`-jsonl`).
 /// Empty output is an empty list; `Summary` ads are dropped.
 pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
+    parse(text, source, None)
+}
+
+/// As [`parse_job_ads`], but each ad keeps only the attributes named in `keep` (matched
+/// case-insensitively, as ClassAds do; in the order and spelling of the input). The others
+/// are skipped without being built: a command that reads a dozen attributes of each ad of a
+/// 100,000-job queue need not allocate the other hundreds of MB. A kept attribute has the
+/// value [`parse_job_ads`] gives it; the output is accepted or rejected exactly as there.
+pub fn parse_job_ads_keeping(
+    text: &str,
+    source: &str,
+    keep: &[&str],
+) -> Result<Vec<JobAd>, AdsError> {
+    parse(text, source, Some(&Keep::new(keep)))
+}
+
+/// Below this size a queue is parsed on one thread.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+fn parse(text: &str, source: &str, keep: Option<&Keep>) -> Result<Vec<JobAd>, AdsError> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Ok(Vec::new());
@@ -131,36 +151,42 @@ pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
     };
     // Deserialized straight into ClassAd values (no serde_json::Value in between: a big
     // queue is a few hundred MB of JSON).
-    let values: Vec<Value> = if trimmed.starts_with('[') {
-        serde_json::from_str::<Vec<JsonValue>>(text)
-            .map_err(|e| to_err(e, 0))?
-            .into_iter()
-            .map(|v| v.0)
-            .collect()
+    let items: Vec<Item> = if trimmed.starts_with('[') {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let parallel = if threads > 1 && trimmed.len() >= PARALLEL_MIN_BYTES {
+            parse_array_parallel(text, keep, threads)
+        } else {
+            None
+        };
+        match parallel {
+            Some(items) => items,
+            // One pass over the whole text: also what names the line and column of any error.
+            None => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                serde::de::DeserializeSeed::deserialize(ListSeed { keep }, &mut de)
+                    .and_then(|items| de.end().map(|()| items))
+                    .map_err(|e| to_err(e, 0))?
+            }
+        }
     } else {
         let mut items = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            items.push(
-                serde_json::from_str::<JsonValue>(line)
-                    .map_err(|e| to_err(e, i))?
-                    .0,
-            );
+            items.push(parse_one(line, keep).map_err(|e| to_err(e, i))?);
         }
         items
     };
-    let mut ads = Vec::with_capacity(values.len());
-    for (i, v) in values.into_iter().enumerate() {
-        match v {
-            Value::Ad(attrs) => {
-                let ad = JobAd { attrs };
-                if ad.string("MyType") != Some("Summary") {
+    let mut ads = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Item::Ad { ad, summary } => {
+                if !summary {
                     ads.push(ad);
                 }
             }
-            _ => {
+            Item::NotObject => {
                 return Err(AdsError {
                     source: source.to_string(),
                     line: 0,
@@ -171,6 +197,256 @@ pub fn parse_job_ads(text: &str, source: &str) -> Result<Vec<JobAd>, AdsError> {
         }
     }
     Ok(ads)
+}
+
+/// One JSON value (with only whitespace around it) as an item of the list.
+fn parse_one(text: &str, keep: Option<&Keep>) -> Result<Item, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let item = serde::de::DeserializeSeed::deserialize(ItemSeed { keep }, &mut de)?;
+    de.end()?;
+    Ok(item)
+}
+
+/// The line between two ads in condor_q's layout. JSON strings cannot hold a raw newline, so
+/// it only occurs between values (though not only between top-level ones).
+const SEPARATOR: &[u8] = b"\n,\n";
+
+/// condor_q's layout (`[`, ads separated by lines holding only `,`, `]`) parsed on `threads`
+/// threads, each taking a run of whole ads and parsing each ad on its own; in order. `None`
+/// when the text is not in that layout or any piece fails to parse: the caller then parses
+/// it in one pass, which gives the same ads, or the error with its line and column.
+fn parse_array_parallel(text: &str, keep: Option<&Keep>, threads: usize) -> Option<Vec<Item>> {
+    // JSON's whitespace only: anything else around the list is the one-pass parser's to reject.
+    let json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let body = text
+        .trim_matches(json_space)
+        .strip_prefix('[')?
+        .strip_suffix(']')?;
+    let finder = memchr::memmem::Finder::new(SEPARATOR);
+    // Cut the body at the first separator after each thread's share of the bytes.
+    let mut cuts = vec![0];
+    for k in 1..threads {
+        let from = body.len() / threads * k;
+        if from <= *cuts.last()? {
+            continue;
+        }
+        match finder.find(&body.as_bytes()[from..]) {
+            Some(at) => cuts.push(from + at),
+            None => break,
+        }
+    }
+    cuts.push(body.len());
+    if cuts.len() < 3 {
+        return None;
+    }
+    let runs: Vec<&str> = cuts
+        .windows(2)
+        .enumerate()
+        .map(|(k, w)| {
+            let run = body.get(w[0]..w[1]).unwrap_or("");
+            // Every run but the first begins with the separator it was cut at.
+            if k == 0 {
+                run
+            } else {
+                run.get(SEPARATOR.len()..).unwrap_or("")
+            }
+        })
+        .collect();
+    let parse_run = |run: &str| -> Option<Vec<Item>> {
+        let mut items = Vec::with_capacity(run.len() / 1024 + 1);
+        let mut start = 0;
+        for at in finder.find_iter(run.as_bytes()) {
+            items.push(parse_one(run.get(start..at)?, keep).ok()?);
+            start = at + SEPARATOR.len();
+        }
+        items.push(parse_one(run.get(start..)?, keep).ok()?);
+        Some(items)
+    };
+    let parsed: Vec<Option<Vec<Item>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs[1..]
+            .iter()
+            .map(|run| scope.spawn(move || parse_run(run)))
+            .collect();
+        let mut parsed = vec![parse_run(runs[0])];
+        parsed.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
+        parsed
+    });
+    let mut items = Vec::new();
+    for run in parsed {
+        items.extend(run?);
+    }
+    Some(items)
+}
+
+/// Attribute names to keep, compared case-insensitively; by length, so that most names are
+/// turned away without comparing a byte.
+struct Keep {
+    by_len: Vec<Vec<String>>,
+    count: usize,
+}
+
+impl Keep {
+    fn new(names: &[&str]) -> Keep {
+        let mut by_len: Vec<Vec<String>> = Vec::new();
+        let mut count = 0;
+        for name in names {
+            if by_len.len() <= name.len() {
+                by_len.resize(name.len() + 1, Vec::new());
+            }
+            let same = &mut by_len[name.len()];
+            if !same.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                same.push(name.to_ascii_lowercase());
+                count += 1;
+            }
+        }
+        Keep { by_len, count }
+    }
+    fn contains(&self, name: &str) -> bool {
+        self.by_len
+            .get(name.len())
+            .is_some_and(|same| same.iter().any(|n| n.eq_ignore_ascii_case(name)))
+    }
+}
+
+/// One item of the list: a job ad (and whether it is condor_q's `-totals` summary), or
+/// something that is not a JSON object.
+enum Item {
+    Ad { ad: JobAd, summary: bool },
+    NotObject,
+}
+
+/// A JSON list of items.
+struct ListSeed<'k> {
+    keep: Option<&'k Keep>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ListSeed<'_> {
+    type Value = Vec<Item>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Item>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ListSeed<'_> {
+    type Value = Vec<Item>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of job ads")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Item>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(ItemSeed { keep: self.keep })? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+/// One item, keeping the attributes `keep` names (all without it).
+#[derive(Clone, Copy)]
+struct ItemSeed<'k> {
+    keep: Option<&'k Keep>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ItemSeed<'_> {
+    type Value = Item;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Item, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ItemSeed<'_> {
+    type Value = Item;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a job ad")
+    }
+    fn visit_unit<E>(self) -> Result<Item, E> {
+        Ok(Item::NotObject)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
+        Ok(Item::NotObject)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
+        Ok(Item::NotObject)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+        Ok(Item::NotObject)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
+        Ok(Item::NotObject)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
+        Ok(Item::NotObject)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Item::NotObject)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+        let capacity = self.keep.map_or(64, |k| k.count);
+        let mut attrs = Vec::with_capacity(map.size_hint().unwrap_or(capacity).min(capacity));
+        // As `JobAd::string("MyType")` would answer it: the first MyType decides.
+        let mut summary = None;
+        while let Some(key) = map.next_key_seed(KeySeed { keep: self.keep })? {
+            match key {
+                Key::Keep(name) => {
+                    let JsonValue(v) = map.next_value()?;
+                    if summary.is_none() && name.eq_ignore_ascii_case("MyType") {
+                        summary = Some(matches!(&v, Value::Str(s) if s == "Summary"));
+                    }
+                    attrs.push((name, v));
+                }
+                Key::MyType => {
+                    let JsonValue(v) = map.next_value()?;
+                    summary.get_or_insert(matches!(&v, Value::Str(s) if s == "Summary"));
+                }
+                Key::Skip => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Item::Ad {
+            ad: JobAd { attrs },
+            summary: summary.unwrap_or(false),
+        })
+    }
+}
+
+/// What to do with an attribute: keep it, look at it only to see whether the ad is a
+/// summary, or skip its value.
+enum Key {
+    Keep(String),
+    MyType,
+    Skip,
+}
+
+struct KeySeed<'k> {
+    keep: Option<&'k Keep>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Key;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an attribute name")
+    }
+    fn visit_str<E>(self, name: &str) -> Result<Key, E> {
+        Ok(match self.keep {
+            Some(keep) if !keep.contains(name) => {
+                if name.eq_ignore_ascii_case("MyType") {
+                    Key::MyType
+                } else {
+                    Key::Skip
+                }
+            }
+            _ => Key::Keep(name.to_string()),
+        })
+    }
 }
 
 /// A ClassAd value read from JSON the way [`Value::from_json`] reads it.
@@ -277,5 +553,156 @@ mod tests {
         assert_eq!(parse_job_ads(jsonl, "h").unwrap().len(), 2);
         let err = parse_job_ads("[\n{\"ClusterId\": 1,,}\n]", "bad.json").unwrap_err();
         assert_eq!((err.line, err.source.as_str()), (2, "bad.json"));
+    }
+
+    fn fixture() -> String {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/pool/condor_q.json"
+        );
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// Each ad of `full` cut down to `keep`, as `parse_job_ads_keeping` should give it.
+    fn cut(full: &[JobAd], keep: &[&str]) -> Vec<JobAd> {
+        full.iter()
+            .map(|ad| JobAd {
+                attrs: ad
+                    .attrs
+                    .iter()
+                    .filter(|(k, _)| keep.iter().any(|n| n.eq_ignore_ascii_case(k)))
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeping_gives_the_full_parsers_values() {
+        let text = fixture();
+        let full = parse_job_ads(&text, "q.json").unwrap();
+        assert!(full.len() > 3 && full.iter().any(JobAd::is_held));
+        // Spelled differently from the input, one missing everywhere, a nested ad, an
+        // expression: each kept attribute is the full parser's value, in its order.
+        let keep = [
+            "clusterid",
+            "PROCID",
+            "JobStatus",
+            "HoldReason",
+            "HoldReasonCode",
+            "RequestMemory",
+            "NumHoldsByReason",
+            "NoSuchAttribute",
+        ];
+        let some = parse_job_ads_keeping(&text, "q.json", &keep).unwrap();
+        assert_eq!(some, cut(&full, &keep));
+        assert!(some.iter().all(|ad| ad.attrs.len() <= keep.len()));
+        assert_eq!(
+            parse_job_ads_keeping(&text, "q.json", &[]).unwrap().len(),
+            full.len()
+        );
+        // JSON Lines and the summary ad, kept or not.
+        let lines = "{\"ClusterId\": 1, \"Cmd\": \"a\"}\n{\"MyType\": \"Summary\", \"Jobs\": 1}\n";
+        let ads = parse_job_ads_keeping(lines, "h", &["ClusterId"]).unwrap();
+        assert_eq!(
+            ads,
+            vec![JobAd {
+                attrs: vec![("ClusterId".into(), Value::Int(1))]
+            }]
+        );
+        let ads = parse_job_ads_keeping(lines, "h", &["MyType", "Jobs"]).unwrap();
+        assert_eq!(ads, vec![JobAd::default()]);
+    }
+
+    /// condor_q's layout, `copies` times the fixture's ads, as one list.
+    fn big_queue(copies: usize) -> (String, Vec<JobAd>) {
+        let full = parse_job_ads(&fixture(), "q.json").unwrap();
+        let mut ads = Vec::new();
+        for i in 0..copies {
+            for ad in &full {
+                let mut ad = ad.clone();
+                ad.set("ClusterId", Value::Int(i as i64));
+                ads.push(ad);
+            }
+        }
+        (format_job_ads(&ads), ads)
+    }
+
+    #[test]
+    fn parallel_pieces_keep_order_and_values() {
+        let (text, ads) = big_queue(7);
+        for threads in [2, 3, 8, 1000] {
+            let items = parse_array_parallel(&text, None, threads).expect("condor_q's layout");
+            let got: Vec<JobAd> = items
+                .into_iter()
+                .map(|i| match i {
+                    Item::Ad { ad, .. } => ad,
+                    Item::NotObject => panic!("an ad"),
+                })
+                .collect();
+            assert_eq!(got, ads, "{threads} threads");
+        }
+        let keep = Keep::new(&["ClusterId", "JobStatus"]);
+        let items = parse_array_parallel(&text, Some(&keep), 2).unwrap();
+        assert_eq!(items.len(), ads.len());
+        // Not that layout, or a broken piece: left to the one-pass parser.
+        assert!(parse_array_parallel("[{\"a\": 1}]", None, 2).is_none());
+        let broken = text.replacen("\"ClusterId\": 3,", "\"ClusterId\": 3,,", 1);
+        assert!(parse_array_parallel(&broken, None, 2).is_none());
+    }
+
+    #[test]
+    fn big_queues_parse_on_threads_with_the_same_result() {
+        let (text, ads) = big_queue(PARALLEL_MIN_BYTES / 40_000 + 1);
+        assert!(text.len() >= PARALLEL_MIN_BYTES);
+        assert_eq!(parse_job_ads(&text, "big").unwrap(), ads);
+        let keep = ["ClusterId", "ProcId", "HoldReason"];
+        assert_eq!(
+            parse_job_ads_keeping(&text, "big", &keep).unwrap(),
+            cut(&ads, &keep)
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_file_and_line() {
+        let (text, _) = big_queue(PARALLEL_MIN_BYTES / 40_000 + 1);
+        // A syntax error deep in a big queue, in an attribute the subset skips.
+        let at = text.find("\"Cmd\"").unwrap() + text.len() / 2;
+        let at = at + text[at..].find("\"Cmd\"").unwrap();
+        let mut broken = text.clone();
+        broken.insert(at, '}');
+        let line = text[..at].lines().count();
+        for keep in [None, Some(&["ClusterId"][..])] {
+            let err = match keep {
+                None => parse_job_ads(&broken, "big.json"),
+                Some(k) => parse_job_ads_keeping(&broken, "big.json", k),
+            }
+            .unwrap_err();
+            assert_eq!((err.source.as_str(), err.line), ("big.json", line), "{err}");
+            assert!(err.to_string().starts_with(&format!("big.json:{line}:")));
+        }
+        // An item that is not an ad; output cut short; junk after the list; stray bytes.
+        let not_ad = text.replacen("\n,\n", "\n,\n17\n,\n", 1);
+        let err = parse_job_ads_keeping(&not_ad, "q", &["ClusterId"]).unwrap_err();
+        assert!(err.message.contains("not a JSON object"), "{err}");
+        for bad in [
+            &text[..text.len() / 2],
+            &format!("{text}]"),
+            &format!("\u{c}{text}"),
+            "[\n{}\n,\n,\n{}\n]",
+            "[\n,\n]",
+            "[",
+            "[\n{\"a\": \"\n,\n\"}\n]",
+        ] {
+            for keep in [None, Some(&["ClusterId"][..])] {
+                let got = match keep {
+                    None => parse_job_ads(bad, "bad.json"),
+                    Some(k) => parse_job_ads_keeping(bad, "bad.json", k),
+                };
+                let err = got.unwrap_err();
+                assert_eq!(err.source, "bad.json");
+                assert!(err.line >= 1, "{err}");
+            }
+        }
     }
 }
