@@ -34,6 +34,24 @@ pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
     Ok(format!("{weights}-{encoder}"))
 }
 
+/// Every job-ad attribute [`Advisor::advise_all`] reads (with [`advise`]): a command that
+/// only advises can read just these of each ad (`scan` over a big queue does).
+pub const ADVICE_ATTRS: &[&str] = &[
+    "ClusterId",
+    "ProcId",
+    "JobStatus",
+    "Owner",
+    "EnteredCurrentStatus",
+    "UserLog",
+    "HoldReason",
+    "HoldReasonCode",
+    "HoldReasonSubCode",
+    "RequestMemory",
+    "MemoryUsage",
+    "RequestDisk",
+    "DiskUsage",
+];
+
 /// One held job's answer.
 #[derive(Debug, Clone)]
 pub struct Answer {

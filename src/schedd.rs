@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use holdadvisor_parsers::condor_q::{JobAd, parse_job_ads};
+use holdadvisor_parsers::condor_q::{JobAd, parse_job_ads, parse_job_ads_keeping};
 
 use crate::jobspec::JobSpec;
 
@@ -16,6 +16,9 @@ pub struct Query {
     pub all_users: bool,
     pub constraint: Option<String>,
     pub held_only: bool,
+    /// Read only these attributes of each ad (all without); the ones [`Query::filter`] and
+    /// the constraint use are added. condor_q is still asked for whole ads.
+    pub attrs: Option<Vec<String>>,
 }
 
 impl Query {
@@ -35,6 +38,19 @@ impl Query {
         argv
     }
 
+    /// Reads condor_q's output for this query: whole ads, or the attributes it asks for.
+    pub fn parse(&self, text: &str, source: &str) -> anyhow::Result<Vec<JobAd>> {
+        let Some(attrs) = &self.attrs else {
+            return Ok(parse_job_ads(text, source)?);
+        };
+        let mut keep: Vec<&str> = attrs.iter().map(String::as_str).collect();
+        keep.extend(["ClusterId", "ProcId", "JobStatus", "Owner"]);
+        if let Some(c) = &self.constraint {
+            keep.extend(constraint_names(c));
+        }
+        Ok(parse_job_ads_keeping(text, source, &keep)?)
+    }
+
     /// Applies the query to ads from a snapshot (the constraint cannot be evaluated here).
     pub fn filter(&self, ads: Vec<JobAd>) -> Vec<JobAd> {
         ads.into_iter()
@@ -51,6 +67,38 @@ impl Query {
             })
             .collect()
     }
+}
+
+/// The names a ClassAd expression may refer to attributes by (every word outside string
+/// literals, `MY.` and `TARGET.` prefixes split off); keywords and function names come along,
+/// which costs nothing but keeping an attribute that happens to share the name.
+pub fn constraint_names(expr: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' {
+            // Skip the string literal, honouring backslash escapes.
+            let mut escaped = false;
+            let end = rest[1..]
+                .char_indices()
+                .find(|&(_, ch)| {
+                    let close = ch == '"' && !escaped;
+                    escaped = ch == '\\' && !escaped;
+                    close
+                })
+                .map_or(rest.len(), |(i, _)| i + 2);
+            rest = &rest[end..];
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let end = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len());
+            names.push(&rest[..end]);
+            rest = &rest[end..];
+        } else {
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    names
 }
 
 /// Finds a program on PATH.
@@ -82,12 +130,53 @@ pub fn condor_q(query: &Query) -> anyhow::Result<Vec<JobAd>> {
         bail!("condor_q failed ({}): {first}", output.status);
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    Ok(parse_job_ads(&text, "condor_q -json")?)
+    query.parse(&text, "condor_q -json")
 }
 
 /// Reads a saved `condor_q -json` snapshot and applies the query to it.
 pub fn snapshot(path: &Path, query: &Query) -> anyhow::Result<Vec<JobAd>> {
+    let mut watch = crate::timing::Stopwatch::start();
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(query.filter(parse_job_ads(&text, &path.display().to_string())?))
+    watch.mark("read the snapshot");
+    let ads = query.parse(&text, &path.display().to_string())?;
+    watch.mark("parse the snapshot");
+    drop(text);
+    let ads = query.filter(ads);
+    watch.mark("select");
+    Ok(ads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_a_constraint() {
+        assert_eq!(
+            constraint_names(r#"Owner == "al\"ice" && MY.RequestMemory > 2_048 || x1"#),
+            ["Owner", "MY", "RequestMemory", "_048", "x1"]
+        );
+        assert_eq!(
+            constraint_names(r#""unterminated \" Owner"#),
+            Vec::<&str>::new()
+        );
+        assert_eq!(constraint_names("é+JobStatus"), ["JobStatus"]);
+    }
+
+    #[test]
+    fn a_query_with_attributes_keeps_what_it_filters_on() {
+        let text = "[\n{\"ClusterId\": 1, \"ProcId\": 0, \"JobStatus\": 5, \"Owner\": \"a\", \"Cmd\": \"x\", \"Site\": \"s\"}\n]\n";
+        let query = Query {
+            attrs: Some(vec!["HoldReason".into()]),
+            constraint: Some("Site == \"s\"".into()),
+            held_only: true,
+            ..Default::default()
+        };
+        let ads = query.filter(query.parse(text, "t").unwrap());
+        let names: Vec<&str> = ads[0].attrs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["ClusterId", "ProcId", "JobStatus", "Owner", "Site"]);
+        let all = Query::default().parse(text, "t").unwrap();
+        assert_eq!(all[0].attrs.len(), 6);
+    }
 }

@@ -42,6 +42,17 @@ pub struct Source {
 impl Source {
     /// The job ads of the query: from a snapshot, from condor_q, or from a log's held jobs.
     pub fn ads(&self, specs: Vec<JobSpec>, held_only: bool) -> anyhow::Result<Vec<JobAd>> {
+        self.ads_keeping(specs, held_only, None)
+    }
+
+    /// As [`ads`](Self::ads), keeping only the attributes `attrs` names (all without) of ads
+    /// read from condor_q or a snapshot.
+    pub fn ads_keeping(
+        &self,
+        specs: Vec<JobSpec>,
+        held_only: bool,
+        attrs: Option<&[&str]>,
+    ) -> anyhow::Result<Vec<JobAd>> {
         let constraint = self
             .constraint
             .as_deref()
@@ -54,6 +65,7 @@ impl Source {
             all_users: self.allusers,
             constraint,
             held_only,
+            attrs: attrs.map(|a| a.iter().map(|s| s.to_string()).collect()),
         };
         if let Some(snap) = &self.snapshot {
             let mut ads = schedd::snapshot(snap, &query)?;
