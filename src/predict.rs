@@ -17,7 +17,7 @@ use holdadvisor_parsers::condor_q::{HELD, JobAd};
 use holdadvisor_parsers::{EventBody, EventReader, ReadOptions, Zone};
 
 use crate::advice::{Action, Advice, Facts, advise};
-use crate::cache::{Cache, CodeHistory, EpisodePrediction, NewEpisode, PredictionRow, Stored};
+use crate::cache::{Cache, CodeHistory, NewEpisode, PredictionRow, Stored};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
@@ -185,56 +185,77 @@ impl<'a> Advisor<'a> {
             .iter()
             .filter_map(|ad| Some((ad.cluster()?, ad.proc()?)))
             .collect();
-        let mut by_job: HashMap<(i64, i64), Vec<EpisodePrediction>> = HashMap::new();
-        for row in self
+        let mut rows = self
             .cache
-            .episodes_with_predictions(&jobs, &self.model_id)?
-        {
-            by_job.entry((row.cluster, row.proc)).or_default().push(row);
+            .episodes_with_predictions(&jobs, &self.model_id)?;
+        // Each job's rows side by side, in the order the cache gave them (stable: the choice
+        // below takes the first match); a map from job to its run of rows, not to a Vec each.
+        rows.sort_by_key(|r| (r.cluster, r.proc));
+        let mut by_job: HashMap<(i64, i64), std::ops::Range<usize>> =
+            HashMap::with_capacity(rows.len());
+        let mut start = 0;
+        for run in rows.chunk_by(|a, b| (a.cluster, a.proc) == (b.cluster, b.proc)) {
+            by_job.insert((run[0].cluster, run[0].proc), start..start + run.len());
+            start += run.len();
         }
-        Ok(ads
-            .iter()
-            .map(|ad| {
-                let (Some(c), Some(p), Some(entered)) =
-                    (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus"))
-                else {
-                    return Ok(None);
-                };
-                let Some(rows) = by_job.get(&(c, p)) else {
-                    return Ok(None);
-                };
-                // Recorded by an earlier `q` (which notes EnteredCurrentStatus), or by
-                // `collect` (which knows the hold's time from the log: the same moment, give
-                // or take the schedd's lag).
-                let row = rows
-                    .iter()
-                    .find(|r| r.entered == Some(entered))
-                    .or_else(|| {
-                        rows.iter()
-                            .max_by_key(|r| r.hold_time)
-                            .filter(|r| (r.hold_time - entered).abs() <= 120)
-                    });
-                let Some(EpisodePrediction {
-                    episode,
-                    prediction: Some(pred),
-                    ..
-                }) = row
-                else {
-                    return Ok(None);
-                };
-                Ok(Some(Answer {
-                    advice: Advice {
-                        action: parse_action(&pred.advice),
-                        probability: pred.probability as f32,
-                        confidence: pred.confidence as f32,
-                        why: pred.explanation.clone(),
-                    },
-                    commands: pred.commands.lines().map(str::to_string).collect(),
-                    from_cache: true,
-                    episode: *episode,
-                }))
-            })
-            .collect())
+        // The answer already made from each row: a job listed twice gets a copy of it, and
+        // the first takes the row's texts instead of copying them.
+        let mut made: Vec<Option<usize>> = vec![None; rows.len()];
+        let mut answers: Vec<Result<Option<Answer>, String>> = Vec::with_capacity(ads.len());
+        for ad in ads {
+            let (Some(c), Some(p), Some(entered)) =
+                (ad.cluster(), ad.proc(), ad.int("EnteredCurrentStatus"))
+            else {
+                answers.push(Ok(None));
+                continue;
+            };
+            let Some(range) = by_job.get(&(c, p)) else {
+                answers.push(Ok(None));
+                continue;
+            };
+            let job_rows = &rows[range.clone()];
+            // Recorded by an earlier `q` (which notes EnteredCurrentStatus), or by `collect`
+            // (which knows the hold's time from the log: the same moment, give or take the
+            // schedd's lag).
+            let picked = job_rows
+                .iter()
+                .position(|r| r.entered == Some(entered))
+                .or_else(|| {
+                    job_rows
+                        .iter()
+                        .enumerate()
+                        .max_by_key(|(_, r)| r.hold_time)
+                        .filter(|(_, r)| r.hold_time.abs_diff(entered) <= 120)
+                        .map(|(i, _)| i)
+                });
+            let Some(i) = picked.map(|i| range.start + i) else {
+                answers.push(Ok(None));
+                continue;
+            };
+            if let Some(earlier) = made[i] {
+                let copy = answers[earlier].clone();
+                answers.push(copy);
+                continue;
+            }
+            let row = &mut rows[i];
+            let Some(pred) = row.prediction.as_mut() else {
+                answers.push(Ok(None));
+                continue;
+            };
+            made[i] = Some(answers.len());
+            answers.push(Ok(Some(Answer {
+                advice: Advice {
+                    action: parse_action(&pred.advice),
+                    probability: pred.probability as f32,
+                    confidence: pred.confidence as f32,
+                    why: std::mem::take(&mut pred.explanation),
+                },
+                commands: pred.commands.lines().map(str::to_string).collect(),
+                from_cache: true,
+                episode: row.episode,
+            })));
+        }
+        Ok(answers)
     }
 
     /// Starts reading and encoding `log` on another thread, for the next
