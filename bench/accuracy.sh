@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The model against its baselines on seeded, SIMULATED default-scenario pools (synthetic data:
+# never real-world accuracy). For each seed: simulate JOBS jobs, train with the default config
+# (time split 60/20/20; the reference (m, j*e) encoder trained alongside), evaluate on the
+# pool's own test split (its latest 20% of holds), and print ROC AUC and ECE of the model, the
+# per-(HoldReasonCode, HoldReasonSubCode) table and the reference design; then the means.
+#   bash bench/accuracy.sh [JOBS=100000] [SEEDS="11 12 13"]
+# About 2-3 minutes per seed on this machine (release build).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+jobs=${1:-100000}
+seeds=${2:-11 12 13}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release --quiet
+bin=$target/release/holdadvisor
+out=bench/out/accuracy-$jobs
+mkdir -p "$out"
+for s in $seeds; do
+    [ -f "$out/sim-$s/EventLog" ] || "$bin" simulate --jobs "$jobs" --seed "$s" --out "$out/sim-$s" >/dev/null
+    rm -rf "$out/model-$s"
+    "$bin" train --data "$out/sim-$s" --out "$out/model-$s" --quiet \
+        --note "SIMULATED: holdadvisor simulate --jobs $jobs --seed $s" >/dev/null
+    "$bin" evaluate --model "$out/model-$s" --data "$out/sim-$s" --json >"$out/eval-$s.json"
+done
+python3 - "$out" $seeds <<'PY'
+import json, sys
+out, seeds = sys.argv[1], sys.argv[2:]
+rows = []
+for s in seeds:
+    d = json.load(open(f"{out}/eval-{s}.json"))
+    by = {b["name"]: b["metrics"] for b in d["baselines"]}
+    m = d["model"]["metrics"]
+    ref = next((v for k, v in by.items() if k.startswith("reference")), None)
+    table = by["code-subcode-table"]
+    rows.append((s, m["n"], m["roc_auc"], m["ece"], table["roc_auc"], ref["roc_auc"] if ref else float("nan")))
+print("SIMULATED pools (synthetic data), each model scored on its own pool's later test split")
+print("seed  test n  model AUC  model ECE  code+subcode AUC  reference AUC  model - table")
+for s, n, auc, ece, t, r in rows:
+    print(f"{s:>4}  {n:>6}  {auc:9.4f}  {ece:9.4f}  {t:16.4f}  {r:13.4f}  {auc - t:+13.4f}")
+k = len(rows)
+mean = lambda i: sum(r[i] for r in rows) / k
+print(f"mean  {'':>6}  {mean(2):9.4f}  {mean(3):9.4f}  {mean(4):16.4f}  {mean(5):13.4f}  {mean(2) - mean(4):+13.4f}")
+print(f"seeds with ECE <= 0.05: {sum(r[3] <= 0.05 for r in rows)} of {k}")
+PY
