@@ -151,7 +151,7 @@ pub struct EpisodeStream {
 
 #[derive(Default)]
 struct JobState {
-    steps: VecDeque<Vec<f32>>,
+    steps: VecDeque<ours::SparseStep>,
     submit_time: Option<i64>,
     last_time: Option<i64>,
     starts: u32,
@@ -669,8 +669,8 @@ pub mod ours {
         pool: &PoolState,
         hold: Option<(i64, i64, Option<&str>)>,
         owner: u32,
-    ) -> Vec<f32> {
-        let mut v = vec![0f32; WIDTH];
+    ) -> SparseStep {
+        let mut v = [0f32; WIDTH];
         v[kind_index(event)] = 1.0;
         let now = event.timestamp;
         if let Some((code, subcode, reason)) = hold {
@@ -759,16 +759,28 @@ pub mod ours {
         );
         v[O_SIB + 3] = ln1p(cluster.failed as f64);
         v[O_PRESENT] = 1.0;
-        v
+        v.iter()
+            .enumerate()
+            .filter(|(_, x)| **x != 0.0)
+            .map(|(i, &x)| (i as u8, x))
+            .collect()
     }
 
+    /// One step's non-zero features as (column, value): about 20 of the 151. Every job not
+    /// yet finished keeps its last `seq_len` steps, and an access point may have 100,000s
+    /// of such jobs (held ones stay): dense rows cost 9.7 KB per job, most of it zeros.
+    pub type SparseStep = Box<[(u8, f32)]>;
+    const _: () = assert!(WIDTH <= 256, "column indices are stored as u8");
+
     /// The last `seq_len` steps, left-padded with zero rows.
-    pub(super) fn sequence(steps: &VecDeque<Vec<f32>>, seq_len: usize) -> EpisodeInput {
+    pub(super) fn sequence(steps: &VecDeque<SparseStep>, seq_len: usize) -> EpisodeInput {
         let mut values = vec![0f32; seq_len * WIDTH];
         let take = steps.len().min(seq_len);
         for (k, s) in steps.iter().skip(steps.len() - take).enumerate() {
-            let row = seq_len - take + k;
-            values[row * WIDTH..(row + 1) * WIDTH].copy_from_slice(s);
+            let row = &mut values[(seq_len - take + k) * WIDTH..][..WIDTH];
+            for &(column, x) in s.iter() {
+                row[column as usize] = x;
+            }
         }
         EpisodeInput {
             steps: seq_len,
