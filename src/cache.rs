@@ -119,19 +119,21 @@ pub struct CachedPrediction {
     pub commands: String,
 }
 
-/// The lookup's JSON array per row (see `episodes_with_predictions`).
-type EpisodePredictionColumns = (
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<f64>,
-    Option<String>,
-    Option<f64>,
-    Option<String>,
-    Option<String>,
-);
+/// The lookup's JSON array per row, in the order of its `json_array(...)` (see
+/// `episodes_with_predictions`); serde reads a struct from an array field by field.
+#[derive(serde::Deserialize)]
+struct EpisodePredictionColumns {
+    cluster: i64,
+    proc: i64,
+    episode: i64,
+    hold_time: i64,
+    entered: Option<i64>,
+    probability: Option<f64>,
+    advice: Option<String>,
+    confidence: Option<f64>,
+    explanation: Option<String>,
+    commands: Option<String>,
+}
 
 /// The cache. Methods are synchronous: each runs on the cache's own small runtime.
 pub struct Cache {
@@ -412,18 +414,18 @@ impl Cache {
         Ok(rows
             .into_iter()
             .map(|r| EpisodePrediction {
-                cluster: r.0,
-                proc: r.1,
-                episode: r.2,
-                hold_time: r.3,
-                entered: r.4,
-                prediction: match (r.5, r.6, r.7) {
+                cluster: r.cluster,
+                proc: r.proc,
+                episode: r.episode,
+                hold_time: r.hold_time,
+                entered: r.entered,
+                prediction: match (r.probability, r.advice, r.confidence) {
                     (Some(probability), Some(advice), Some(confidence)) => Some(CachedPrediction {
                         probability,
                         advice,
                         confidence,
-                        explanation: r.8.unwrap_or_default(),
-                        commands: r.9.unwrap_or_default(),
+                        explanation: r.explanation.unwrap_or_default(),
+                        commands: r.commands.unwrap_or_default(),
                     }),
                     _ => None,
                 },

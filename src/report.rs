@@ -26,6 +26,8 @@ pub const TRAINING_SIZE: (u32, u32) = (1100, 480);
 pub const BINS: usize = 10;
 
 const FONT: &str = "sans-serif";
+/// The light grid lines of every chart.
+const GRID: RGBColor = RGBColor(246, 246, 246);
 
 type DrawResult = Result<(), Box<dyn Error>>;
 
@@ -217,7 +219,7 @@ impl Picture for Roc {
             .y_desc("true positive rate")
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(246, 246, 246))
+            .light_line_style(GRID)
             .draw()?;
         chart.draw_series(DashedLineSeries::new(
             [(0.0, 0.0), (1.0, 1.0)],
@@ -286,7 +288,7 @@ impl Picture for Reliability {
             .y_desc("observed success rate")
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(246, 246, 246))
+            .light_line_style(GRID)
             .draw()?;
         chart
             .draw_series(DashedLineSeries::new(
@@ -335,7 +337,7 @@ impl Picture for Reliability {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(246, 246, 246))
+            .light_line_style(GRID)
             .draw()?;
         counts.draw_series(self.bins.iter().map(|b| {
             Rectangle::new(
@@ -401,7 +403,7 @@ impl Picture for Training {
             .x_label_formatter(&epoch_label)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(246, 246, 246))
+            .light_line_style(GRID)
             .draw()?;
         self.best_line(&mut chart, top)?;
         for (i, (label, points)) in losses.iter().enumerate() {
@@ -436,7 +438,7 @@ impl Picture for Training {
             .x_label_formatter(&epoch_label)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(246, 246, 246))
+            .light_line_style(GRID)
             .draw()?;
         self.best_line(&mut chart, 1.0)?;
         for (i, (_, label)) in VALIDATION_METRICS[..4].iter().enumerate() {

@@ -142,18 +142,14 @@ pub fn group(
     let mut groups: BTreeMap<String, (Group, BTreeMap<String, usize>, f64)> = BTreeMap::new();
     for (ad, o) in ads.iter().zip(outcomes) {
         let Outcome::Advised(a) = o else { continue };
-        let key = key_of(ad, keys);
-        // Most jobs join a group that exists: look it up without copying the key.
-        if !groups.contains_key(&key) {
+        // Most jobs join a group that exists: the key is copied only for a new group.
+        let entry = groups.entry(key_of(ad, keys)).or_insert_with_key(|key| {
             let group = Group {
                 key: key.clone(),
                 ..Default::default()
             };
-            groups.insert(key.clone(), (group, BTreeMap::new(), 0.0));
-        }
-        let Some(entry) = groups.get_mut(&key) else {
-            continue;
-        };
+            (group, BTreeMap::new(), 0.0)
+        });
         entry.0.jobs += 1;
         entry.0.advised += 1;
         if matches!(a.advice.action, Action::Release) {
