@@ -25,16 +25,24 @@ fn pool() -> Option<Pool> {
         script: PathBuf::from(script),
         home: Path::new(&chroot).join("home").join(user),
     };
-    let up = Command::new("bash")
-        .arg(&p.script)
-        .arg("up")
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "pool.sh up failed: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    // Once per test binary: the tests run in parallel, and two `pool.sh up` at once on a
+    // stopped pool race to start it (one of them fails).
+    static UP: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let up = UP.get_or_init(|| {
+        let up = Command::new("bash")
+            .arg(&p.script)
+            .arg("up")
+            .output()
+            .unwrap();
+        if up.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&up.stderr).into_owned())
+        }
+    });
+    if let Err(stderr) = up {
+        panic!("pool.sh up failed: {stderr}");
+    }
     Some(p)
 }
 
