@@ -44,10 +44,9 @@ fn main() -> anyhow::Result<()> {
     }
     let backend = Backend::parse(&device_name)?;
     let mut rng = Rng::new(7);
-    let job = |rng: &mut Rng| EpisodeInput {
-        steps: seq,
-        width: input,
-        values: (0..seq * input).map(|_| rng.unit() as f32).collect(),
+    let job = |rng: &mut Rng| {
+        let values: Vec<f32> = (0..seq * input).map(|_| rng.unit() as f32).collect();
+        EpisodeInput::from_dense(seq, input, &values)
     };
     let jobs: Vec<EpisodeInput> = (0..batch * 4).map(|_| job(&mut rng)).collect();
     let cfg = ModelConfig::new(input)

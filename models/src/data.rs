@@ -194,7 +194,8 @@ pub fn data_hash(episodes: &[Episode], encoder: usize) -> String {
         mix(&e.job.proc.to_le_bytes());
         mix(&e.hold_time.to_le_bytes());
         mix(&[e.label as u8]);
-        for v in &e.inputs[encoder].values {
+        // Over the dense matrix, zeros included: the hash models were trained with.
+        for v in e.inputs[encoder].to_dense() {
             mix(&v.to_bits().to_le_bytes());
         }
     }
@@ -309,19 +310,11 @@ impl Batcher<'_> {
 
 /// Stacks inputs of one shape time-major, `[T·B, F]` (step s of every input, then step s+1).
 pub fn inputs_time_major(inputs: &[&EpisodeInput], device: &Device) -> TimeMajor {
-    let (t, f) = inputs.first().map_or((1, 1), |x| (x.steps, x.width));
-    let mut values = Vec::with_capacity(inputs.len() * t * f);
-    for x in inputs {
-        assert_eq!(
-            (x.steps, x.width, x.values.len()),
-            (t, f, t * f),
-            "inputs of different shapes in one batch"
-        );
-    }
-    for s in 0..t {
-        for x in inputs {
-            values.extend_from_slice(&x.values[s * f..(s + 1) * f]);
-        }
+    let (t, f) = inputs.first().map_or((1, 1), |x| x.shape());
+    let mut values = vec![0f32; inputs.len() * t * f];
+    for (slot, x) in inputs.iter().enumerate() {
+        assert_eq!(x.shape(), (t, f), "inputs of different shapes in one batch");
+        x.write_time_major(0, slot, inputs.len(), &mut values);
     }
     TimeMajor {
         x: Tensor::from_data(TensorData::new(values, [t * inputs.len(), f]), device),
@@ -331,15 +324,13 @@ pub fn inputs_time_major(inputs: &[&EpisodeInput], device: &Device) -> TimeMajor
 
 /// Stacks inputs of one shape into `[B, T, F]`.
 pub fn inputs_tensor(inputs: &[&EpisodeInput], device: &Device) -> Tensor<3> {
-    let (t, f) = inputs.first().map_or((1, 1), |x| (x.steps, x.width));
-    let mut values = Vec::with_capacity(inputs.len() * t * f);
-    for x in inputs {
-        assert_eq!(
-            (x.steps, x.width),
-            (t, f),
-            "inputs of different shapes in one batch"
-        );
-        values.extend_from_slice(&x.values);
+    let (t, f) = inputs.first().map_or((1, 1), |x| x.shape());
+    let mut values = vec![0f32; inputs.len() * t * f];
+    for (x, out) in inputs.iter().zip(values.chunks_mut(t * f)) {
+        assert_eq!(x.shape(), (t, f), "inputs of different shapes in one batch");
+        for &(i, v) in x.cells() {
+            out[i as usize] = v;
+        }
     }
     Tensor::from_data(TensorData::new(values, [inputs.len(), t, f]), device)
 }

@@ -92,12 +92,97 @@ impl EncoderConfig {
 /// The width of one step of our encoder.
 pub const OURS_WIDTH: usize = ours::WIDTH;
 
-/// One encoded hold episode: `steps × width` values, row-major (step-major).
+/// One encoded hold episode: a `steps × width` matrix, row-major (step-major), kept sparse.
+///
+/// A step of our encoder sets about 20 of its 151 columns and most episodes are mostly left
+/// padding, so the dense matrix (9.7 KB) is nine parts zeros; a scan holds 100,000s of these
+/// and a dense copy each cost it a second in allocation and page faults. The dense form is
+/// made only for a batch, by [`write_time_major`](Self::write_time_major) and friends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpisodeInput {
-    pub steps: usize,
-    pub width: usize,
-    pub values: Vec<f32>,
+    steps: usize,
+    width: usize,
+    /// The non-zero cells as (row-major index, value), in increasing index order.
+    cells: Vec<(u32, f32)>,
+}
+
+impl EpisodeInput {
+    /// From a dense row-major matrix of `steps × width` values (zeros are dropped).
+    ///
+    /// # Panics
+    /// If `values` does not hold `steps × width` values, or the matrix has 2^32 cells or more.
+    pub fn from_dense(steps: usize, width: usize, values: &[f32]) -> EpisodeInput {
+        assert_eq!(values.len(), steps * width, "a {steps} × {width} matrix");
+        assert!(
+            values.len() <= u32::MAX as usize,
+            "cell indices are stored as u32"
+        );
+        let cells = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(i, &v)| (i as u32, v))
+            .collect();
+        EpisodeInput {
+            steps,
+            width,
+            cells,
+        }
+    }
+
+    /// From cells already in increasing index order, all inside the matrix.
+    fn from_sorted_cells(steps: usize, width: usize, cells: Vec<(u32, f32)>) -> EpisodeInput {
+        debug_assert!(cells.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(cells.last().is_none_or(|c| (c.0 as usize) < steps * width));
+        EpisodeInput {
+            steps,
+            width,
+            cells,
+        }
+    }
+
+    /// `(steps, width)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.steps, self.width)
+    }
+
+    /// The non-zero cells, `(step × width + column, value)`, in increasing index order.
+    pub fn cells(&self) -> &[(u32, f32)] {
+        &self.cells
+    }
+
+    /// The dense row-major matrix.
+    pub fn to_dense(&self) -> Vec<f32> {
+        let mut values = vec![0f32; self.steps * self.width];
+        for &(i, v) in &self.cells {
+            values[i as usize] = v;
+        }
+        values
+    }
+
+    /// Leading all-zero rows (the encoder's left padding), at most `steps - 1`: the last row
+    /// always counts as a step.
+    pub fn padding_rows(&self) -> usize {
+        let first_set = self
+            .cells
+            .first()
+            .map_or(self.steps, |&(i, _)| i as usize / self.width.max(1));
+        first_set.min(self.steps.saturating_sub(1))
+    }
+
+    /// Writes rows `from..steps` into `out`, a zeroed time-major batch `[(steps - from) · batch,
+    /// width]`, as sequence `slot` of `batch`: row `s` goes to out's row `(s - from) · batch +
+    /// slot`.
+    pub fn write_time_major(&self, from: usize, slot: usize, batch: usize, out: &mut [f32]) {
+        let w = self.width.max(1);
+        let start = self
+            .cells
+            .partition_point(|&(i, _)| (i as usize) < from * w);
+        for &(i, v) in &self.cells[start..] {
+            let (s, c) = (i as usize / w, i as usize % w);
+            out[((s - from) * batch + slot) * w + c] = v;
+        }
+    }
 }
 
 /// A hold episode with what is known about it.
@@ -774,19 +859,14 @@ pub mod ours {
 
     /// The last `seq_len` steps, left-padded with zero rows.
     pub(super) fn sequence(steps: &VecDeque<SparseStep>, seq_len: usize) -> EpisodeInput {
-        let mut values = vec![0f32; seq_len * WIDTH];
         let take = steps.len().min(seq_len);
-        for (k, s) in steps.iter().skip(steps.len() - take).enumerate() {
-            let row = &mut values[(seq_len - take + k) * WIDTH..][..WIDTH];
-            for &(column, x) in s.iter() {
-                row[column as usize] = x;
-            }
+        let kept = steps.iter().skip(steps.len() - take);
+        let mut cells = Vec::with_capacity(kept.clone().map(|s| s.len()).sum());
+        for (k, s) in kept.enumerate() {
+            let row = ((seq_len - take + k) * WIDTH) as u32;
+            cells.extend(s.iter().map(|&(column, x)| (row + u32::from(column), x)));
         }
-        EpisodeInput {
-            steps: seq_len,
-            width: WIDTH,
-            values,
-        }
+        EpisodeInput::from_sorted_cells(seq_len, WIDTH, cells)
     }
 }
 
@@ -876,7 +956,7 @@ pub mod reference {
                 }
             }
             let width = j * e;
-            let mut values = vec![0f32; m * width];
+            let mut set: Vec<u32> = Vec::new();
             for (s, id) in jobs.iter().enumerate() {
                 let Some(q) = self.per_job.get(id) else {
                     continue;
@@ -892,14 +972,13 @@ pub mod reference {
                     }
                     let k = m - 1 - back;
                     let ev = (number as usize).min(e - 1);
-                    values[k * width + s * e + ev] = 1.0;
+                    set.push((k * width + s * e + ev) as u32);
                 }
             }
-            EpisodeInput {
-                steps: m,
-                width,
-                values,
-            }
+            set.sort_unstable();
+            set.dedup();
+            let cells = set.into_iter().map(|i| (i, 1.0)).collect();
+            EpisodeInput::from_sorted_cells(m, width, cells)
         }
     }
 }
@@ -920,6 +999,32 @@ pub fn extract<'a>(
 mod tests {
     use super::*;
     use crate::testkit::{ev, synth_pool};
+
+    #[test]
+    fn sparse_input_keeps_every_cell_of_the_dense_matrix() {
+        let (steps, width) = (4, 3);
+        // Two padding rows, then a row with a negative value and a row ending in a set cell.
+        let dense = [0., 0., 0., 0., 0., 0., 0., -2.5, 0., 1., 0., 7.];
+        let x = EpisodeInput::from_dense(steps, width, &dense);
+        assert_eq!(x.cells(), &[(7, -2.5), (9, 1.0), (11, 7.0)]);
+        assert_eq!(x.to_dense(), dense);
+        assert_eq!(x.padding_rows(), 2);
+        // An all-zero input still has one real step.
+        assert_eq!(
+            EpisodeInput::from_dense(steps, width, &[0.0; 12]).padding_rows(),
+            3
+        );
+        // Time-major rows from step 1, as slot 1 of a batch of 2: rows 1, 2, 3 land at
+        // out rows 1, 3, 5.
+        let mut out = vec![0f32; 3 * 2 * width];
+        x.write_time_major(1, 1, 2, &mut out);
+        let mut expect = vec![0f32; 3 * 2 * width];
+        for s in 1..steps {
+            let row = ((s - 1) * 2 + 1) * width;
+            expect[row..row + width].copy_from_slice(&dense[s * width..(s + 1) * width]);
+        }
+        assert_eq!(out, expect);
+    }
 
     fn both() -> Vec<EncoderConfig> {
         vec![
@@ -946,26 +1051,29 @@ mod tests {
             (13, 2, 1, 0, Label::Positive)
         );
         assert!(e.released && e.transfer());
-        assert_eq!((e.inputs[0].steps, e.inputs[0].width), (16, OURS_WIDTH));
-        assert_eq!(e.inputs[0].values.len(), 16 * OURS_WIDTH);
+        assert_eq!(e.inputs[0].shape(), (16, OURS_WIDTH));
+        let dense = e.inputs[0].to_dense();
+        assert_eq!(dense.len(), 16 * OURS_WIDTH);
+        assert_eq!(e.inputs[0].padding_rows(), 13);
         // three events known at the hold: the first 13 rows are padding
-        let rows: Vec<bool> = e.inputs[0]
-            .values
+        let rows: Vec<bool> = dense
             .chunks(OURS_WIDTH)
             .map(|r| r.iter().any(|&x| x != 0.0))
             .collect();
         assert_eq!(rows.iter().filter(|&&r| r).count(), 3);
         assert!(rows[13..].iter().all(|&r| r));
         // the last row is the hold, with code 13 set
-        let last = &e.inputs[0].values[15 * OURS_WIDTH..];
+        let last = &dense[15 * OURS_WIDTH..];
         assert_eq!(last[ours::kind_index(&events[2])], 1.0);
         assert_eq!(last[ours::KINDS + 13], 1.0);
         // reference: (10, 460); held job in slot 0: submit (0), execute (1), held (12) in the last frame
         let r = &e.inputs[1];
-        assert_eq!((r.steps, r.width), (10, 460));
-        let last = &r.values[9 * 460..];
+        assert_eq!(r.shape(), (10, 460));
+        let dense = r.to_dense();
+        let last = &dense[9 * 460..];
         assert_eq!((last[0], last[1], last[12], last[13]), (1.0, 1.0, 1.0, 0.0));
-        assert_eq!(r.values.iter().filter(|&&x| x != 0.0).count(), 3);
+        assert_eq!(dense.iter().filter(|&&x| x != 0.0).count(), 3);
+        assert_eq!(r.cells().len(), 3);
     }
 
     #[test]
@@ -1056,7 +1164,7 @@ mod tests {
         }
         events.push(ev::held_proc(4, 0, 200, 13, 110, "Connection timed out"));
         let eps = extract(&events, vec![EncoderConfig::ours()]);
-        let last = &eps[3].inputs[0].values[15 * OURS_WIDTH..];
+        let last = eps[3].inputs[0].to_dense()[15 * OURS_WIDTH..].to_vec();
         let o = ours::KINDS
             + ours::CODES
             + ours::SUBCODES
@@ -1080,7 +1188,7 @@ mod tests {
             last[o + 2]
         );
         // the first hold saw no others
-        let first = &eps[0].inputs[0].values[15 * OURS_WIDTH..];
+        let first = eps[0].inputs[0].to_dense()[15 * OURS_WIDTH..].to_vec();
         assert_eq!(first[o], 0.0);
     }
 

@@ -397,11 +397,10 @@ impl Predictor {
     pub fn logits(&self, inputs: &[&EpisodeInput]) -> anyhow::Result<Vec<f32>> {
         let (steps, width) = self.encoder.shape();
         for x in inputs {
-            if (x.steps, x.width) != (steps, width) || x.values.len() != steps * width {
+            if x.shape() != (steps, width) {
+                let (s, w) = x.shape();
                 bail!(
-                    "input of shape ({}, {}) but this model's encoder writes ({steps}, {width})",
-                    x.steps,
-                    x.width
+                    "input of shape ({s}, {w}) but this model's encoder writes ({steps}, {width})"
                 );
             }
         }
@@ -411,15 +410,6 @@ impl Predictor {
 
 /// Episodes per forward pass at inference.
 const BATCH: usize = 1024;
-
-/// Leading all-zero rows of an input (the encoder's left padding), leaving at least one row.
-fn padding_rows(x: &EpisodeInput) -> usize {
-    x.values
-        .chunks(x.width.max(1))
-        .take(x.steps.saturating_sub(1))
-        .take_while(|row| row.iter().all(|&v| v == 0.0))
-        .count()
-}
 
 /// Logits of a model for inputs, on `device`.
 ///
@@ -432,13 +422,13 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
     let Some(first) = inputs.first() else {
         return Vec::new();
     };
-    let (steps, width) = (first.steps, first.width);
+    let (steps, width) = first.shape();
     let prefix = model.zero_prefix_states(steps, device);
     // (padding, index), sorted so that each group is contiguous.
     let mut order: Vec<(usize, usize)> = inputs
         .iter()
         .enumerate()
-        .map(|(i, x)| (padding_rows(x), i))
+        .map(|(i, x)| (x.padding_rows(), i))
         .collect();
     order.sort_unstable();
     let mut batches: Vec<&[(usize, usize)]> = Vec::new();
@@ -449,11 +439,9 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
         let padding = batch[0].0;
         let real = steps - padding;
         // Time-major: step s of every sequence, then step s + 1, ...
-        let mut values = Vec::with_capacity(batch.len() * real * width);
-        for step in padding..steps {
-            for &(_, i) in batch {
-                values.extend_from_slice(&inputs[i].values[step * width..(step + 1) * width]);
-            }
+        let mut values = vec![0f32; batch.len() * real * width];
+        for (slot, &(_, i)) in batch.iter().enumerate() {
+            inputs[i].write_time_major(padding, slot, batch.len(), &mut values);
         }
         let x = TimeMajor {
             x: Tensor::from_data(TensorData::new(values, [real * batch.len(), width]), device),
@@ -533,7 +521,7 @@ mod tests {
         let inputs: Vec<EpisodeInput> = (0..3 * steps)
             .map(|k| {
                 let padding = k % steps;
-                let values = (0..steps * width)
+                let values: Vec<f32> = (0..steps * width)
                     .map(|v| {
                         if v / width < padding {
                             0.0
@@ -542,11 +530,7 @@ mod tests {
                         }
                     })
                     .collect();
-                EpisodeInput {
-                    steps,
-                    width,
-                    values,
-                }
+                EpisodeInput::from_dense(steps, width, &values)
             })
             .collect();
         let refs: Vec<&EpisodeInput> = inputs.iter().collect();
@@ -561,11 +545,11 @@ mod tests {
             assert!((a - b).abs() < 1e-5, "input {k}: {a} vs {b}");
         }
         // And the padding is not simply ignored: a different start state changes the answer.
-        let short = EpisodeInput {
-            steps: 1,
+        let short = EpisodeInput::from_dense(
+            1,
             width,
-            values: inputs[steps - 1].values[(steps - 1) * width..].to_vec(),
-        };
+            &inputs[steps - 1].to_dense()[(steps - 1) * width..],
+        );
         let alone = model.forward_time_major(crate::data::inputs_time_major(&[&short], &device));
         let alone: f32 = alone.into_data().iter::<f32>().next().unwrap();
         assert!(

@@ -177,8 +177,7 @@ pub fn train(
     ensure!(
         episodes
             .iter()
-            .all(|e| e.inputs[encoder_index].steps == steps
-                && e.inputs[encoder_index].width == width),
+            .all(|e| e.inputs[encoder_index].shape() == (steps, width)),
         "episodes were not encoded with this config's encoder"
     );
     let mut model_cfg = cfg.model.clone();

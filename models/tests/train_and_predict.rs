@@ -80,11 +80,8 @@ fn model_beats_the_code_subcode_table_and_round_trips() {
     assert!((predictor.predict_one(inputs[0]).unwrap() - probs[0]).abs() < 1e-5);
 
     // Guards: wrong input shape, edited encoder settings, missing manifest.
-    let wrong = EpisodeInput {
-        steps: 16,
-        width: inputs[0].width,
-        values: vec![0.0; 16 * inputs[0].width],
-    };
+    let width = inputs[0].shape().1;
+    let wrong = EpisodeInput::from_dense(16, width, &vec![0.0; 16 * width]);
     assert!(predictor.predict(&[wrong]).is_err());
     let enc = out.join("encoder.json");
     let text = std::fs::read_to_string(&enc).unwrap();
