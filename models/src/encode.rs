@@ -178,9 +178,16 @@ impl EpisodeInput {
         let start = self
             .cells
             .partition_point(|&(i, _)| (i as usize) < from * w);
+        // Cells are in index order, so the row advances monotonically: no division per cell
+        // (dense inputs, as in bench/lstm.sh, have thousands of cells per episode).
+        let (mut row, mut row_start) = (from, from * w);
         for &(i, v) in &self.cells[start..] {
-            let (s, c) = (i as usize / w, i as usize % w);
-            out[((s - from) * batch + slot) * w + c] = v;
+            let i = i as usize;
+            while i >= row_start + w {
+                row += 1;
+                row_start += w;
+            }
+            out[((row - from) * batch + slot) * w + (i - row_start)] = v;
         }
     }
 }
