@@ -14,7 +14,7 @@ use holdadvisor_models::labels::Label;
 use holdadvisor_parsers::JobId;
 use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
-use holdadvisor_parsers::{EventBody, EventReader, ReadOptions, Zone};
+use holdadvisor_parsers::{Event, EventBody, EventReader, ReadOptions, Zone};
 
 use crate::advice::{Action, Advice, Facts, advise};
 use crate::cache::{Cache, CodeHistory, NewEpisode, PredictionRow, Stored};
@@ -381,6 +381,9 @@ impl Drop for ReadAhead {
     }
 }
 
+/// Events per batch handed from the parsing thread to the encoding one.
+const PIPE_BATCH: usize = 4096;
+
 /// An event log read and encoded: its hold episodes (only the newest episode of each job
 /// still keeps its tensor) and the largest MemoryUsage each job showed.
 pub struct ReadLog {
@@ -404,13 +407,29 @@ pub fn read_log(
     };
     let mut reader = EventReader::open_mapped(log, options)
         .with_context(|| format!("reading the event log {}", log.display()))?;
-    if wanted.is_none() {
-        // Read ahead: one core, leaving the others to whatever fetches the job ads.
-        reader.set_threads(1);
-    }
+    // Parsing on its own thread, a batch of events at a time, while this one encodes: the
+    // encoder is sequential (each event updates the pool's state), so parsing chunks in
+    // parallel and then encoding would leave a core idle for the encoding.
+    reader.set_threads(1);
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Event>>(8);
+    let parser = std::thread::spawn(move || {
+        let mut batch = Vec::with_capacity(PIPE_BATCH);
+        for event in reader.flatten() {
+            batch.push(event);
+            if batch.len() == PIPE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPE_BATCH));
+                if batches.send(full).is_err() {
+                    return; // the encoder stopped
+                }
+            }
+        }
+        let _ = batches.send(batch);
+    });
     let mut newest: HashMap<(i64, i64), usize> = HashMap::new();
-    for (n, event) in reader.flatten().enumerate() {
-        if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+    for event in received.iter().flatten() {
+        if stop.load(Ordering::Relaxed) {
+            drop(received);
+            let _ = parser.join();
             anyhow::bail!("reading {} stopped: not needed", log.display());
         }
         note_memory(&mut memory, &event);
@@ -425,6 +444,9 @@ pub fn read_log(
             episodes[older].inputs.clear();
         }
     }
+    parser
+        .join()
+        .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?;
     let mut episodes = stream.finish();
     for e in episodes.iter_mut().filter(|e| e.label != Label::Open) {
         e.inputs = Vec::new();
