@@ -13,7 +13,11 @@
 //! - [`EncoderKind::Reference`]: the reference project's `(m, j*e)` one-hot frames, see
 //!   [`reference`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// Maps keyed by job ids, codes and interned names, looked up several times per event: a
+/// fast non-cryptographic hash (the keys come from the pool's own logs).
+type HashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 use burn::config::Config;
 use holdadvisor_parsers::hold_code::hold_code;
@@ -376,9 +380,19 @@ fn dec<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) -> u32 {
     }
 }
 
+/// ln(1 + max(x, 0)). Most arguments are small counts, answered from a table of the same
+/// values (a step computes about fifteen of these).
 fn ln1p(x: f64) -> f32 {
-    (x.max(0.0)).ln_1p() as f32
+    let x = x.max(0.0);
+    if x < LN1P_TABLE_LEN as f64 && x == x.trunc() {
+        return LN1P_TABLE[x as usize];
+    }
+    x.ln_1p() as f32
 }
+
+const LN1P_TABLE_LEN: usize = 1024;
+static LN1P_TABLE: std::sync::LazyLock<[f32; LN1P_TABLE_LEN]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|n| (n as f64).ln_1p() as f32));
 
 impl EpisodeStream {
     /// A stream that encodes every episode with each of `encoders` (at least one).
@@ -394,8 +408,8 @@ impl EpisodeStream {
         EpisodeStream {
             encoders,
             episodes: Vec::new(),
-            jobs: HashMap::new(),
-            clusters: HashMap::new(),
+            jobs: HashMap::default(),
+            clusters: HashMap::default(),
             pool: PoolState {
                 window,
                 ..Default::default()
@@ -762,28 +776,37 @@ pub mod ours {
         hold: Option<(i64, i64, Option<&str>)>,
         owner: u32,
     ) -> SparseStep {
-        let mut v = [0f32; WIDTH];
-        v[kind_index(event)] = 1.0;
+        let mut v = StepCells::default();
+        v.set(kind_index(event), 1.0);
         let now = event.timestamp;
         if let Some((code, subcode, reason)) = hold {
-            v[O_CODE
-                + if (0..50).contains(&code) {
-                    code as usize
-                } else {
-                    50
-                }] = 1.0;
-            v[O_SUB
-                + if subcode == 0 {
-                    0
-                } else {
-                    1 + (fnv(&[subcode]) % (SUBCODES as u64 - 1)) as usize
-                }] = 1.0;
-            v[O_PAIR + (fnv(&[code, subcode]) % PAIRS as u64) as usize] = 1.0;
+            v.set(
+                O_CODE
+                    + if (0..50).contains(&code) {
+                        code as usize
+                    } else {
+                        50
+                    },
+                1.0,
+            );
+            v.set(
+                O_SUB
+                    + if subcode == 0 {
+                        0
+                    } else {
+                        1 + (fnv(&[subcode]) % (SUBCODES as u64 - 1)) as usize
+                    },
+                1.0,
+            );
+            v.set(
+                O_PAIR + (fnv(&[code, subcode]) % PAIRS as u64) as usize,
+                1.0,
+            );
             if let Some(r) = reason {
                 let r = r.to_ascii_lowercase();
                 for (i, pats) in REASON_PATTERNS.iter().enumerate() {
                     if pats.iter().any(|p| r.contains(p)) {
-                        v[O_REASON + i] = 1.0;
+                        v.set(O_REASON + i, 1.0);
                     }
                 }
             }
@@ -803,21 +826,26 @@ pub mod ours {
             let fail_site = job.site.map_or(0.0, |s| {
                 *pool.recent_fail_code_site.get(&(code, s)).unwrap_or(&0) as f64
             });
-            v[O_POOL] = ln1p(same);
-            v[O_POOL + 1] = ln1p(owners);
-            v[O_POOL + 2] = ln1p(same_site);
-            v[O_POOL + 4] = ln1p(ok as f64);
-            v[O_POOL + 5] = ln1p(fail as f64);
-            v[O_POOL + 6] = (ok as f32 + 1.0) / (ok as f32 + fail as f32 + 2.0);
-            v[O_POOL + 7] = ln1p(fail_site);
+            v.set(O_POOL, ln1p(same));
+            v.set(O_POOL + 1, ln1p(owners));
+            v.set(O_POOL + 2, ln1p(same_site));
+            v.set(O_POOL + 4, ln1p(ok as f64));
+            v.set(O_POOL + 5, ln1p(fail as f64));
+            v.set(
+                O_POOL + 6,
+                (ok as f32 + 1.0) / (ok as f32 + fail as f32 + 2.0),
+            );
+            v.set(O_POOL + 7, ln1p(fail_site));
         }
-        v[O_POOL + 3] = ln1p(pool.holds.len() as f64);
-        v[O_POOL + 8] = ln1p(f64::from(pool.failures));
+        v.set(O_POOL + 3, ln1p(pool.holds.len() as f64));
+        v.set(O_POOL + 8, ln1p(f64::from(pool.failures)));
         let dt = job.last_time.map_or(0, |t| now - t);
-        v[O_TIME] = ln1p(dt as f64) / 10.0;
-        v[O_TIME + 1] = job
-            .submit_time
-            .map_or(0.0, |t| ln1p((now - t) as f64) / 12.0);
+        v.set(O_TIME, ln1p(dt as f64) / 10.0);
+        v.set(
+            O_TIME + 1,
+            job.submit_time
+                .map_or(0.0, |t| ln1p((now - t) as f64) / 12.0),
+        );
         for (i, n) in [
             job.starts,
             job.holds,
@@ -830,38 +858,78 @@ pub mod ours {
         .into_iter()
         .enumerate()
         {
-            v[O_COUNT + i] = ln1p(n as f64);
+            v.set(O_COUNT + i, ln1p(n as f64));
         }
         if let (Some(u), Some(r)) = (job.memory_usage_mb, job.request_memory_mb)
             && r > 0.0
             && u > 0.0
         {
-            v[O_MEM] = 1.0;
-            v[O_MEM + 1] = ((u / r).log2().clamp(-4.0, 4.0) / 4.0) as f32;
+            v.set(O_MEM, 1.0);
+            v.set(O_MEM + 1, ((u / r).log2().clamp(-4.0, 4.0) / 4.0) as f32);
         }
-        v[O_MEM + 2] = job
-            .memory_usage_mb
-            .map_or(0.0, |u| (u.max(1.0).log2() / 16.0) as f32);
-        v[O_SIB] = ln1p(cluster.procs.saturating_sub(1) as f64);
-        v[O_SIB + 1] = ln1p(cluster.ok as f64);
-        v[O_SIB + 2] = ln1p(
-            cluster
-                .held_now
-                .saturating_sub(u32::from(job.held || hold.is_some())) as f64,
+        v.set(
+            O_MEM + 2,
+            job.memory_usage_mb
+                .map_or(0.0, |u| (u.max(1.0).log2() / 16.0) as f32),
         );
-        v[O_SIB + 3] = ln1p(cluster.failed as f64);
-        v[O_PRESENT] = 1.0;
-        v.iter()
-            .enumerate()
-            .filter(|(_, x)| **x != 0.0)
-            .map(|(i, &x)| (i as u8, x))
-            .collect()
+        v.set(O_SIB, ln1p(cluster.procs.saturating_sub(1) as f64));
+        v.set(O_SIB + 1, ln1p(cluster.ok as f64));
+        v.set(
+            O_SIB + 2,
+            ln1p(
+                cluster
+                    .held_now
+                    .saturating_sub(u32::from(job.held || hold.is_some())) as f64,
+            ),
+        );
+        v.set(O_SIB + 3, ln1p(cluster.failed as f64));
+        v.set(O_PRESENT, 1.0);
+        v.finish()
     }
 
     /// One step's non-zero features as (column, value): about 20 of the 151. Every job not
     /// yet finished keeps its last `seq_len` steps, and an access point may have 100,000s
     /// of such jobs (held ones stay): dense rows cost 9.7 KB per job, most of it zeros.
     pub type SparseStep = Box<[(u8, f32)]>;
+
+    /// A step's cells as [`step`] sets them (each column at most once, in no particular
+    /// order), without a dense row to clear and scan for every event.
+    struct StepCells {
+        cells: [(u8, f32); MAX_SET],
+        len: usize,
+    }
+
+    /// The most columns one step sets: one each of kind, code, subcode and pair, every reason
+    /// pattern, and every numeric feature.
+    const MAX_SET: usize = 4 + REASONS + POOL + TIME + COUNTS + MEMORY + SIBLINGS + 1;
+
+    impl Default for StepCells {
+        fn default() -> StepCells {
+            StepCells {
+                cells: [(0, 0.0); MAX_SET],
+                len: 0,
+            }
+        }
+    }
+
+    impl StepCells {
+        fn set(&mut self, column: usize, value: f32) {
+            if value != 0.0 {
+                self.cells[self.len] = (column as u8, value);
+                self.len += 1;
+            }
+        }
+
+        fn finish(mut self) -> SparseStep {
+            let cells = &mut self.cells[..self.len];
+            cells.sort_unstable_by_key(|&(column, _)| column);
+            debug_assert!(
+                cells.windows(2).all(|w| w[0].0 < w[1].0),
+                "a column set twice"
+            );
+            Box::from(&*cells)
+        }
+    }
     const _: () = assert!(WIDTH <= 256, "column indices are stored as u8");
 
     /// The last `seq_len` steps, left-padded with zero rows.
@@ -903,7 +971,7 @@ pub mod reference {
                 j: cfg.ref_jobs,
                 e: cfg.ref_event_types.max(1),
                 frame: cfg.ref_frame_seconds.max(1),
-                per_job: HashMap::new(),
+                per_job: HashMap::default(),
                 by_latest: Default::default(),
             }
         }
