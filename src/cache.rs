@@ -14,7 +14,10 @@ use anyhow::Context;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+
+/// Bound parameters per statement: SQLite's default limit (SQLITE_MAX_VARIABLE_NUMBER).
+const MAX_BOUND: usize = 32766;
 
 /// How long a process waits for another's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -441,88 +444,76 @@ impl Cache {
     /// hundred thousand predictions, and binding them value by value cost seconds.
     pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<()> {
         let first_seen = now();
-        let jobs: Vec<_> = items
+        let jobs: Vec<&Stored> = items
             .iter()
             .filter(|s| s.owner.is_some() || s.user_log.is_some())
-            .map(|s| (s.episode.cluster, s.episode.proc, &s.owner, &s.user_log))
             .collect();
-        let episodes: Vec<_> = items
-            .iter()
-            .map(|Stored { episode: e, .. }| {
-                (
-                    e.cluster,
-                    e.proc,
-                    e.episode,
-                    e.hold_time,
-                    e.code,
-                    e.subcode,
-                    &e.reason,
-                    &e.site,
-                    e.entered,
-                )
-            })
-            .collect();
-        let predictions: Vec<_> = items
-            .iter()
-            .map(
-                |Stored {
-                     episode: e,
-                     prediction: p,
-                     ..
-                 }| {
-                    (
-                        e.cluster,
-                        e.proc,
-                        e.hold_time,
-                        &p.model_id,
-                        p.probability,
-                        &p.advice,
-                        p.confidence,
-                        &p.explanation,
-                        &p.commands,
-                        p.created,
-                    )
-                },
-            )
-            .collect();
-        let (jobs, episodes, predictions) = (
-            serde_json::to_string(&jobs)?,
-            serde_json::to_string(&episodes)?,
-            serde_json::to_string(&predictions)?,
-        );
+        // Rows go in as bound parameters of multi-row VALUES, a statement per chunk: a scan
+        // stores 100,000s, and passing them as JSON for `json_each` spent more time taking
+        // the JSON apart than SQLite spent writing the rows.
         self.write(async |c| {
-            // `WHERE true`: an upsert's SELECT needs a WHERE to parse unambiguously.
-            sqlx::query(
-                "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ? FROM json_each(?) WHERE true
-                 ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
-                 user_log = COALESCE(excluded.user_log, user_log)",
-            )
-            .bind(first_seen)
-            .bind(&jobs)
-            .execute(&mut *c)
-            .await?;
-            sqlx::query(
-                "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-                        value ->> 6, value ->> 7, value ->> 8
-                 FROM json_each(?) WHERE true
-                 ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
-            )
-            .bind(&episodes)
-            .execute(&mut *c)
-            .await?;
-            sqlx::query(
-                "INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
-                 SELECT e.id, w.value ->> 3, w.value ->> 4, w.value ->> 5, w.value ->> 6, w.value ->> 7,
-                        w.value ->> 8, w.value ->> 9
-                 FROM json_each(?) AS w
-                 CROSS JOIN hold_episodes e
-                   ON e.cluster = w.value ->> 0 AND e.proc = w.value ->> 1 AND e.hold_time = w.value ->> 2",
-            )
-            .bind(&predictions)
-            .execute(&mut *c)
-            .await?;
+            for chunk in jobs.chunks(MAX_BOUND / 5) {
+                let mut insert = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) ",
+                );
+                insert.push_values(chunk, |mut row, s| {
+                    row.push_bind(s.episode.cluster)
+                        .push_bind(s.episode.proc)
+                        .push_bind(s.owner.as_deref())
+                        .push_bind(s.user_log.as_deref())
+                        .push_bind(first_seen);
+                });
+                insert.push(
+                    " ON CONFLICT (cluster, proc) DO UPDATE SET owner = COALESCE(excluded.owner, owner),
+                      user_log = COALESCE(excluded.user_log, user_log)",
+                );
+                insert.build().execute(&mut *c).await?;
+            }
+            for chunk in items.chunks(MAX_BOUND / 9) {
+                let mut insert = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO hold_episodes (cluster, proc, episode, hold_time, code, subcode, reason, site, entered) ",
+                );
+                insert.push_values(chunk, |mut row, Stored { episode: e, .. }| {
+                    row.push_bind(e.cluster)
+                        .push_bind(e.proc)
+                        .push_bind(e.episode)
+                        .push_bind(e.hold_time)
+                        .push_bind(e.code)
+                        .push_bind(e.subcode)
+                        .push_bind(e.reason.as_deref())
+                        .push_bind(e.site.as_deref())
+                        .push_bind(e.entered);
+                });
+                insert.push(
+                    " ON CONFLICT (cluster, proc, hold_time) DO UPDATE SET entered = COALESCE(excluded.entered, entered)",
+                );
+                insert.build().execute(&mut *c).await?;
+            }
+            for chunk in items.chunks(MAX_BOUND / 10) {
+                let mut insert = QueryBuilder::<Sqlite>::new(
+                    "WITH new (cluster, proc, hold_time, model_id, probability, advice, confidence,
+                               explanation, commands, created) AS (",
+                );
+                insert.push_values(chunk, |mut row, Stored { episode: e, prediction: p, .. }| {
+                    row.push_bind(e.cluster)
+                        .push_bind(e.proc)
+                        .push_bind(e.hold_time)
+                        .push_bind(p.model_id.as_str())
+                        .push_bind(p.probability)
+                        .push_bind(p.advice.as_str())
+                        .push_bind(p.confidence)
+                        .push_bind(p.explanation.as_str())
+                        .push_bind(p.commands.as_str())
+                        .push_bind(p.created);
+                });
+                insert.push(
+                    ") INSERT OR IGNORE INTO predictions (episode_id, model_id, probability, advice, confidence, explanation, commands, created)
+                     SELECT e.id, n.model_id, n.probability, n.advice, n.confidence, n.explanation, n.commands, n.created
+                     FROM new AS n CROSS JOIN hold_episodes e
+                       ON e.cluster = n.cluster AND e.proc = n.proc AND e.hold_time = n.hold_time",
+                );
+                insert.build().execute(&mut *c).await?;
+            }
             Ok(())
         })
     }
