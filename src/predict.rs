@@ -311,61 +311,87 @@ impl<'a> Advisor<'a> {
             })
             .collect();
         let nearby = HoldsNearby::new(&episodes);
-        let inputs: Vec<_> = picked.iter().flatten().map(|e| &e.inputs[0]).collect();
-        let probabilities = self.predictor()?.predict_refs(&inputs)?;
-        watch.mark("predict");
-        let mut probs = probabilities.into_iter();
-        let mut results = Vec::with_capacity(ads.len());
-        let mut to_store = Vec::with_capacity(ads.len());
+        // Every code's history before anything is stored: the advice must not count this
+        // scan's own rows, whichever chunk a job falls in.
         let mut histories = Histories::new(self.cache);
-        for (ad, ep) in ads.iter().zip(picked) {
-            let Some(ep) = ep else {
-                results.push(Outcome::Failed(format!(
-                    "{} is held but its hold is not in {}",
-                    job_id(ad),
-                    log.display()
-                )));
-                continue;
-            };
-            let p = probs.next().unwrap_or(0.5);
-            let reason = ad.string("HoldReason").map(str::to_string);
-            let history = histories.get(ep.code, ep.subcode)?;
-            let others = nearby.others(ep);
-            let facts = Facts {
-                code: ep.code,
-                subcode: ep.subcode,
-                reason: reason.as_deref(),
-                probability: p,
-                episode: i64::from(ep.index),
-                ad: Some(ad),
-                history,
-                similar: others,
-                log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
-                missing_input: missing_input_now(ep.code, reason.as_deref()),
-            };
-            let advice = advise(&facts);
-            let commands = advice.action.commands(&job_id(ad));
-            let episode = new_episode(ep, reason, ad.int("EnteredCurrentStatus"));
-            to_store.push(Stored {
-                episode,
-                prediction: prediction_row(&self.model_id, &advice, &commands),
-                owner: ad.string("Owner").map(str::to_string),
-                user_log: ad.string("UserLog").map(str::to_string),
-            });
-            results.push(Outcome::Advised(Answer {
-                advice,
-                commands,
-                from_cache: false,
-                episode: i64::from(ep.index),
-            }));
+        for ep in picked.iter().flatten() {
+            histories.get(ep.code, ep.subcode)?;
         }
-        watch.mark("advise");
-        // One transaction for the whole batch.
-        self.cache.store_predictions(&to_store)?;
-        watch.mark("store in the cache");
+        self.predictor()?;
+        let predictor = self.predictor.as_ref().expect("loaded above");
+        let (cache, model_id) = (self.cache, self.model_id.as_str());
+        // Chunks predicted (on every core), advised and handed to a thread that stores them,
+        // one transaction each, while the next chunk is predicted: storing is one thread's
+        // work and would otherwise leave the other cores idle.
+        let results = std::thread::scope(|scope| -> anyhow::Result<Vec<Outcome>> {
+            let (stored, to_store) = std::sync::mpsc::sync_channel::<Vec<Stored>>(1);
+            let storer = scope.spawn(move || -> anyhow::Result<()> {
+                for batch in to_store {
+                    cache.store_predictions(&batch)?;
+                }
+                Ok(())
+            });
+            let mut results = Vec::with_capacity(ads.len());
+            for (ads, picked) in ads.chunks(STORE_CHUNK).zip(picked.chunks(STORE_CHUNK)) {
+                let inputs: Vec<_> = picked.iter().flatten().map(|e| &e.inputs[0]).collect();
+                let mut probs = predictor.predict_refs(&inputs)?.into_iter();
+                let mut batch = Vec::with_capacity(inputs.len());
+                for (ad, ep) in ads.iter().zip(picked) {
+                    let Some(ep) = ep else {
+                        results.push(Outcome::Failed(format!(
+                            "{} is held but its hold is not in {}",
+                            job_id(ad),
+                            log.display()
+                        )));
+                        continue;
+                    };
+                    let p = probs.next().unwrap_or(0.5);
+                    let reason = ad.string("HoldReason").map(str::to_string);
+                    let facts = Facts {
+                        code: ep.code,
+                        subcode: ep.subcode,
+                        reason: reason.as_deref(),
+                        probability: p,
+                        episode: i64::from(ep.index),
+                        ad: Some(ad),
+                        history: histories.get(ep.code, ep.subcode)?,
+                        similar: nearby.others(ep),
+                        log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
+                        missing_input: missing_input_now(ep.code, reason.as_deref()),
+                    };
+                    let advice = advise(&facts);
+                    let commands = advice.action.commands(&job_id(ad));
+                    let episode = new_episode(ep, reason, ad.int("EnteredCurrentStatus"));
+                    batch.push(Stored {
+                        episode,
+                        prediction: prediction_row(model_id, &advice, &commands),
+                        owner: ad.string("Owner").map(str::to_string),
+                        user_log: ad.string("UserLog").map(str::to_string),
+                    });
+                    results.push(Outcome::Advised(Answer {
+                        advice,
+                        commands,
+                        from_cache: false,
+                        episode: i64::from(ep.index),
+                    }));
+                }
+                if stored.send(batch).is_err() {
+                    break; // the storer failed; its error is returned below
+                }
+            }
+            drop(stored);
+            storer
+                .join()
+                .map_err(|_| anyhow::anyhow!("storing predictions panicked"))??;
+            Ok(results)
+        })?;
+        watch.mark("predict, advise and store in the cache");
         Ok(results)
     }
 }
+
+/// Jobs per chunk of a batch's predict-advise-store pipeline.
+const STORE_CHUNK: usize = 8192;
 
 /// A log read on another thread.
 struct ReadAhead {
