@@ -177,6 +177,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_snapshot_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let query = Query::default();
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, b"[\n{\"Owner\": \"\xff\"}\n]\n").unwrap();
+        let err = snapshot(&bad, &query).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.json") && err.contains("byte offset 13"),
+            "{err}"
+        );
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, b"").unwrap();
+        // condor_q -json prints nothing at all for an empty queue.
+        assert!(snapshot(&empty, &query).unwrap().is_empty());
+        let missing = dir.path().join("missing.json");
+        let err = snapshot(&missing, &query).unwrap_err().to_string();
+        assert!(err.contains("missing.json"), "{err}");
+    }
+
+    #[test]
     fn a_query_with_attributes_keeps_what_it_filters_on() {
         let text = "[\n{\"ClusterId\": 1, \"ProcId\": 0, \"JobStatus\": 5, \"Owner\": \"a\", \"Cmd\": \"x\", \"Site\": \"s\"}\n]\n";
         let query = Query {
