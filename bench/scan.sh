@@ -4,7 +4,7 @@
 # submitted and owners who never come back, so ~58% of 175,000 jobs are held at the end).
 #   bash bench/scan.sh [JOBS=175000]
 # Prints the held-job count, the log size, and the wall/CPU time and peak memory of
-#   cold: an empty cache; every held job's episode is read from the global log, encoded,
+#   cold: an empty cache (COLD_RUNS times, default 3); every held job's episode is read from the global log, encoded,
 #         predicted (batched) and stored;
 #   warm: the same scan again, every answer from the cache (as after `collect`).
 # HOLDADVISOR_TIMINGS=1 adds the time of each stage.
@@ -29,7 +29,12 @@ run() {
         "$bin" scan -allusers -schedd-snapshot "$snap" -log "$log" -cache "$out/cache.sqlite" -model "$model" >"$out/$1.txt"
     head -1 "$out/$1.txt"
 }
-rm -f "$out"/cache.sqlite*
-run cold
+# Cold runs, each from an empty cache (COLD_RUNS, default 3: the first run after a build or
+# a pause is often the slowest, the kernel handing the process memory it has not touched
+# for a while), then one warm run over the last cold run's cache.
+for i in $(seq "${COLD_RUNS:-3}"); do
+    rm -f "$out"/cache.sqlite*
+    run cold
+done
 run warm
 cmp -s "$out/cold.txt" "$out/warm.txt" && echo "cold and warm scans print the same table" || echo "cold and warm tables DIFFER"
