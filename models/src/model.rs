@@ -78,7 +78,7 @@ impl FusedLstm {
         let h4 = 4 * self.hidden_size;
         let device = x.x.device();
         let projected = self.input.forward(x.x);
-        let gates_as_sigmoids = GateSigmoids::new(self.hidden_size, &device);
+        let activations = GateActivations::new(self.hidden_size, b, &device);
         let mut outputs = Vec::with_capacity(if last_only { 0 } else { steps });
         let mut state: Option<(Tensor<2>, Tensor<2>)> = start;
         for s in 0..steps {
@@ -91,19 +91,13 @@ impl FusedLstm {
                 None => (xs, None),
                 Some((h, c)) => (xs + self.recurrent.forward(h), Some(c)),
             };
-            let mut g = gates_as_sigmoids.activate(gates).chunk(4, 1).into_iter();
-            let (i, f, cell, o) = (
-                g.next().unwrap(),
-                g.next().unwrap(),
-                g.next().unwrap(),
-                g.next().unwrap(),
-            );
+            let [i, f, cell, o] = activations.gates(gates);
             let new = i * cell;
             let c = match c_prev {
                 None => new,
                 Some(c) => f * c + new,
             };
-            let h = o * gates_as_sigmoids.tanh(c.clone());
+            let h = o * activations.elementwise.tanh(c.clone());
             if !last_only {
                 outputs.push(h.clone());
             }
@@ -119,69 +113,91 @@ impl FusedLstm {
     }
 }
 
-/// All four gate activations of a step in one pass over the contiguous `[B, 4H]` gates:
-/// σ(i), σ(f), tanh(g) = 2σ(2g) − 1, σ(o), as `σ(gates · scale) · a + b` with per-column
-/// constants. Activating each gate's strided `[B, H]` view separately cost inference most
-/// of its time (four elementwise passes on non-contiguous views, one of them `tanh`).
-struct GateSigmoids {
-    scale: Tensor<2>,
-    a: Tensor<2>,
-    b: Tensor<2>,
-    sigmoid: Sigmoid,
+/// The four gate activations of a step: σ(i), σ(f), tanh(g), σ(o).
+///
+/// For a batch, in one pass over the contiguous `[B, 4H]` gates, as `σ(gates · scale) · a +
+/// b` with per-column constants (tanh(g) = 2σ(2g) − 1): activating each gate's strided
+/// `[B, H]` view separately cost flex inference most of its time. For one job, gate by gate:
+/// the constants would cost more than the elements.
+struct GateActivations {
+    /// `scale`, `a`, `b`, each `[1, 4H]`, for batches.
+    fused: Option<[Tensor<2>; 3]>,
+    elementwise: Elementwise,
 }
 
-impl GateSigmoids {
-    fn new(hidden: usize, device: &Device) -> GateSigmoids {
+impl GateActivations {
+    fn new(hidden: usize, batch: usize, device: &Device) -> GateActivations {
         let row = |input: f32, cell: f32| {
             let values: Vec<f32> = (0..4 * hidden)
                 .map(|k| if k / hidden == 2 { cell } else { input })
                 .collect();
             Tensor::<2>::from_data(TensorData::new(values, [1, 4 * hidden]), device)
         };
-        GateSigmoids {
-            scale: row(1.0, 2.0),
-            a: row(1.0, 2.0),
-            b: row(0.0, -1.0),
-            sigmoid: Sigmoid::for_device(device),
+        GateActivations {
+            fused: (batch >= ELEMENTWISE_BATCH)
+                .then(|| [row(1.0, 2.0), row(1.0, 2.0), row(0.0, -1.0)]),
+            elementwise: Elementwise::new(batch, device),
         }
     }
 
-    fn activate(&self, gates: Tensor<2>) -> Tensor<2> {
-        self.sigmoid.apply(gates * self.scale.clone()) * self.a.clone() + self.b.clone()
-    }
-
-    /// tanh(x) = 2σ(2x) − 1: flex's `tanh` is libm's scalar `tanhf`, 15 ns an element here,
-    /// several times a sigmoid.
-    fn tanh(&self, x: Tensor<2>) -> Tensor<2> {
-        self.sigmoid.apply(x * 2.0) * 2.0 - 1.0
+    fn gates(&self, gates: Tensor<2>) -> [Tensor<2>; 4] {
+        let split = |t: Tensor<2>| -> [Tensor<2>; 4] {
+            let mut g = t.chunk(4, 1).into_iter();
+            std::array::from_fn(|_| g.next().expect("four gates"))
+        };
+        match &self.fused {
+            Some([scale, a, b]) => {
+                split(self.elementwise.sigmoid(gates * scale.clone()) * a.clone() + b.clone())
+            }
+            None => {
+                let [i, f, g, o] = split(gates);
+                let e = self.elementwise;
+                [e.sigmoid(i), e.sigmoid(f), e.tanh(g), e.sigmoid(o)]
+            }
+        }
     }
 }
 
-/// The logistic function as this forward pass computes it.
+/// How this forward pass computes σ and tanh.
 ///
-/// burn's `sigmoid` is exact and numerically stable, and flex computes it with a branch on
-/// the sign of every element: 5.5 ns an element here, against 3 ns for 1/(1 + e^(−x)) built
-/// from `exp` and `recip` (models/examples/act_bench.rs). The latter is exact enough in f32
-/// (for x < −88, e^(−x) is ∞ and the result 0, the limit), but its gradient there would be
-/// 0 · ∞ = NaN, so it is used only for inference on flex; training and LibTorch (whose
-/// sigmoid is vectorised) keep burn's.
+/// On flex, `tanh` is libm's scalar `tanhf` (15 ns an element here) and `sigmoid` branches on
+/// the sign of every element (5.5 ns), where 1/(1 + e^(−x)) from `exp` and `recip` takes 3 ns
+/// (models/examples/act_bench.rs). So on flex, for batches, tanh is 2σ(2x) − 1 and, without
+/// autodiff, σ is 1/(1 + e^(−x)): exact enough in f32 (for x < −88, e^(−x) is ∞ and the result
+/// 0, the limit), but its gradient there would be 0 · ∞ = NaN, so training keeps burn's σ.
+/// One job (a `q`) is a handful of `[1, 4H]` tensors, where every extra operation costs more
+/// than the elements do: it, and LibTorch (whose σ and tanh are vectorised), use burn's own.
 #[derive(Clone, Copy)]
-struct Sigmoid {
-    by_exp: bool,
+struct Elementwise {
+    sigmoid_by_exp: bool,
+    tanh_by_sigmoid: bool,
 }
 
-impl Sigmoid {
-    fn for_device(device: &Device) -> Sigmoid {
-        Sigmoid {
-            by_exp: *device == Device::flex() && !device.is_autodiff(),
+/// Batches from this size on take the flex forms above.
+const ELEMENTWISE_BATCH: usize = 32;
+
+impl Elementwise {
+    fn new(batch: usize, device: &Device) -> Elementwise {
+        let flex_batch = *device == Device::flex() && batch >= ELEMENTWISE_BATCH;
+        Elementwise {
+            sigmoid_by_exp: flex_batch && !device.is_autodiff(),
+            tanh_by_sigmoid: flex_batch,
         }
     }
 
-    fn apply(self, x: Tensor<2>) -> Tensor<2> {
-        if self.by_exp {
+    fn sigmoid(self, x: Tensor<2>) -> Tensor<2> {
+        if self.sigmoid_by_exp {
             x.neg().exp().add_scalar(1.0).recip()
         } else {
             sigmoid(x)
+        }
+    }
+
+    fn tanh(self, x: Tensor<2>) -> Tensor<2> {
+        if self.tanh_by_sigmoid {
+            self.sigmoid(x * 2.0) * 2.0 - 1.0
+        } else {
+            x.tanh()
         }
     }
 }
@@ -408,31 +424,41 @@ mod tests {
     }
 
     #[test]
-    fn inference_sigmoid_by_exp_matches_the_training_one() {
-        // The same weights on an autodiff device (burn's sigmoid) and without (flex: by exp).
+    fn every_way_of_computing_the_activations_gives_the_same_forward_pass() {
         let device = Device::flex();
         device.seed(5);
+        let batch = ELEMENTWISE_BATCH + 8;
+        let flags = |e: Elementwise| (e.sigmoid_by_exp, e.tanh_by_sigmoid);
+        assert_eq!(flags(Elementwise::new(batch, &device)), (true, true));
+        assert_eq!(
+            flags(Elementwise::new(batch, &device.clone().autodiff())),
+            (false, true)
+        );
+        assert_eq!(flags(Elementwise::new(1, &device)), (false, false));
+        // The same weights on an autodiff device and without.
         let trained = ModelConfig::new(6)
             .with_hidden_size(5)
             .with_dropout(0.0)
             .init(&device.clone().autodiff());
         let plain = trained.valid();
-        assert!(Sigmoid::for_device(&Device::flex()).by_exp);
-        assert!(!Sigmoid::for_device(&device.clone().autodiff()).by_exp);
         // Pre-activations far beyond exp's range too: e^(-x) overflows to ∞ there.
         let x = Tensor::<3>::random(
-            [8, 4, 6],
+            [batch, 4, 6],
             burn::tensor::Distribution::Uniform(-200.0, 200.0),
             &device,
         );
-        let a: Vec<f32> = plain.forward(x.clone()).into_data().try_to_vec().unwrap();
-        let b: Vec<f32> = trained
-            .forward(x.autodiff())
+        let by_exp: Vec<f32> = plain.forward(x.clone()).into_data().try_to_vec().unwrap();
+        let burns_sigmoid: Vec<f32> = trained
+            .forward(x.clone().autodiff())
             .into_data()
             .try_to_vec()
             .unwrap();
-        for (p, q) in a.iter().zip(&b) {
-            assert!(p.is_finite() && (p - q).abs() < 1e-5, "{a:?} vs {b:?}");
+        for (k, (p, q)) in by_exp.iter().zip(&burns_sigmoid).enumerate() {
+            assert!(p.is_finite() && (p - q).abs() < 1e-5, "{k}: {p} vs {q}");
+            let alone: f32 = plain
+                .forward(x.clone().slice([k..k + 1, 0..4, 0..6]))
+                .into_scalar();
+            assert!((p - alone).abs() < 1e-5, "{k}: {p} vs {alone} alone");
         }
     }
 
