@@ -585,3 +585,71 @@ impl Drop for Cache {
         self.rt.block_on(pool.close());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(cluster: i64, proc: i64, entered: Option<i64>, advice: &str) -> Stored {
+        Stored {
+            episode: NewEpisode {
+                cluster,
+                proc,
+                episode: 0,
+                hold_time: 1_700_000_000 + proc,
+                code: 13,
+                subcode: 2,
+                reason: Some(format!("reason of {cluster}.{proc}, with 'quotes'")),
+                site: (proc % 2 == 0).then(|| "SiteA".to_string()),
+                entered,
+            },
+            prediction: PredictionRow {
+                episode_id: 0,
+                model_id: "m1".into(),
+                probability: proc as f64 / 10_000.0,
+                advice: advice.into(),
+                confidence: 0.5,
+                explanation: format!("why {proc}"),
+                commands: format!("condor_rm {cluster}.{proc}\ncondor_q {cluster}.{proc}"),
+                created: 1,
+            },
+            owner: Some("alice".into()),
+            user_log: None,
+        }
+    }
+
+    #[test]
+    fn storing_many_predictions_keeps_every_row_across_statement_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache.sqlite")).unwrap();
+        // More rows than one statement binds for each table (3,276 predictions, 3,640
+        // episodes, 6,553 jobs per statement).
+        let n = 7_000;
+        let items: Vec<Stored> = (0..n).map(|p| stored(42, p, None, "remove")).collect();
+        cache.store_predictions(&items).unwrap();
+        let jobs: Vec<(i64, i64)> = (0..n).map(|p| (42, p)).collect();
+        let rows = cache.episodes_with_predictions(&jobs, "m1").unwrap();
+        assert_eq!(rows.len(), n as usize);
+        for r in &rows {
+            let p = r
+                .prediction
+                .as_ref()
+                .expect("a prediction for every episode");
+            assert_eq!(p.probability, r.proc as f64 / 10_000.0);
+            assert_eq!(p.explanation, format!("why {}", r.proc));
+            assert_eq!(p.commands.lines().count(), 2);
+            assert_eq!(r.entered, None);
+        }
+        // Again, with EnteredCurrentStatus now known and other advice: the episode learns
+        // its entered time, the first prediction is the one kept.
+        let again: Vec<Stored> = (0..n).map(|p| stored(42, p, Some(p), "release")).collect();
+        cache.store_predictions(&again).unwrap();
+        let rows = cache.episodes_with_predictions(&jobs, "m1").unwrap();
+        assert_eq!(rows.len(), n as usize);
+        assert!(rows.iter().all(|r| r.entered == Some(r.proc)));
+        assert!(
+            rows.iter()
+                .all(|r| r.prediction.as_ref().unwrap().advice == "remove")
+        );
+    }
+}
