@@ -75,15 +75,7 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
     let jobs_in_groups: u64 = groups.iter().map(|g| g["jobs"].as_u64().unwrap()).sum();
     assert_eq!(jobs_in_groups as usize, held.len());
 
-    let model_id = {
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
-        format!(
-            "{}-{}",
-            manifest["weights_hash"].as_str().unwrap(),
-            manifest["encoder_hash"].as_str().unwrap()
-        )
-    };
+    let model_id = holdadvisor::predict::model_id(&model).unwrap();
     let stored = holdadvisor::cache::Cache::open(&cache)
         .unwrap()
         .episodes_with_predictions(&held, &model_id)

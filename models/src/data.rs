@@ -328,9 +328,7 @@ pub fn inputs_tensor(inputs: &[&EpisodeInput], device: &Device) -> Tensor<3> {
     let mut values = vec![0f32; inputs.len() * t * f];
     for (x, out) in inputs.iter().zip(values.chunks_mut(t * f)) {
         assert_eq!(x.shape(), (t, f), "inputs of different shapes in one batch");
-        for &(i, v) in x.cells() {
-            out[i as usize] = v;
-        }
+        x.write_dense(out);
     }
     Tensor::from_data(TensorData::new(values, [inputs.len(), t, f]), device)
 }

@@ -158,10 +158,15 @@ impl EpisodeInput {
     /// The dense row-major matrix.
     pub fn to_dense(&self) -> Vec<f32> {
         let mut values = vec![0f32; self.steps * self.width];
-        for &(i, v) in &self.cells {
-            values[i as usize] = v;
-        }
+        self.write_dense(&mut values);
         values
+    }
+
+    /// Writes the cells into `out`, a zeroed dense row-major matrix of `steps × width`.
+    pub fn write_dense(&self, out: &mut [f32]) {
+        for &(i, v) in &self.cells {
+            out[i as usize] = v;
+        }
     }
 
     /// Leading all-zero rows (the encoder's left padding), at most `steps - 1`: the last row

@@ -115,13 +115,14 @@ impl FusedLstm {
 
 /// The four gate activations of a step: σ(i), σ(f), tanh(g), σ(o).
 ///
-/// For a batch, in one pass over the contiguous `[B, 4H]` gates, as `σ(gates · scale) · a +
-/// b` with per-column constants (tanh(g) = 2σ(2g) − 1): activating each gate's strided
+/// For a batch, in one pass over the contiguous `[B, 4H]` gates, as
+/// `σ(gates · scale) · scale + offset` with per-column constants (scale 1, offset 0 for σ;
+/// scale 2, offset −1 for tanh(g) = 2σ(2g) − 1): activating each gate's strided
 /// `[B, H]` view separately cost flex inference most of its time. For one job, gate by gate:
 /// the constants would cost more than the elements.
 struct GateActivations {
-    /// `scale`, `a`, `b`, each `[1, 4H]`, for batches.
-    fused: Option<[Tensor<2>; 3]>,
+    /// `scale` and `offset`, each `[1, 4H]`, for batches.
+    fused: Option<(Tensor<2>, Tensor<2>)>,
     elementwise: Elementwise,
 }
 
@@ -134,8 +135,7 @@ impl GateActivations {
             Tensor::<2>::from_data(TensorData::new(values, [1, 4 * hidden]), device)
         };
         GateActivations {
-            fused: (batch >= ELEMENTWISE_BATCH)
-                .then(|| [row(1.0, 2.0), row(1.0, 2.0), row(0.0, -1.0)]),
+            fused: (batch >= ELEMENTWISE_BATCH).then(|| (row(1.0, 2.0), row(0.0, -1.0))),
             elementwise: Elementwise::new(batch, device),
         }
     }
@@ -146,9 +146,9 @@ impl GateActivations {
             std::array::from_fn(|_| g.next().expect("four gates"))
         };
         match &self.fused {
-            Some([scale, a, b]) => {
-                split(self.elementwise.sigmoid(gates * scale.clone()) * a.clone() + b.clone())
-            }
+            Some((scale, offset)) => split(
+                self.elementwise.sigmoid(gates * scale.clone()) * scale.clone() + offset.clone(),
+            ),
             None => {
                 let [i, f, g, o] = split(gates);
                 let e = self.elementwise;
