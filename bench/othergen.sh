@@ -4,7 +4,8 @@
 # generate JOBS jobs; score the shipped default model (trained on the simulator's pools only)
 # on the pool's later test split and on all of it; train a model on the pool itself (time
 # split 60/20/20, reference design alongside) and score it on the same test split. The
-# (code, subcode) table and the reference design are fitted on the pool's own earlier holds.
+# (code, subcode) table and the reference design are fitted on the pool's own earlier holds,
+# and so is the shipped model's pool calibration (as `scan` and `q` refit it).
 #   bash bench/othergen.sh [JOBS=100000] [SEEDS="1 2 3"]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,13 +33,16 @@ def load(kind, s):
     d = json.load(open(f"{out}/eval-{kind}-{s}.json"))
     by = {b["name"]: b["metrics"] for b in d["baselines"]}
     ref = next((v for k, v in by.items() if k.startswith("reference")), None)
-    return d["model"]["metrics"], by["code-subcode-table"], ref
+    return d["model"]["metrics"], by["code-subcode-table"], ref, d.get("pool_calibration")
 print("Pools by bench/othergen.py (SYNTHETIC; another generator than holdadvisor simulate)")
-print("seed  test n | trained on the pool: AUC   ECE  | table AUC  reference AUC | shipped model, test split: AUC   ECE  | all episodes: n   AUC   ECE  (table AUC)")
+print("seed  test n | trained on the pool: AUC   ECE  | table AUC  reference AUC | shipped model, test split: AUC   ECE  | + pool calibration: ECE (adopted) | all episodes: n   AUC   ECE  (table AUC)")
+def pooled(pc):
+    return f"{pc['metrics']['ece']:24.3f} ({'yes' if pc['adopted'] else 'no'})" if pc else f"{'n/a':>30}"
 for s in seeds:
-    own, table, ref = load("own", s)
-    dft, _, _ = load("default", s)
-    alld, allt, _ = load("default-all", s)
+    own, table, ref, _ = load("own", s)
+    dft, _, _, pc = load("default", s)
+    alld, allt, _, _ = load("default-all", s)
     print(f"{s:>4}  {own['n']:>6} | {own['roc_auc']:27.3f} {own['ece']:5.3f} | {table['roc_auc']:9.3f}  {ref['roc_auc'] if ref else float('nan'):13.3f} |"
-          f" {dft['roc_auc']:30.3f} {dft['ece']:5.3f} | {alld['n']:16} {alld['roc_auc']:5.3f} {alld['ece']:5.3f}  ({allt['roc_auc']:.3f})")
+          f" {dft['roc_auc']:30.3f} {dft['ece']:5.3f} | {pooled(pc)}   | {alld['n']:16} {alld['roc_auc']:5.3f} {alld['ece']:5.3f}  ({allt['roc_auc']:.3f})")
+print("pool calibration: the model's probabilities refitted (Platt) to the pool's own earlier resolved holds, as scan and q do")
 PY

@@ -68,6 +68,8 @@ pub struct Facts<'a> {
     /// An input file the access point could not read (errno 2), and whether it exists now,
     /// when this machine can see the directory it should be in.
     pub missing_input: Option<(String, bool)>,
+    /// The model was refitted to this many of the pool's resolved holds.
+    pub calibrated_on: Option<usize>,
 }
 
 /// The input file named by an access point's "No such file" transfer failure.
@@ -198,7 +200,12 @@ pub fn advise(f: &Facts) -> Advice {
             if f.episode == 1 { "" } else { "s" }
         ));
     }
-    why.push(format!("P(release succeeds) {p:.2}"));
+    why.push(match f.calibrated_on {
+        Some(n) => {
+            format!("P(release succeeds) {p:.2}, fitted to this pool's last {n} resolved holds")
+        }
+        None => format!("P(release succeeds) {p:.2}"),
+    });
     let confidence = match action {
         Action::Release => p,
         // The access point itself says the file is not there: a release cannot succeed.

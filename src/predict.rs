@@ -2,7 +2,7 @@
 //! read the job's event log, encode its current hold episode, predict in one batch, store.
 //! `q` and `scan` both go through here.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +11,7 @@ use anyhow::Context;
 use holdadvisor_models::encode::Episode;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
+use holdadvisor_models::pool_calibration::PoolCalibration;
 use holdadvisor_parsers::JobId;
 use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
@@ -295,6 +296,25 @@ impl<'a> Advisor<'a> {
         };
         let (episodes, memory) = (read.episodes, read.memory);
         watch.mark("read and encode the log");
+        let pool_fit = fit_to_pool(self.predictor()?, &episodes, &read.resolved)?;
+        watch.mark(&match pool_fit {
+            Some(f) => format!(
+                "refit to the pool's {} resolved holds, {} released successfully (newest fifth's log-loss {:.3} -> {:.3}; a={:.3} b={:.3})",
+                f.episodes,
+                read.resolved
+                    .iter()
+                    .filter(|&&i| episodes[i].label == Label::Positive)
+                    .count(),
+                f.held_out_log_loss.0,
+                f.held_out_log_loss.1,
+                f.calibration.a,
+                f.calibration.b
+            ),
+            None => format!(
+                "no refit: {} resolved holds, too few or it would not help",
+                read.resolved.len()
+            ),
+        });
         // The current hold of each job: its last open episode in the log.
         let mut current: HashMap<(i64, i64), &Episode> = HashMap::new();
         for e in episodes
@@ -346,6 +366,7 @@ impl<'a> Advisor<'a> {
                         continue;
                     };
                     let p = probs.next().unwrap_or(0.5);
+                    let p = pool_fit.map_or(p, |f| f.apply(p));
                     let reason = ad.string("HoldReason").map(str::to_string);
                     let facts = Facts {
                         code: ep.code,
@@ -358,6 +379,7 @@ impl<'a> Advisor<'a> {
                         similar: nearby.others(ep),
                         log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                         missing_input: missing_input_now(ep.code, reason.as_deref()),
+                        calibrated_on: pool_fit.map(|f| f.episodes),
                     };
                     let advice = advise(&facts);
                     let commands = advice.action.commands(&job_id(ad));
@@ -390,6 +412,44 @@ impl<'a> Advisor<'a> {
     }
 }
 
+/// Resolved holds among the newest [`CALIBRATION_WINDOW`] that still have their tensors, at
+/// most [`CALIBRATION_HOLDS`] spread evenly over them, oldest first: what [`fit_to_pool`] is
+/// given. The window is of holds, whatever became of them: picking the newest *resolved*
+/// holds instead would pick mostly failures, which resolve sooner than successes.
+pub fn newest_resolved(episodes: &[Episode]) -> Vec<usize> {
+    let from = episodes.len().saturating_sub(CALIBRATION_WINDOW);
+    let mut resolved: Vec<usize> = (from..episodes.len())
+        .filter(|&i| episodes[i].label.target().is_some() && !episodes[i].inputs.is_empty())
+        .collect();
+    resolved.sort_by_key(|&i| (episodes[i].hold_time, i));
+    if resolved.len() > CALIBRATION_HOLDS {
+        let n = resolved.len();
+        resolved = (0..CALIBRATION_HOLDS)
+            .map(|k| resolved[k * n / CALIBRATION_HOLDS])
+            .collect();
+    }
+    resolved
+}
+
+/// The model refitted to the pool's resolved holds in `resolved` (oldest first), when that
+/// lowers the newest ones' log-loss; see [`PoolCalibration`].
+pub fn fit_to_pool(
+    predictor: &Predictor,
+    episodes: &[Episode],
+    resolved: &[usize],
+) -> anyhow::Result<Option<PoolCalibration>> {
+    if resolved.len() < holdadvisor_models::pool_calibration::MIN_EPISODES {
+        return Ok(None);
+    }
+    let inputs: Vec<_> = resolved.iter().map(|&i| &episodes[i].inputs[0]).collect();
+    let probs = predictor.predict_refs(&inputs)?;
+    let released_ok: Vec<bool> = resolved
+        .iter()
+        .map(|&i| episodes[i].label == Label::Positive)
+        .collect();
+    Ok(PoolCalibration::fit(&probs, &released_ok))
+}
+
 /// Jobs per chunk of a batch's predict-advise-store pipeline.
 const STORE_CHUNK: usize = 8192;
 
@@ -410,12 +470,23 @@ impl Drop for ReadAhead {
 /// Events per batch handed from the parsing thread to the encoding one.
 const PIPE_BATCH: usize = 4096;
 
-/// An event log read and encoded: its hold episodes (only the newest episode of each job
-/// still keeps its tensor) and the largest MemoryUsage each job showed.
+/// An event log read and encoded: its hold episodes (the newest episode of each job still
+/// keeps its tensor, and so do the resolved holds in `resolved`) and the largest MemoryUsage
+/// each job showed.
 pub struct ReadLog {
     pub episodes: Vec<Episode>,
     pub memory: BTreeMap<(i64, i64), i64>,
+    /// The newest resolved holds (released, then succeeded or not), oldest first, with their
+    /// tensors: what the model is refitted to the pool on.
+    pub resolved: Vec<usize>,
 }
+
+/// Resolved holds the model is refitted to the pool on: enough to fit two numbers well, few
+/// enough to predict in a tenth of a second.
+const CALIBRATION_HOLDS: usize = 8192;
+
+/// The newest holds (episodes, in the order they began) whose resolved ones are used for it.
+const CALIBRATION_WINDOW: usize = 4 * CALIBRATION_HOLDS;
 
 /// Reads and encodes an event log, streamed (a global log has millions of events). With
 /// `wanted`, only those jobs' episodes keep tensors; without, every job's newest episode.
@@ -452,6 +523,11 @@ pub fn read_log(
         let _ = batches.send(batch);
     });
     let mut newest: HashMap<(i64, i64), usize> = HashMap::new();
+    // The newest holds, whatever is asked: their tensors are kept until they leave it.
+    let mut recent: VecDeque<usize> = VecDeque::with_capacity(CALIBRATION_WINDOW + 1);
+    let needed = |newest: &HashMap<(i64, i64), usize>, e: &Episode, i: usize| {
+        newest.get(&(e.job.cluster, e.job.proc)) == Some(&i)
+    };
     for event in received.iter().flatten() {
         if stop.load(Ordering::Relaxed) {
             drop(received);
@@ -464,20 +540,40 @@ pub fn read_log(
         };
         let key = (event.id.cluster, event.id.proc);
         let episodes = stream.episodes_mut();
-        if wanted.is_some_and(|w| !w.contains(&key)) {
-            episodes[index].inputs.clear();
-        } else if let Some(older) = newest.insert(key, index) {
+        if wanted.is_none_or(|w| w.contains(&key))
+            && let Some(older) = newest.insert(key, index)
+            && recent.front().is_none_or(|&oldest| older < oldest)
+        {
             episodes[older].inputs.clear();
+        }
+        recent.push_back(index);
+        if recent.len() > CALIBRATION_WINDOW
+            && let Some(gone) = recent.pop_front()
+            && !needed(&newest, &episodes[gone], gone)
+        {
+            episodes[gone].inputs.clear();
         }
     }
     parser
         .join()
         .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?;
     let mut episodes = stream.finish();
-    for e in episodes.iter_mut().filter(|e| e.label != Label::Open) {
-        e.inputs = Vec::new();
+    let window = recent.front().copied().unwrap_or(episodes.len());
+    for (i, e) in episodes.iter_mut().enumerate() {
+        let keep = if e.label == Label::Open {
+            needed(&newest, e, i)
+        } else {
+            i >= window && e.label.target().is_some()
+        };
+        if !keep {
+            e.inputs = Vec::new();
+        }
     }
-    Ok(ReadLog { episodes, memory })
+    Ok(ReadLog {
+        resolved: newest_resolved(&episodes),
+        episodes,
+        memory,
+    })
 }
 
 /// Holds with the same code within an hour of a hold, as a log shows them: per code, the

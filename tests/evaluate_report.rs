@@ -246,4 +246,45 @@ fn evaluate_report_writes_markdown_svg_and_png() {
     assert!(!report2.join("training.svg").exists());
     assert!(!report2.join("training.png").exists());
     assert!(report2.join("roc.png").is_file());
+    let all: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report2.join("report.json")).unwrap()).unwrap();
+    assert!(
+        all["pool_calibration"].is_null(),
+        "{}",
+        all["pool_calibration"]
+    );
+
+    // On the test split: the model refitted to the pool's earlier resolved holds (training
+    // and validation splits), scored on the same episodes as the model.
+    let json = run(
+        bin,
+        &[
+            "evaluate".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--data".as_ref(),
+            sim.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    let test: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let pc = &test["pool_calibration"];
+    let labelled = |split: &str| {
+        test["counts"][split]["positive"].as_u64().unwrap()
+            + test["counts"][split]["negative"].as_u64().unwrap()
+    };
+    assert_eq!(
+        pc["episodes"].as_u64(),
+        Some(labelled("train") + labelled("validation")),
+        "{pc}"
+    );
+    assert_eq!(pc["metrics"]["n"], test["model"]["metrics"]["n"]);
+    if pc["adopted"] == false {
+        assert_eq!(pc["metrics"], test["model"]["metrics"]);
+    } else {
+        // Platt scaling with a > 0 keeps the order: the same ROC AUC.
+        let auc = |m: &serde_json::Value| m["roc_auc"].as_f64().unwrap();
+        assert!((auc(&pc["metrics"]) - auc(&test["model"]["metrics"])).abs() < 1e-3);
+        assert!(pc["a"].as_f64().unwrap() > 0.0);
+    }
 }

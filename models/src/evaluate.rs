@@ -423,10 +423,31 @@ pub struct Report {
     /// `release_would_succeed`), on every episode of the split that the truth file covers,
     /// censored ones included. Simulated data only.
     pub truth: Option<TruthScores>,
+    /// The model refitted to the evaluated pool's own earlier resolved holds (the training
+    /// and validation splits), scored on the test split: how `scan` and `q` use a model on a
+    /// pool it was not trained on. `None` for `--split all`.
+    #[serde(default)]
+    pub pool_calibration: Option<PoolCalibrationScore>,
     /// The probabilities behind `model` and `baselines`, for curves (`evaluate --report`);
     /// not serialised.
     #[serde(skip)]
     pub scores: SplitScores,
+}
+
+/// A model refitted to the pool ([`crate::pool_calibration`]) and scored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolCalibrationScore {
+    /// Resolved holds before the test split it could be fitted on.
+    pub episodes: usize,
+    /// Whether the refit lowered the log-loss of the newest fifth of those holds, and so is
+    /// used.
+    pub adopted: bool,
+    pub a: f64,
+    pub b: f64,
+    /// Mean log-loss on the newest fifth: as is, refitted on the older four fifths.
+    pub held_out_log_loss: Option<(f64, f64)>,
+    /// The refitted model on the test split (the model's own metrics when not adopted).
+    pub metrics: Metrics,
 }
 
 /// Labels of the scored split and each predictor's probabilities on it, in the same order.
@@ -532,6 +553,7 @@ pub fn evaluate_model_dir_on(
         "no labelled episodes in the {split} split"
     );
     let train = scored_samples(&episodes, &splits, Split::Train);
+    let validation = scored_samples(&episodes, &splits, Split::Validation);
     let labels: Vec<bool> = chosen.iter().map(|s| s.target > 0.5).collect();
 
     let all_inputs: Vec<&crate::encode::EpisodeInput> =
@@ -542,6 +564,26 @@ pub fn evaluate_model_dir_on(
         name: format!("model ({:?} encoder + LSTM)", predictor.encoder().kind).to_lowercase(),
         metrics: metrics(&probs, &labels),
     };
+    let pool_calibration = (split == "test").then(|| {
+        let mut earlier: Vec<&crate::data::Sample> = train.iter().chain(&validation).collect();
+        earlier.sort_by_key(|s| episodes[s.episode].hold_time);
+        let p: Vec<f32> = earlier.iter().map(|s| all_probs[s.episode]).collect();
+        let y: Vec<bool> = earlier.iter().map(|s| s.target > 0.5).collect();
+        let fit = crate::pool_calibration::PoolCalibration::fit(&p, &y);
+        let refitted: Vec<f32> = match &fit {
+            Some(f) => probs.iter().map(|&p| f.apply(p)).collect(),
+            None => probs.clone(),
+        };
+        let c = fit.map(|f| f.calibration).unwrap_or_default();
+        PoolCalibrationScore {
+            episodes: earlier.len(),
+            adopted: fit.is_some(),
+            a: c.a,
+            b: c.b,
+            held_out_log_loss: fit.map(|f| f.held_out_log_loss),
+            metrics: metrics(&refitted, &labels),
+        }
+    });
     let mut scored = Vec::new();
     let mut curves = vec![(model.name.clone(), probs.clone())];
     for b in baselines(&episodes, &train) {
@@ -641,6 +683,7 @@ pub fn evaluate_model_dir_on(
         stream: stats,
         malformed_events: malformed,
         truth,
+        pool_calibration,
         scores: SplitScores {
             labels,
             predictors: curves,
@@ -670,6 +713,25 @@ impl Report {
             .chain(&self.baselines)
             .collect();
         s.push_str(&metrics_table(&rows));
+        if let Some(pc) = &self.pool_calibration {
+            if pc.adopted {
+                let (before, after) = pc.held_out_log_loss.unwrap_or_default();
+                s.push_str(&format!(
+                    "\nRefitted to this pool's {} earlier resolved holds (Platt a={:.3}, b={:.3}; log-loss of the newest fifth {before:.4} as is, {after:.4} refitted on the rest), as scan and q use it:\n\n",
+                    pc.episodes, pc.a, pc.b
+                ));
+                let row = Scored {
+                    name: "model + pool calibration".into(),
+                    metrics: pc.metrics.clone(),
+                };
+                s.push_str(&metrics_table(&[&row]));
+            } else {
+                s.push_str(&format!(
+                    "\nPool calibration on this pool's {} earlier resolved holds: not adopted (too few, or refitting did not lower the newest fifth's log-loss); scan and q use the model as it is.\n",
+                    pc.episodes
+                ));
+            }
+        }
         if let Some(t) = &self.truth {
             s.push_str(&format!(
                 "\nAgainst the simulator's ground truth (release_would_succeed; {} episodes of the split, censored ones included):\n\n",

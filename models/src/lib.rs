@@ -10,7 +10,8 @@
 //! - [`model`]: the LSTM (fused gates, burn 0.22) with a linear head, and the weighted BCE;
 //! - [`training`]: the training loop, early stopping, checkpoints and resume;
 //! - [`inference`]: model directories, [`inference::Predictor`];
-//! - [`evaluate`]: metrics over a whole split and the baselines.
+//! - [`evaluate`]: metrics over a whole split and the baselines;
+//! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds.
 //!
 //! The backend is chosen at run time through burn's `Device`: burn's pure-Rust CPU backend
 //! (`flex`) by default, LibTorch with the `tch` feature ([`inference::Backend`]).
@@ -45,6 +46,7 @@ pub mod evaluate;
 pub mod inference;
 pub mod labels;
 pub mod model;
+pub mod pool_calibration;
 pub mod testkit;
 pub mod training;
 

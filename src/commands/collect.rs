@@ -17,11 +17,14 @@ use anyhow::{Context, bail};
 use holdadvisor_models::encode::EpisodeStream;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
+use holdadvisor_models::pool_calibration::PoolCalibration;
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
-use crate::predict::{Histories, model_id, new_episode, note_memory, prediction_row};
+use crate::predict::{
+    Histories, fit_to_pool, model_id, new_episode, newest_resolved, note_memory, prediction_row,
+};
 use crate::{config, schedd};
 
 #[derive(clap::Args, Debug)]
@@ -113,7 +116,13 @@ struct Collector<'a> {
     episodes_added: usize,
     outcomes_added: usize,
     predictions_added: usize,
+    /// The model refitted to the pool's resolved holds, and `outcomes_added` when it was.
+    pool_fit: Option<PoolCalibration>,
+    outcomes_at_fit: Option<usize>,
 }
+
+/// New outcomes after which a followed log's pool fit is redone.
+const REFIT_OUTCOMES: usize = 1024;
 
 impl Collector<'_> {
     fn push(&mut self, e: &holdadvisor_parsers::Event) {
@@ -169,6 +178,13 @@ impl Collector<'_> {
         if todo.is_empty() {
             return Ok(());
         }
+        if self
+            .outcomes_at_fit
+            .is_none_or(|n| self.outcomes_added >= n + REFIT_OUTCOMES)
+        {
+            self.pool_fit = fit_to_pool(&self.predictor, episodes, &newest_resolved(episodes))?;
+            self.outcomes_at_fit = Some(self.outcomes_added);
+        }
         let inputs: Vec<_> = todo.iter().map(|&i| &episodes[i].inputs[0]).collect();
         let probabilities = self.predictor.predict_refs(&inputs)?;
         let mut histories = Histories::new(self.cache);
@@ -178,7 +194,8 @@ impl Collector<'_> {
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
-                probability: p,
+                probability: self.pool_fit.map_or(p, |f| f.apply(p)),
+                calibrated_on: self.pool_fit.map(|f| f.episodes),
                 episode: i64::from(ep.index),
                 history: histories.get(ep.code, ep.subcode)?,
                 log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
@@ -237,6 +254,8 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         episodes_added: 0,
         outcomes_added: 0,
         predictions_added: 0,
+        pool_fit: None,
+        outcomes_at_fit: None,
     };
     let files = rotation_set(&path);
     let (live, rotated) = files.split_last().expect("the log itself");
