@@ -11,7 +11,7 @@ use anyhow::Context;
 use holdadvisor_models::encode::Episode;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
-use holdadvisor_models::pool_calibration::PoolCalibration;
+use holdadvisor_models::pool_calibration::{PoolCalibration, ResolvedHold};
 use holdadvisor_parsers::JobId;
 use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
@@ -297,9 +297,9 @@ impl<'a> Advisor<'a> {
         let (episodes, memory) = (read.episodes, read.memory);
         watch.mark("read and encode the log");
         let pool_fit = fit_to_pool(self.predictor()?, &episodes, &read.resolved)?;
-        watch.mark(&match pool_fit {
+        watch.mark(&match &pool_fit {
             Some(f) => format!(
-                "refit to the pool's {} resolved holds, {} released successfully (newest fifth's log-loss {:.3} -> {:.3}; a={:.3} b={:.3})",
+                "refit to the pool's {} resolved holds, {} released successfully (newest fifth's log-loss {:.3} -> {:.3}; weights {:.3?})",
                 f.episodes,
                 read.resolved
                     .iter()
@@ -307,8 +307,7 @@ impl<'a> Advisor<'a> {
                     .count(),
                 f.held_out_log_loss.0,
                 f.held_out_log_loss.1,
-                f.calibration.a,
-                f.calibration.b
+                f.weights
             ),
             None => format!(
                 "no refit: {} resolved holds, too few or it would not help",
@@ -366,7 +365,9 @@ impl<'a> Advisor<'a> {
                         continue;
                     };
                     let p = probs.next().unwrap_or(0.5);
-                    let p = pool_fit.map_or(p, |f| f.apply(p));
+                    let p = pool_fit
+                        .as_ref()
+                        .map_or(p, |f| f.apply(p, ep.code, ep.subcode));
                     let reason = ad.string("HoldReason").map(str::to_string);
                     let facts = Facts {
                         code: ep.code,
@@ -379,7 +380,7 @@ impl<'a> Advisor<'a> {
                         similar: nearby.others(ep),
                         log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                         missing_input: missing_input_now(ep.code, reason.as_deref()),
-                        calibrated_on: pool_fit.map(|f| f.episodes),
+                        calibrated_on: pool_fit.as_ref().map(|f| f.episodes),
                     };
                     let advice = advise(&facts);
                     let commands = advice.action.commands(&job_id(ad));
@@ -443,11 +444,17 @@ pub fn fit_to_pool(
     }
     let inputs: Vec<_> = resolved.iter().map(|&i| &episodes[i].inputs[0]).collect();
     let probs = predictor.predict_refs(&inputs)?;
-    let released_ok: Vec<bool> = resolved
+    let holds: Vec<ResolvedHold> = resolved
         .iter()
-        .map(|&i| episodes[i].label == Label::Positive)
+        .zip(probs)
+        .map(|(&i, probability)| ResolvedHold {
+            probability,
+            code: episodes[i].code,
+            subcode: episodes[i].subcode,
+            released_ok: episodes[i].label == Label::Positive,
+        })
         .collect();
-    Ok(PoolCalibration::fit(&probs, &released_ok))
+    Ok(PoolCalibration::fit(&holds))
 }
 
 /// Jobs per chunk of a batch's predict-advise-store pipeline.

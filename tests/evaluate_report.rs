@@ -282,9 +282,13 @@ fn evaluate_report_writes_markdown_svg_and_png() {
     if pc["adopted"] == false {
         assert_eq!(pc["metrics"], test["model"]["metrics"]);
     } else {
-        // Platt scaling with a > 0 keeps the order: the same ROC AUC.
+        // The refit leans on the model where it knows better than the pool's code table:
+        // it ranks the test split about as well.
         let auc = |m: &serde_json::Value| m["roc_auc"].as_f64().unwrap();
-        assert!((auc(&pc["metrics"]) - auc(&test["model"]["metrics"])).abs() < 1e-3);
-        assert!(pc["a"].as_f64().unwrap() > 0.0);
+        assert!(
+            auc(&pc["metrics"]) > auc(&test["model"]["metrics"]) - 0.05,
+            "{pc}"
+        );
+        assert!(pc["weights"][0].as_f64().unwrap() >= 0.0);
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Sample;
 use crate::encode::Episode;
+use crate::pool_calibration::{PoolCalibration, ResolvedHold};
 
 /// Counts at threshold 0.5 (positive = release succeeds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -442,8 +443,9 @@ pub struct PoolCalibrationScore {
     /// Whether the refit lowered the log-loss of the newest fifth of those holds, and so is
     /// used.
     pub adopted: bool,
-    pub a: f64,
-    pub b: f64,
+    /// Weights of the model's logit, of the pool's (code, subcode) success-rate logit, and
+    /// the bias (1, 0, 0: the model as it is).
+    pub weights: [f64; 3],
     /// Mean log-loss on the newest fifth: as is, refitted on the older four fifths.
     pub held_out_log_loss: Option<(f64, f64)>,
     /// The refitted model on the test split (the model's own metrics when not adopted).
@@ -567,20 +569,29 @@ pub fn evaluate_model_dir_on(
     let pool_calibration = (split == "test").then(|| {
         let mut earlier: Vec<&crate::data::Sample> = train.iter().chain(&validation).collect();
         earlier.sort_by_key(|s| episodes[s.episode].hold_time);
-        let p: Vec<f32> = earlier.iter().map(|s| all_probs[s.episode]).collect();
-        let y: Vec<bool> = earlier.iter().map(|s| s.target > 0.5).collect();
-        let fit = crate::pool_calibration::PoolCalibration::fit(&p, &y);
+        let holds: Vec<ResolvedHold> = earlier
+            .iter()
+            .map(|s| ResolvedHold {
+                probability: all_probs[s.episode],
+                code: episodes[s.episode].code,
+                subcode: episodes[s.episode].subcode,
+                released_ok: s.target > 0.5,
+            })
+            .collect();
+        let fit = PoolCalibration::fit(&holds);
         let refitted: Vec<f32> = match &fit {
-            Some(f) => probs.iter().map(|&p| f.apply(p)).collect(),
+            Some(f) => chosen
+                .iter()
+                .zip(&probs)
+                .map(|(s, &p)| f.apply(p, episodes[s.episode].code, episodes[s.episode].subcode))
+                .collect(),
             None => probs.clone(),
         };
-        let c = fit.map(|f| f.calibration).unwrap_or_default();
         PoolCalibrationScore {
             episodes: earlier.len(),
             adopted: fit.is_some(),
-            a: c.a,
-            b: c.b,
-            held_out_log_loss: fit.map(|f| f.held_out_log_loss),
+            weights: fit.as_ref().map_or([1.0, 0.0, 0.0], |f| f.weights),
+            held_out_log_loss: fit.as_ref().map(|f| f.held_out_log_loss),
             metrics: metrics(&refitted, &labels),
         }
     });
@@ -717,8 +728,8 @@ impl Report {
             if pc.adopted {
                 let (before, after) = pc.held_out_log_loss.unwrap_or_default();
                 s.push_str(&format!(
-                    "\nRefitted to this pool's {} earlier resolved holds (Platt a={:.3}, b={:.3}; log-loss of the newest fifth {before:.4} as is, {after:.4} refitted on the rest), as scan and q use it:\n\n",
-                    pc.episodes, pc.a, pc.b
+                    "\nRefitted to this pool's {} earlier resolved holds (weights {:.3} on the model's logit, {:.3} on the pool's (code, subcode) success-rate logit, bias {:.3}; log-loss of the newest fifth {before:.4} as is, {after:.4} refitted on the rest), as scan and q use it:\n\n",
+                    pc.episodes, pc.weights[0], pc.weights[1], pc.weights[2]
                 ));
                 let row = Scored {
                     name: "model + pool calibration".into(),

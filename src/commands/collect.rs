@@ -194,8 +194,11 @@ impl Collector<'_> {
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
-                probability: self.pool_fit.map_or(p, |f| f.apply(p)),
-                calibrated_on: self.pool_fit.map(|f| f.episodes),
+                probability: self
+                    .pool_fit
+                    .as_ref()
+                    .map_or(p, |f| f.apply(p, ep.code, ep.subcode)),
+                calibrated_on: self.pool_fit.as_ref().map(|f| f.episodes),
                 episode: i64::from(ep.index),
                 history: histories.get(ep.code, ep.subcode)?,
                 log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
