@@ -36,7 +36,7 @@ for s in seeds:
     rows.append((s, m["n"], m["roc_auc"], m["ece"], table["roc_auc"], ref["roc_auc"] if ref else float("nan"),
                  pc["metrics"]["ece"] if pc else float("nan"), bool(pc and pc["adopted"])))
 print("SIMULATED pools (synthetic data), each model scored on its own pool's later test split")
-print("seed  test n  model AUC  model ECE  code+subcode AUC  reference AUC  model - table  ECE as scan uses it (pool calibration adopted)")
+print("seed  test n  model AUC  model ECE  code+subcode AUC  reference AUC  model - table  ECE as scan uses it (pool fit adopted)")
 for s, n, auc, ece, t, r, pece, adopted in rows:
     print(f"{s:>4}  {n:>6}  {auc:9.4f}  {ece:9.4f}  {t:16.4f}  {r:13.4f}  {auc - t:+13.4f}  {pece:9.4f} ({'yes' if adopted else 'no'})")
 k = len(rows)
