@@ -111,4 +111,33 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
         cold,
         "the warm scan's table differs from the cold one's"
     );
+
+    // `collect` refits the model the same way before predicting the holds it ingests.
+    let collected = root.join("collected.sqlite");
+    run(&[
+        "collect",
+        "--quiet",
+        "--log",
+        sim.join("EventLog").to_str().unwrap(),
+        "--cache",
+        collected.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    let stored = holdadvisor::cache::Cache::open(&collected)
+        .unwrap()
+        .episodes_with_predictions(&held, &model_id)
+        .unwrap();
+    let predictions: Vec<_> = stored
+        .iter()
+        .filter_map(|r| r.prediction.as_ref())
+        .collect();
+    assert!(predictions.len() >= held.len() / 2, "{}", predictions.len());
+    for p in &predictions {
+        assert!(
+            p.explanation.contains("fitted to this pool's last"),
+            "{}",
+            p.explanation
+        );
+    }
 }
