@@ -202,7 +202,7 @@ pub fn advise(f: &Facts) -> Advice {
     }
     why.push(match f.calibrated_on {
         Some(n) => {
-            format!("P(release succeeds) {p:.2}, fitted to this pool's last {n} resolved holds")
+            format!("P(release succeeds) {p:.2}, fitted to the last {n} resolved holds in its log")
         }
         None => format!("P(release succeeds) {p:.2}"),
     });

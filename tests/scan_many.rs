@@ -98,7 +98,7 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
         .collect();
     for p in &predictions {
         assert!(
-            p.explanation.contains("fitted to this pool's last"),
+            p.explanation.contains("fitted to the last "),
             "{}",
             p.explanation
         );
@@ -135,7 +135,7 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
     assert!(predictions.len() >= held.len() / 2, "{}", predictions.len());
     for p in &predictions {
         assert!(
-            p.explanation.contains("fitted to this pool's last"),
+            p.explanation.contains("fitted to the last "),
             "{}",
             p.explanation
         );
