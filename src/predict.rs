@@ -488,15 +488,17 @@ pub struct ReadLog {
     pub resolved: Vec<usize>,
 }
 
-/// Resolved holds the model is refitted to the pool on: enough to fit two numbers well, few
-/// enough to predict in a tenth of a second.
+/// Resolved holds the model is refitted to the pool on: enough to fit three weights and a
+/// table of rates per (code, subcode), few enough to predict in a tenth of a second.
 const CALIBRATION_HOLDS: usize = 8192;
 
 /// The newest holds (episodes, in the order they began) whose resolved ones are used for it.
 const CALIBRATION_WINDOW: usize = 4 * CALIBRATION_HOLDS;
 
-/// Reads and encodes an event log, streamed (a global log has millions of events). With
-/// `wanted`, only those jobs' episodes keep tensors; without, every job's newest episode.
+/// Reads and encodes an event log, streamed (a global log has millions of events). The
+/// newest open episode of each job in `wanted` (of every job, without it) keeps its tensor,
+/// and so do the resolved holds returned in [`ReadLog::resolved`]; the others are dropped as
+/// the log is read, to keep memory small.
 pub fn read_log(
     log: &Path,
     encoder: holdadvisor_models::encode::EncoderConfig,
