@@ -297,7 +297,7 @@ impl<'a> Advisor<'a> {
         let (episodes, memory) = (read.episodes, read.memory);
         watch.mark("read and encode the log");
         let pool_fit = fit_to_pool(self.predictor()?, &episodes, &read.resolved)?;
-        watch.mark(&match &pool_fit {
+        watch.mark_with(|| match &pool_fit {
             Some(f) => format!(
                 "refit to the pool's {} resolved holds, {} released successfully (newest fifth's log-loss {:.3} -> {:.3}; weights {:.3?})",
                 f.episodes,
@@ -364,10 +364,8 @@ impl<'a> Advisor<'a> {
                         )));
                         continue;
                     };
-                    let p = probs.next().unwrap_or(0.5);
-                    let p = pool_fit
-                        .as_ref()
-                        .map_or(p, |f| f.apply(p, ep.code, ep.subcode));
+                    let (p, calibrated_on) =
+                        fitted(pool_fit.as_ref(), probs.next().unwrap_or(0.5), ep);
                     let reason = ad.string("HoldReason").map(str::to_string);
                     let facts = Facts {
                         code: ep.code,
@@ -380,7 +378,7 @@ impl<'a> Advisor<'a> {
                         similar: nearby.others(ep),
                         log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                         missing_input: missing_input_now(ep.code, reason.as_deref()),
-                        calibrated_on: pool_fit.as_ref().map(|f| f.episodes),
+                        calibrated_on,
                     };
                     let advice = advise(&facts);
                     let commands = advice.action.commands(&job_id(ad));
@@ -455,6 +453,15 @@ pub fn fit_to_pool(
         })
         .collect();
     Ok(PoolCalibration::fit(&holds))
+}
+
+/// The model's probability for `ep` refitted to the pool when there is a fit, and the number
+/// of holds the fit was made on (for the advice to say so).
+pub fn fitted(fit: Option<&PoolCalibration>, p: f32, ep: &Episode) -> (f32, Option<usize>) {
+    match fit {
+        Some(f) => (f.apply(p, ep.code, ep.subcode), Some(f.episodes)),
+        None => (p, None),
+    }
 }
 
 /// Jobs per chunk of a batch's predict-advise-store pipeline.
@@ -567,21 +574,25 @@ pub fn read_log(
         .join()
         .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?;
     let mut episodes = stream.finish();
-    let window = recent.front().copied().unwrap_or(episodes.len());
+    let resolved = newest_resolved(&episodes);
+    let mut for_refit = vec![false; episodes.len()];
+    for &i in &resolved {
+        for_refit[i] = true;
+    }
     for (i, e) in episodes.iter_mut().enumerate() {
         let keep = if e.label == Label::Open {
             needed(&newest, e, i)
         } else {
-            i >= window && e.label.target().is_some()
+            for_refit[i]
         };
         if !keep {
             e.inputs = Vec::new();
         }
     }
     Ok(ReadLog {
-        resolved: newest_resolved(&episodes),
         episodes,
         memory,
+        resolved,
     })
 }
 

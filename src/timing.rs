@@ -36,7 +36,13 @@ impl Stopwatch {
     }
 
     pub fn mark(&mut self, stage: &str) {
+        self.mark_with(|| stage.to_string());
+    }
+
+    /// As [`mark`](Self::mark), with a label that is only built when timings are shown.
+    pub fn mark_with(&mut self, stage: impl FnOnce() -> String) {
         if self.enabled {
+            let stage = stage();
             let (now, cpu) = (Instant::now(), process_cpu_seconds());
             eprintln!(
                 "[timing] {stage}: {:.0} ms wall, {:.0} ms CPU",

@@ -92,17 +92,7 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
     );
     // In this scenario few holds recover (2.5%), far fewer than in the pools the shipped
     // model learned from: the scan refits it to the pool's own resolved holds and says so.
-    let predictions: Vec<_> = stored
-        .iter()
-        .filter_map(|r| r.prediction.as_ref())
-        .collect();
-    for p in &predictions {
-        assert!(
-            p.explanation.contains("fitted to the last "),
-            "{}",
-            p.explanation
-        );
-    }
+    let predictions = fitted_predictions(&stored);
     let mean = predictions.iter().map(|p| p.probability).sum::<f64>() / predictions.len() as f64;
     assert!(mean < 0.2, "mean P(release succeeds) {mean}");
 
@@ -128,11 +118,18 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
         .unwrap()
         .episodes_with_predictions(&held, &model_id)
         .unwrap();
+    let predictions = fitted_predictions(&stored);
+    assert!(predictions.len() >= held.len() / 2, "{}", predictions.len());
+}
+
+/// The stored predictions, each checked to say the model was refitted to the pool.
+fn fitted_predictions(
+    stored: &[holdadvisor::cache::EpisodePrediction],
+) -> Vec<&holdadvisor::cache::CachedPrediction> {
     let predictions: Vec<_> = stored
         .iter()
         .filter_map(|r| r.prediction.as_ref())
         .collect();
-    assert!(predictions.len() >= held.len() / 2, "{}", predictions.len());
     for p in &predictions {
         assert!(
             p.explanation.contains("fitted to the last "),
@@ -140,4 +137,5 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
             p.explanation
         );
     }
+    predictions
 }

@@ -23,7 +23,8 @@ use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
 use crate::predict::{
-    Histories, fit_to_pool, model_id, new_episode, newest_resolved, note_memory, prediction_row,
+    Histories, fit_to_pool, fitted, model_id, new_episode, newest_resolved, note_memory,
+    prediction_row,
 };
 use crate::{config, schedd};
 
@@ -191,14 +192,12 @@ impl Collector<'_> {
         let mut stored = Vec::with_capacity(todo.len());
         for (&i, p) in todo.iter().zip(probabilities) {
             let ep = &episodes[i];
+            let (probability, calibrated_on) = fitted(self.pool_fit.as_ref(), p, ep);
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
-                probability: self
-                    .pool_fit
-                    .as_ref()
-                    .map_or(p, |f| f.apply(p, ep.code, ep.subcode)),
-                calibrated_on: self.pool_fit.as_ref().map(|f| f.episodes),
+                probability,
+                calibrated_on,
                 episode: i64::from(ep.index),
                 history: histories.get(ep.code, ep.subcode)?,
                 log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
