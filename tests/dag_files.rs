@@ -95,6 +95,7 @@ fn submit_descriptions_parse_in_htcondor_bindings_as_intended() {
         "request_gpus",
         "container_image",
         "request_memory",
+        "request_disk",
     ];
     for (dir, is_gpu) in [(&plain, false), (&gpu, true)] {
         for sub in ["prepare.sub", "train.sub", "select.sub"] {
@@ -127,6 +128,8 @@ fn submit_descriptions_parse_in_htcondor_bindings_as_intended() {
                 assert_eq!(get("universe").as_deref(), Some("vanilla"));
                 assert_eq!(get("container_image"), None);
             }
+            let disk = get("request_disk").unwrap();
+            assert!(disk.parse::<u64>().is_ok_and(|kb| kb > 0), "{sub}: {disk}");
             let inputs = get("transfer_input_files").unwrap();
             let outputs = get("transfer_output_files").unwrap();
             match sub {
@@ -150,6 +153,50 @@ fn submit_descriptions_parse_in_htcondor_bindings_as_intended() {
             }
         }
     }
+}
+
+/// The `request_disk = N` (KiB) lines of a workflow's three submit descriptions.
+fn disk_requests(dir: &Path) -> Vec<u64> {
+    ["prepare.sub", "train.sub", "select.sub"]
+        .iter()
+        .map(|sub| {
+            let text = std::fs::read_to_string(dir.join(sub)).unwrap();
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix("request_disk = "))
+                .unwrap_or_else(|| panic!("{sub} has no request_disk line:\n{text}"));
+            value.parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn disk_requests_are_sized_from_the_workflow_unless_the_sweep_sets_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sized = workflow(tmp.path(), "wf", &[]);
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let input: u64 = std::fs::read_dir(sized.join("input"))
+        .unwrap()
+        .map(|e| size(&e.unwrap().path()))
+        .sum();
+    let binary = size(&sized.join("holdadvisor"));
+    let expected = holdadvisor_dag::generate::disk_request_kb(input, binary);
+    assert_eq!(disk_requests(&sized), vec![expected; 3]);
+    // The binary, twice the logs and 256 MiB of room, in 64 MiB steps.
+    let need_kb = (binary + 2 * input) / 1024 + 256 * 1024;
+    assert!(
+        expected >= need_kb && expected < need_kb + 64 * 1024,
+        "{expected} KiB for {need_kb} KiB"
+    );
+    assert_eq!(expected % (64 * 1024), 0);
+
+    std::fs::write(
+        tmp.path().join("sweep.json"),
+        r#"{"request_disk_mb": 3000}"#,
+    )
+    .unwrap();
+    let fixed = workflow(tmp.path(), "wf-fixed", &["--sweep-config", "sweep.json"]);
+    assert_eq!(disk_requests(&fixed), vec![3000 * 1024; 3]);
 }
 
 /// A checker of the DAG input file language, for the commands we emit, written from the

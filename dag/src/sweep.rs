@@ -87,9 +87,11 @@ pub struct SweepConfig {
     pub max_parallel: usize,
     /// `RETRY` count of every training node.
     pub retries: u32,
-    /// Resources of a training job.
+    /// Resources of every node's job.
     pub request_memory_mb: u64,
-    pub request_disk_mb: u64,
+    /// Disk per job; unset (the default), it is sized from what a job holds: see
+    /// [`crate::generate::disk_request_kb`].
+    pub request_disk_mb: Option<u64>,
     pub space: Space,
 }
 
@@ -109,7 +111,7 @@ impl Default for SweepConfig {
             max_parallel: 10,
             retries: 3,
             request_memory_mb: 1024,
-            request_disk_mb: 2048,
+            request_disk_mb: None,
             space: Space::default(),
         }
     }
