@@ -423,7 +423,6 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
         return Vec::new();
     };
     let (steps, width) = first.shape();
-    let prefix = model.zero_prefix_states(steps, device);
     // (padding, index), sorted so that each group is contiguous.
     let mut order: Vec<(usize, usize)> = inputs
         .iter()
@@ -431,6 +430,10 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
         .map(|(i, x)| (x.padding_rows(), i))
         .collect();
     order.sort_unstable();
+    // Only as far as the most padded input: for one job (a `q`), the prefix for every
+    // possible padding cost as much again as the job itself.
+    let most_padding = order.last().map_or(0, |&(p, _)| p);
+    let prefix = model.zero_prefix_states(most_padding, device);
     let mut batches: Vec<&[(usize, usize)]> = Vec::new();
     for group in order.chunk_by(|a, b| a.0 == b.0) {
         batches.extend(group.chunks(BATCH));
