@@ -8,8 +8,9 @@
 //!
 //! Prints one JSON object. Training is [`train_step`] (forward, weighted BCE, backward, Adam
 //! with gradient clipping: what `holdadvisor train` runs per batch) on pre-built batches of
-//! random inputs; inference is [`model_logits`] (host layout, forward, logits back on the
-//! host: what `Predictor` runs) for a batch and for one job. Dropout is the default 0.1.
+//! random inputs; inference is what `Predictor` runs (host layout, forward, logits back on the
+//! host) for a batch and for one job: [`model_logits`] on flex, LibTorch's fused LSTM with the
+//! same weights on LibTorch (`torch_kernel`). Dropout is the default 0.1.
 
 use holdadvisor_models::burn::module::Module;
 use holdadvisor_models::burn::tensor::{Device, Tensor, TensorData};
@@ -93,6 +94,15 @@ fn main() -> anyhow::Result<()> {
     // Inference, on the plain device.
     let plain: Device = backend.device();
     let model = model.valid();
+    #[cfg(feature = "tch")]
+    let torch = holdadvisor_models::torch_kernel::TorchLstm::new(&model, backend)?;
+    let model_logits = |model: &_, refs: &[&EpisodeInput], plain: &Device| -> Vec<f32> {
+        #[cfg(feature = "tch")]
+        if let Some(t) = &torch {
+            return t.logits(refs).expect("LibTorch inference");
+        }
+        model_logits(model, refs, plain)
+    };
     let refs: Vec<&EpisodeInput> = jobs[..batch].iter().collect();
     let rounds = (steps / 2).max(5);
     for _ in 0..3 {

@@ -259,6 +259,9 @@ pub fn save_model_dir(
 pub struct Predictor {
     model: HoldModel,
     device: Device,
+    /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
+    #[cfg(feature = "tch")]
+    torch: Option<crate::torch_kernel::TorchLstm>,
     encoder: EncoderConfig,
     config: ModelConfig,
     manifest: Manifest,
@@ -341,8 +344,12 @@ impl Predictor {
             .init(&device)
             .try_load_record(record)
             .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
+        let model = model.valid();
         Ok(Predictor {
-            model: model.valid(),
+            #[cfg(feature = "tch")]
+            torch: crate::torch_kernel::TorchLstm::new(&model, backend)
+                .with_context(|| format!("{}: copying weights to LibTorch", weights.display()))?,
+            model,
             device,
             encoder,
             config,
@@ -403,6 +410,10 @@ impl Predictor {
                     "input of shape ({s}, {w}) but this model's encoder writes ({steps}, {width})"
                 );
             }
+        }
+        #[cfg(feature = "tch")]
+        if let Some(torch) = &self.torch {
+            return torch.logits(inputs);
         }
         Ok(model_logits(&self.model, inputs, &self.device))
     }

@@ -11,7 +11,8 @@
 //! - [`training`]: the training loop, early stopping, checkpoints and resume;
 //! - [`inference`]: model directories, [`inference::Predictor`];
 //! - [`evaluate`]: metrics over a whole split and the baselines;
-//! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds.
+//! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds;
+//! - `torch_kernel` (with `tch`): inference on LibTorch through its own fused LSTM kernel.
 //!
 //! The backend is chosen at run time through burn's `Device`: burn's pure-Rust CPU backend
 //! (`flex`) by default, LibTorch with the `tch` feature ([`inference::Backend`]).
@@ -48,6 +49,8 @@ pub mod labels;
 pub mod model;
 pub mod pool_calibration;
 pub mod testkit;
+#[cfg(feature = "tch")]
+pub mod torch_kernel;
 pub mod training;
 
 /// The burn version this crate is built on, for callers that need its traits (e.g. `Config`).

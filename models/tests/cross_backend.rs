@@ -1,5 +1,7 @@
 //! With `--features tch`: a model directory written by one backend loads on the other and
-//! predicts the same (within float tolerance), in both directions. Trained on the crate's tiny
+//! predicts the same (within float tolerance), in both directions. On LibTorch the `Predictor`
+//! predicts through LibTorch's fused LSTM kernel (`torch_kernel`), so this also checks that
+//! kernel against burn's own forward pass on flex. Trained on the crate's tiny
 //! synthetic pool (`testkit::synth_pool`); the figures mean nothing beyond this check.
 
 #![cfg(feature = "tch")]
