@@ -189,6 +189,14 @@ fn disk_requests_are_sized_from_the_workflow_unless_the_sweep_sets_them() {
         "{expected} KiB for {need_kb} KiB"
     );
     assert_eq!(expected % (64 * 1024), 0);
+    let readme = std::fs::read_to_string(sized.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!(
+            "{} MB of disk, sized from this workflow",
+            expected / 1024
+        )),
+        "{readme}"
+    );
 
     std::fs::write(
         tmp.path().join("sweep.json"),
@@ -197,6 +205,11 @@ fn disk_requests_are_sized_from_the_workflow_unless_the_sweep_sets_them() {
     .unwrap();
     let fixed = workflow(tmp.path(), "wf-fixed", &["--sweep-config", "sweep.json"]);
     assert_eq!(disk_requests(&fixed), vec![3000 * 1024; 3]);
+    let readme = std::fs::read_to_string(fixed.join("README.md")).unwrap();
+    assert!(
+        readme.contains("3000 MB of disk (`request_disk_mb`"),
+        "{readme}"
+    );
 }
 
 /// A checker of the DAG input file language, for the commands we emit, written from the

@@ -120,7 +120,7 @@ pub fn generate(opts: &Options) -> anyhow::Result<PathBuf> {
     std::fs::write(out.join(DAG_FILE), dag_text(opts, points.len()))?;
     std::fs::write(
         out.join("README.md"),
-        readme(opts, &out_abs, &points, &names),
+        readme(opts, disk_kb, &out_abs, &points, &names),
     )?;
     Ok(out_abs.join(DAG_FILE))
 }
@@ -299,6 +299,7 @@ pub fn dag_text(opts: &Options, n: usize) -> String {
 
 fn readme(
     opts: &Options,
+    disk_kb: u64,
     out_abs: &Path,
     points: &[crate::sweep::Point],
     logs: &[String],
@@ -328,6 +329,22 @@ fn readme(
     } else {
         ""
     };
+    let disk = match opts.config.request_disk_mb {
+        Some(mb) => format!("{mb} MB of disk (`request_disk_mb` in `sweep.json`)"),
+        None => format!(
+            "{} MB of disk, sized from this workflow: the binary, twice the logs and 256 MB \
+             (`request_disk_mb` in `sweep.json` sets it instead)",
+            disk_kb / 1024
+        ),
+    };
+    let resources = format!(
+        "\n## Resources\n\nEvery node's job asks for 1 CPU, {} MB of memory \
+         (`request_memory_mb`) and {disk}. To change them, give `holdadvisor dag` a sweep \
+         configuration (`--sweep-config`, with the keys of `sweep.json` here) and generate the \
+         workflow again. A job that asks for more than any slot offers stays idle; \
+         `condor_q -better-analyze` says why.\n",
+        opts.config.request_memory_mb
+    );
     let container = match &opts.container {
         Some(i) => {
             format!("\nEvery node runs in the container image `{i}` (container universe).\n")
@@ -369,7 +386,7 @@ fn readme(
          # or for every command: export HOLDADVISOR_MODEL={model}\n\
          # or in ~/.config/holdadvisor/config.toml: model = \"{model}\"\n\
          ```\n\
-         {gpu}{container}\n\
+         {gpu}{container}{resources}\n\
          ## Failures and restarts\n\n\
          A failed training node is retried (`RETRY`) and resumes from its checkpoint. If the DAG \
          fails, DAGMan writes `{DAG_FILE}.rescue001`; fix the cause and run `condor_submit_dag \
