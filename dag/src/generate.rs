@@ -67,6 +67,7 @@ pub fn generate(opts: &Options) -> anyhow::Result<PathBuf> {
 
     // The logs, by base name (a numeric prefix where two share one).
     let mut names: Vec<String> = Vec::new();
+    let mut input_bytes = 0u64;
     for (i, log) in opts.logs.iter().enumerate() {
         let base = log
             .file_name()
@@ -78,7 +79,7 @@ pub fn generate(opts: &Options) -> anyhow::Result<PathBuf> {
         } else {
             base
         };
-        std::fs::copy(log, out.join("input").join(&name))
+        input_bytes += std::fs::copy(log, out.join("input").join(&name))
             .with_context(|| format!("copying {}", log.display()))?;
         names.push(name);
     }
@@ -100,15 +101,7 @@ pub fn generate(opts: &Options) -> anyhow::Result<PathBuf> {
     }
     let disk_kb = match opts.config.request_disk_mb {
         Some(mb) => mb * 1024,
-        None => {
-            let input_bytes = opts
-                .logs
-                .iter()
-                .map(|l| std::fs::metadata(l).map_or(0, |m| m.len()))
-                .sum();
-            let binary_bytes = std::fs::metadata(out.join(EXECUTABLE))?.len();
-            disk_request_kb(input_bytes, binary_bytes)
-        }
+        None => disk_request_kb(input_bytes, std::fs::metadata(out.join(EXECUTABLE))?.len()),
     };
     std::fs::write(out.join("prepare.sub"), prepare_submit(opts, disk_kb))?;
     std::fs::write(out.join("train.sub"), train_submit(opts, disk_kb))?;
