@@ -10,6 +10,9 @@
 
 use anyhow::Context;
 
+use burn::module::Param;
+use burn::tensor::Tensor;
+
 use crate::encode::EpisodeInput;
 use crate::inference::Backend;
 use crate::model::HoldModel;
@@ -40,16 +43,31 @@ impl std::fmt::Debug for TorchLstm {
     }
 }
 
-/// A burn parameter's values as a LibTorch tensor of the given shape.
-fn to_torch(
-    values: burn::tensor::TensorData,
-    shape: &[i64],
-    device: tch::Device,
-) -> anyhow::Result<tch::Tensor> {
-    let v: Vec<f32> = values
+/// A burn tensor's values as a LibTorch tensor of the same shape, on `device`.
+fn to_torch<const D: usize>(t: Tensor<D>, device: tch::Device) -> anyhow::Result<tch::Tensor> {
+    let shape: Vec<i64> = t.dims().iter().map(|&d| d as i64).collect();
+    let v: Vec<f32> = t
+        .into_data()
         .try_to_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("reading model weights: {e:?}"))?;
     Ok(tch::Tensor::from_slice(&v).reshape(shape).to_device(device))
+}
+
+/// A `Linear`'s weight: burn keeps `[in, out]`, at::lstm wants `[out, in]`.
+fn weight(w: &Param<Tensor<2>>, device: tch::Device) -> anyhow::Result<tch::Tensor> {
+    Ok(to_torch(w.val(), device)?.transpose(0, 1).contiguous())
+}
+
+/// A `Linear`'s bias, or `len` zeros when it has none.
+fn bias(
+    b: Option<&Param<Tensor<1>>>,
+    len: i64,
+    device: tch::Device,
+) -> anyhow::Result<tch::Tensor> {
+    match b {
+        Some(b) => to_torch(b.val(), device),
+        None => Ok(tch::Tensor::zeros([len], (tch::Kind::Float, device))),
+    }
 }
 
 impl TorchLstm {
@@ -64,38 +82,17 @@ impl TorchLstm {
         let h4 = 4 * hidden as i64;
         let mut params = Vec::with_capacity(4 * model.layers.len());
         for layer in &model.layers {
-            let [input, _] = layer.input.weight.dims();
-            // burn's Linear keeps `[in, out]`; at::lstm wants `[out, in]`.
-            let w_ih = to_torch(
-                layer.input.weight.val().into_data(),
-                &[input as i64, h4],
-                device,
-            )?
-            .transpose(0, 1)
-            .contiguous();
-            let w_hh = to_torch(
-                layer.recurrent.weight.val().into_data(),
-                &[hidden as i64, h4],
-                device,
-            )?
-            .transpose(0, 1)
-            .contiguous();
-            let b_ih = match &layer.input.bias {
-                Some(b) => to_torch(b.val().into_data(), &[h4], device)?,
-                None => tch::Tensor::zeros([h4], (tch::Kind::Float, device)),
-            };
-            let b_hh = tch::Tensor::zeros([h4], (tch::Kind::Float, device));
-            params.extend([w_ih, w_hh, b_ih, b_hh]);
+            params.extend([
+                weight(&layer.input.weight, device)?,
+                weight(&layer.recurrent.weight, device)?,
+                bias(layer.input.bias.as_ref(), h4, device)?,
+                // at::lstm adds a second bias; burn's fused layer has one.
+                bias(None, h4, device)?,
+            ]);
         }
-        let head_weight = to_torch(
-            model.head.weight.val().into_data(),
-            &[hidden as i64, 1],
-            device,
-        )?;
-        let head_bias = match &model.head.bias {
-            Some(b) => to_torch(b.val().into_data(), &[1], device)?,
-            None => tch::Tensor::zeros([1], (tch::Kind::Float, device)),
-        };
+        // The head's `[H, 1]` weight is used as it is (`last · W`).
+        let head_weight = to_torch(model.head.weight.val(), device)?;
+        let head_bias = bias(model.head.bias.as_ref(), 1, device)?;
         Ok(Some(TorchLstm {
             params,
             head_weight,
