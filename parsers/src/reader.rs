@@ -91,6 +91,7 @@ impl Default for Data {
 
 impl Deref for Data {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         match self {
             Data::Buf(b) => b,

@@ -243,9 +243,21 @@ impl<'a> Body<'a, '_> {
 fn paren_flag(line: &str) -> Option<(i64, &str)> {
     let l = line.trim_ascii_start();
     let inner = l.strip_prefix('(')?;
-    let close = inner.find(')')?;
+    let close = byte_at(inner, b')')?;
     let n = inner[..close].trim_ascii().parse().ok()?;
     Some((n, inner[close + 1..].trim_ascii_start()))
+}
+
+/// Where `needle` first occurs in `haystack` (memchr's searcher: these are short haystacks,
+/// where the standard library's searcher costs more to set up than to run).
+fn find(haystack: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::find(haystack.as_bytes(), needle.as_bytes())
+}
+
+/// Where the ASCII byte `b` first occurs in a short line: a plain loop, cheaper there than
+/// the standard library's char searcher.
+fn byte_at(line: &str, b: u8) -> Option<usize> {
+    line.bytes().position(|c| c == b)
 }
 
 fn number_in(text: &str, prefix: &str) -> Option<i64> {
@@ -321,7 +333,12 @@ fn rusage_line(line: &str) -> Option<(&str, &str)> {
 fn bytes_line(line: &str) -> Option<(f64, &str)> {
     let t = line.trim_ascii_start();
     let dash = find_dash(t)?;
-    let value = t[..dash].trim_ascii().parse::<f64>().ok()?;
+    let number = t[..dash].trim_ascii();
+    // Byte counts are almost always plain integers: skip the float parser for those.
+    let value = match number.parse::<i64>() {
+        Ok(i) if i.unsigned_abs() < 1 << 53 => i as f64,
+        _ => number.parse::<f64>().ok()?,
+    };
     Some((value, t[dash + 5..].trim_ascii_end()))
 }
 
@@ -375,7 +392,7 @@ struct UsageColumns {
 
 impl UsageColumns {
     fn from_header(line: &str) -> UsageColumns {
-        let table = line.find(':').map_or("", |c| &line[c + 1..]);
+        let table = byte_at(line, b':').map_or("", |c| &line[c + 1..]);
         let b = table.as_bytes();
         let mut i = 0;
         let skip = |i: &mut usize, space: bool| {
@@ -407,9 +424,13 @@ impl UsageColumns {
 
     fn row(&self, line: &str) -> Option<UsageRow> {
         let t = line.trim_start_matches(['\t', ' ']);
-        let name_end = t.find([' ', ':']).unwrap_or(t.len());
+        let b = t.as_bytes();
+        let name_end = b
+            .iter()
+            .position(|&c| c == b' ' || c == b':')
+            .unwrap_or(b.len());
+        let colon = memchr::memchr(b':', &b[name_end..])? + name_end;
         let resource = t[..name_end].to_string();
-        let colon = t[name_end..].find(':')? + name_end;
         let table = &t[colon + 1..];
         let cell = |from: usize, to: Option<usize>| -> Option<Value> {
             let from = from.min(table.len());
@@ -463,7 +484,7 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
 /// `Name = value` lines (028 payloads, execute properties, unknown events).
 fn attr_line(line: &str) -> Option<(String, Value)> {
     let t = line.trim_ascii();
-    let eq = t.find('=')?;
+    let eq = byte_at(t, b'=')?;
     let name = t[..eq].trim_ascii();
     if name.is_empty()
         || !name
@@ -587,12 +608,10 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
         }
         T::JobEvicted => {
             expect_title("Job was evicted.")?;
-            let code = title
-                .find("Code ")
-                .and_then(|p| number_in(&title[p..], "Code "));
-            let subcode = title
-                .find("Subcode ")
-                .and_then(|p| number_in(&title[p..], "Subcode "));
+            // `Code C Subcode S` follows the title only when the writer gave a vacate code.
+            let extra = &title["Job was evicted.".len()..];
+            let code = find(extra, "Code ").and_then(|p| number_in(&extra[p..], "Code "));
+            let subcode = find(extra, "Subcode ").and_then(|p| number_in(&extra[p..], "Subcode "));
             let at = body.at();
             let Some((flag, what)) = body.take().and_then(paren_flag) else {
                 return err(
@@ -692,12 +711,15 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 let Some((value, label)) = bytes_line(line) else {
                     break;
                 };
-                let label = label.split(' ').next().unwrap_or("");
-                let slot = match label.to_ascii_lowercase().as_str() {
-                    "memoryusage" => &mut ev.memory_usage_mb,
-                    "residentsetsize" => &mut ev.resident_set_size_kb,
-                    "proportionalsetsize" => &mut ev.proportional_set_size_kb,
-                    _ => break,
+                let label = &label[..byte_at(label, b' ').unwrap_or(label.len())];
+                let slot = if label.eq_ignore_ascii_case("MemoryUsage") {
+                    &mut ev.memory_usage_mb
+                } else if label.eq_ignore_ascii_case("ResidentSetSize") {
+                    &mut ev.resident_set_size_kb
+                } else if label.eq_ignore_ascii_case("ProportionalSetSize") {
+                    &mut ev.proportional_set_size_kb
+                } else {
+                    break;
                 };
                 *slot = Some(value as i64);
                 body.take();
@@ -751,7 +773,9 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             let (mut code, mut subcode) = (0, 0);
             if let Some(line) = body.peek() {
                 let t = line.trim_ascii();
-                if let (Some(c), Some(p)) = (number_in(t, "Code "), t.find("Subcode ")) {
+                if let Some(c) = number_in(t, "Code ")
+                    && let Some(p) = find(t, "Subcode ")
+                {
                     code = c;
                     subcode = number_in(&t[p..], "Subcode ").unwrap_or(0);
                 }
@@ -803,7 +827,8 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             let (mut code, mut subcode) = (0, 0);
             for line in body.rest() {
                 let l = line.strip_prefix('\t').unwrap_or(line);
-                if let (Some(c), Some(p)) = (number_in(l.trim_ascii(), "Code "), l.find("Subcode "))
+                if let Some(c) = number_in(l.trim_ascii(), "Code ")
+                    && let Some(p) = find(l, "Subcode ")
                 {
                     code = c;
                     subcode = number_in(&l[p..], "Subcode ").unwrap_or(0);

@@ -22,7 +22,14 @@ impl Value {
     /// Parses the right-hand side of a `Name = value` line as old ClassAd syntax: literals
     /// become typed values, anything else is kept as an expression.
     pub fn parse_classad(text: &str) -> Value {
-        let t = text.trim();
+        // `str::trim` walks chars through Unicode's white-space table; values almost always
+        // start and end with a visible ASCII byte, which needs no trimming at all.
+        let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+        let t = if visible(text.as_bytes().first()) && visible(text.as_bytes().last()) {
+            text
+        } else {
+            text.trim()
+        };
         if t.is_empty() {
             return Value::Expr(String::new());
         }
