@@ -31,6 +31,7 @@ pub mod event;
 pub mod event_type;
 pub mod hold_code;
 pub mod markup;
+mod newlines;
 pub mod reader;
 pub mod text;
 pub mod time;

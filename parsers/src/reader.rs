@@ -26,6 +26,7 @@ use crate::attrs::event_from_attrs;
 use crate::error::ParseError;
 use crate::event::{DateForm, Event, EventBody, Position};
 use crate::markup::{json_attrs, json_object_end, xml_attrs, xml_element_end};
+use crate::newlines::Newlines;
 use crate::text::{looks_like_header, parse_body, parse_header};
 use crate::time::{HeaderTime, YearResolver, Zone, resolve};
 
@@ -519,8 +520,9 @@ impl<R: Read> EventReader<R> {
         let start = self.pos;
         self.prefetch(start);
         let data = &self.buf[start..];
+        let mut newlines = Newlines::new(data);
         // The first line.
-        let Some(eol) = memchr(b'\n', data) else {
+        let Some(eol) = newlines.next() else {
             return Step::progress(self.eof && self.finish_partial_line(start));
         };
         let first = trim_cr(&data[..eol]);
@@ -538,7 +540,7 @@ impl<R: Read> EventReader<R> {
         let mut i = eol + 1;
         let mut lines = 1u64;
         loop {
-            let Some(nl) = memchr(b'\n', &data[i..]) else {
+            let Some(nl) = newlines.next().map(|end| end - i) else {
                 if self.eof && i < data.len() && trim_cr(&data[i..]) == b"..." {
                     // A terminator with no final newline: the event is complete.
                     let end = data.len();
