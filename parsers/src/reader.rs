@@ -544,18 +544,35 @@ impl<R: Read> EventReader<R> {
                 if self.eof && i < data.len() && trim_cr(&data[i..]) == b"..." {
                     // A terminator with no final newline: the event is complete.
                     let end = data.len();
-                    return Step::Item(self.finish_text_event(start, i, end, lines + 1, None));
+                    let ascii = newlines.ascii_up_to(i);
+                    return Step::Item(self.finish_text_event(
+                        start,
+                        i,
+                        end,
+                        lines + 1,
+                        None,
+                        ascii,
+                    ));
                 }
                 return Step::NeedMore;
             };
             let line = trim_cr(&data[i..i + nl]);
             if line == b"..." {
                 let end = i + nl + 1;
-                return Step::Item(self.finish_text_event(start, i, end, lines + 1, None));
+                let ascii = newlines.ascii_up_to(i);
+                return Step::Item(self.finish_text_event(start, i, end, lines + 1, None, ascii));
             }
             if looks_like_header(line) {
                 let missing_at = i;
-                return Step::Item(self.finish_text_event(start, i, i, lines, Some(missing_at)));
+                let ascii = newlines.ascii_up_to(i);
+                return Step::Item(self.finish_text_event(
+                    start,
+                    i,
+                    i,
+                    lines,
+                    Some(missing_at),
+                    ascii,
+                ));
             }
             self.line_ends.push(i + nl);
             i += nl + 1;
@@ -618,17 +635,24 @@ impl<R: Read> EventReader<R> {
         end: usize,
         lines: u64,
         missing_terminator_at: Option<usize>,
+        ascii: bool,
     ) -> Result<Event, ParseError> {
         let line = self.line;
         // The buffer is lent out while the event borrows from it; parsing needs `&mut self`.
         let buf = std::mem::take(&mut self.buf);
         let raw = &buf[start..start + body_end];
         let owned;
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t,
-            Err(_) => {
-                owned = String::from_utf8_lossy(raw).into_owned();
-                &owned
+        let text = if ascii {
+            debug_assert!(raw.is_ascii());
+            // SAFETY: the line scan saw every byte of `raw` and none was outside ASCII.
+            unsafe { std::str::from_utf8_unchecked(raw) }
+        } else {
+            match std::str::from_utf8(raw) {
+                Ok(t) => t,
+                Err(_) => {
+                    owned = String::from_utf8_lossy(raw).into_owned();
+                    &owned
+                }
             }
         };
         let mut split = std::mem::take(&mut self.lines);
