@@ -407,8 +407,12 @@ impl UsageColumns {
         skip(&mut i, false);
         let req_end = i + 1;
         let (mut alloc_end, mut assigned_start) = (None, None);
+        // A header is a few dozen bytes: a plain scan beats setting up a substring searcher.
         let find = |from: usize, what: &[u8]| {
-            memchr::memmem::find(&b[from.min(b.len())..], what).map(|p| p + from)
+            b[from.min(b.len())..]
+                .windows(what.len())
+                .position(|w| w == what)
+                .map(|p| p + from)
         };
         if let Some(p) = find(i, b"Allocated") {
             alloc_end = Some(p + 9);

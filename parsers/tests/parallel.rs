@@ -114,12 +114,16 @@ fn a_mapped_file_reads_as_the_same_file_read() {
         zone: Zone::Utc,
         ..Default::default()
     };
-    for threads in [1, 2] {
+    // Small batches too: many of them, each cut from the map's moving window.
+    for (threads, batch) in [(1, None), (2, None), (2, Some(5000)), (3, Some(777))] {
         let mut read = EventReader::open(file.path(), opts.clone()).unwrap();
         read.set_threads(1);
         let a: Vec<_> = read.by_ref().collect();
         let mut mapped = EventReader::open_mapped(file.path(), opts.clone()).unwrap();
         mapped.set_threads(threads);
+        if let Some(batch) = batch {
+            mapped.set_batch_bytes(batch);
+        }
         let b: Vec<_> = mapped.by_ref().collect();
         assert_eq!(a.len(), b.len());
         assert!(a == b);
