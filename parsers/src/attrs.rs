@@ -413,7 +413,7 @@ impl Ad<'_> {
             }
             let Some(alloc) = self.get(res) else { continue };
             rows.push(UsageRow {
-                resource: res.to_string(),
+                resource: res.to_string().into(),
                 usage: self.get(&format!("{res}Usage")).cloned(),
                 request: Some(v.clone()),
                 allocated: Some(alloc.clone()),

@@ -1,5 +1,7 @@
 //! Parsed job events: the header every event has, and a typed body per event number.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDateTime;
 
 use crate::event_type::EventType;
@@ -65,8 +67,9 @@ pub enum Termination {
 /// One row of the resource usage table of events 004, 005 and 015.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
-    /// Resource name: the label up to its first space (`Disk (KB)` is `Disk`).
-    pub resource: String,
+    /// Resource name: the label up to its first space (`Disk (KB)` is `Disk`). The names
+    /// HTCondor writes in every table are borrowed, not copied per row.
+    pub resource: Cow<'static, str>,
     pub usage: Option<Value>,
     pub request: Option<Value>,
     pub allocated: Option<Value>,

@@ -3,6 +3,8 @@
 //! Header lines are parsed with nom; bodies follow the per-event layouts of HTCondor's
 //! writer (`condor_event.cpp`), accepting what its reader accepts.
 
+use std::borrow::Cow;
+
 use nom::bytes::complete::{tag, take_while_m_n};
 use nom::character::complete::{char, digit1};
 use nom::combinator::{map_res, opt, recognize};
@@ -434,7 +436,7 @@ impl UsageColumns {
             .position(|&c| c == b' ' || c == b':')
             .unwrap_or(b.len());
         let colon = memchr::memchr(b':', &b[name_end..])? + name_end;
-        let resource = t[..name_end].to_string();
+        let resource = resource_name(&t[..name_end]);
         let table = &t[colon + 1..];
         let cell = |from: usize, to: Option<usize>| -> Option<Value> {
             let from = from.min(table.len());
@@ -449,6 +451,22 @@ impl UsageColumns {
             allocated: self.alloc_end.and_then(|end| cell(self.req_end, Some(end))),
             assigned: self.assigned_start.and_then(|start| cell(start, None)),
         })
+    }
+}
+
+/// A usage table's resource name; the ones every table has need no copy.
+fn resource_name(name: &str) -> Cow<'static, str> {
+    const COMMON: [&str; 6] = [
+        "Cpus",
+        "Disk",
+        "GPUs",
+        "Memory",
+        "TimeExecute",
+        "TimeSlotBusy",
+    ];
+    match COMMON.iter().find(|c| **c == name) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(name.to_string()),
     }
 }
 

@@ -33,6 +33,12 @@ impl Value {
         if t.is_empty() {
             return Value::Expr(String::new());
         }
+        // Numbers first (most values are): no keyword starts with a digit or a sign.
+        if (t.as_bytes()[0].is_ascii_digit() || t.as_bytes()[0] == b'-')
+            && let Some(i) = parse_int(t)
+        {
+            return Value::Int(i);
+        }
         if let Some(inner) = t.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
             && let Some(s) = unescape_classad_string(inner)
         {

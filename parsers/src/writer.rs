@@ -193,7 +193,7 @@ pub fn write_usage_table(out: &mut String, rows: &[UsageRow]) {
     );
     let w_res = c_res + 8;
     for (r, c) in sorted.iter().zip(&cells) {
-        let label = match r.resource.as_str() {
+        let label = match &*r.resource {
             "Memory" | "GpusMemory" => format!("{} (MB)", r.resource),
             "Disk" => "Disk (KB)".to_string(),
             "Gpus" => "Gpus (Average)".to_string(),
@@ -566,7 +566,7 @@ mod tests {
     #[test]
     fn usage_table_matches_htcondor_layout() {
         let row = |r: &str, u: Option<Value>, q: Option<Value>, a: Option<Value>| UsageRow {
-            resource: r.into(),
+            resource: r.to_string().into(),
             usage: u,
             request: q,
             allocated: a,

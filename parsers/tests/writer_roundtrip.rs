@@ -37,7 +37,7 @@ type Row<'a> = (&'a str, Option<Value>, Option<Value>, Option<Value>);
 fn usage(rows: &[Row]) -> Vec<UsageRow> {
     rows.iter()
         .map(|(r, u, q, a)| UsageRow {
-            resource: r.to_string(),
+            resource: r.to_string().into(),
             usage: u.clone(),
             request: q.clone(),
             allocated: a.clone(),

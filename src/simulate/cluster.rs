@@ -245,7 +245,7 @@ fn row(
     allocated: Option<i64>,
 ) -> UsageRow {
     UsageRow {
-        resource: resource.to_string(),
+        resource: resource.to_string().into(),
         usage,
         request: request.map(Value::Int),
         allocated: allocated.map(Value::Int),
