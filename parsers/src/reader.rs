@@ -1255,6 +1255,7 @@ impl Step {
     }
 }
 
+#[inline]
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }

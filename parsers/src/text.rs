@@ -82,19 +82,19 @@ pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
 
 /// Digits `b[from..]` up to the first non-digit, at most 18 (no overflow): value and end.
 fn digits(b: &[u8], from: usize) -> Option<(i64, usize)> {
-    let mut i = from;
     let mut n: i64 = 0;
-    while let Some(&c) = b.get(i) {
+    let mut len = 0;
+    for &c in b.get(from..)? {
         if !c.is_ascii_digit() {
             break;
         }
-        if i - from == 18 {
+        if len == 18 {
             return None;
         }
         n = n * 10 + i64::from(c - b'0');
-        i += 1;
+        len += 1;
     }
-    (i > from).then_some((n, i))
+    (len > 0).then_some((n, from + len))
 }
 
 fn two(b: &[u8]) -> Option<u32> {
@@ -260,6 +260,12 @@ fn find(haystack: &str, needle: &str) -> Option<usize> {
 /// the standard library's char searcher.
 fn byte_at(line: &str, b: u8) -> Option<usize> {
     line.bytes().position(|c| c == b)
+}
+
+/// `str::split_once` with memchr's searcher (see [`find`]).
+fn split_at_first<'a>(text: &'a str, separator: &str) -> Option<(&'a str, &'a str)> {
+    let at = find(text, separator)?;
+    Some((&text[..at], &text[at + separator.len()..]))
 }
 
 fn number_in(text: &str, prefix: &str) -> Option<i64> {
@@ -837,11 +843,11 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
         }
         T::RemoteError => {
             let t = title.trim_ascii();
-            let Some((kind_word, rest)) = t.split_once(" from ") else {
+            let Some((kind_word, rest)) = split_at_first(t, " from ") else {
                 return err(0, "the title `Error from <daemon> on <host>:`");
             };
             let rest = rest.trim_ascii().trim_end_matches(':');
-            let (daemon, host) = match rest.split_once(" on ") {
+            let (daemon, host) = match split_at_first(rest, " on ") {
                 Some((d, h)) => (d.trim_ascii(), h.trim_ascii()),
                 None => ("", rest),
             };

@@ -193,11 +193,24 @@ impl fmt::Display for Value {
 }
 
 fn parse_int(t: &str) -> Option<i64> {
-    let digits = t.strip_prefix('-').unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    let (negative, digits) = match t.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        // Empty, or long enough to overflow: the standard parser decides.
+        return (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+            .then(|| t.parse().ok())
+            .flatten();
     }
-    t.parse().ok()
+    let mut n: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+    }
+    Some(if negative { -n } else { n })
 }
 
 fn looks_real(t: &str) -> bool {
@@ -253,6 +266,36 @@ mod tests {
         );
         assert_eq!(Value::parse_classad("true"), Value::Bool(true));
         assert_eq!(Value::parse_classad("undefined"), Value::Undefined);
+    }
+
+    #[test]
+    fn integers_read_as_the_standard_parser_reads_them() {
+        for t in [
+            "0",
+            "-0",
+            "007",
+            "42",
+            "-42",
+            "+5",
+            "-",
+            "",
+            "1e3",
+            "12a",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999999",
+        ] {
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            let expected = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<i64>().ok())
+                .flatten();
+            assert_eq!(parse_int(t), expected, "{t:?}");
+        }
     }
 
     #[test]
