@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
+/// The holdadvisor binary's allocator (`src/main.rs`), so that this measures what it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let opts = ReadOptions {
         zone: Zone::Utc,
