@@ -342,9 +342,10 @@ fn bytes_line(line: &str) -> Option<(f64, &str)> {
     let t = line.trim_ascii_start();
     let dash = find_dash(t)?;
     let number = t[..dash].trim_ascii();
-    // Byte counts are almost always plain integers: skip the float parser for those.
+    // Byte counts are almost always plain integers: skip the float parser for those (exact
+    // below 2^53; `-0` is left to it, which reads it as negative zero).
     let value = match number.parse::<i64>() {
-        Ok(i) if i.unsigned_abs() < 1 << 53 => i as f64,
+        Ok(i) if i.unsigned_abs() < 1 << 53 && !(i == 0 && number.starts_with('-')) => i as f64,
         _ => number.parse::<f64>().ok()?,
     };
     Some((value, t[dash + 5..].trim_ascii_end()))
@@ -416,15 +417,15 @@ impl UsageColumns {
         let req_end = i + 1;
         let (mut alloc_end, mut assigned_start) = (None, None);
         // A header is a few dozen bytes: a plain scan beats setting up a substring searcher.
-        let find = |from: usize, what: &[u8]| {
+        let find_from = |from: usize, what: &[u8]| {
             b[from.min(b.len())..]
                 .windows(what.len())
                 .position(|w| w == what)
                 .map(|p| p + from)
         };
-        if let Some(p) = find(i, b"Allocated") {
+        if let Some(p) = find_from(i, b"Allocated") {
             alloc_end = Some(p + 9);
-            assigned_start = find(p, b"Assigned");
+            assigned_start = find_from(p, b"Assigned");
         }
         UsageColumns {
             use_end,
@@ -1133,6 +1134,27 @@ mod tests {
                 subcode: 0
             })
         );
+    }
+
+    #[test]
+    fn byte_counts_read_as_the_float_parser_reads_them() {
+        for number in [
+            "0",
+            "160",
+            "-0",
+            "-7",
+            "+5",
+            "1.5",
+            "9007199254740993",
+            "1e3",
+        ] {
+            let line = format!("\t{number}  -  Run Bytes Sent By Job");
+            let (value, label) = bytes_line(&line).unwrap();
+            let expected: f64 = number.parse().unwrap();
+            assert_eq!(value.to_bits(), expected.to_bits(), "{number}");
+            assert_eq!(label, "Run Bytes Sent By Job");
+        }
+        assert_eq!(bytes_line("\tabc  -  Run Bytes Sent By Job"), None);
     }
 
     #[test]
