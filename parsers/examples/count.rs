@@ -2,9 +2,9 @@
 //! a stand-in for timing the parser alone.
 //!   cargo run -p holdadvisor-parsers --release --example count -- FILE...
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
+use holdadvisor_parsers::event_type::EventCounts;
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 /// The holdadvisor binary's allocator (`src/main.rs`), so that this measures what it does.
@@ -18,10 +18,7 @@ fn main() {
     };
     let t = Instant::now();
     let (mut total, mut malformed, mut bytes) = (0u64, 0u64, 0u64);
-    // Event numbers HTCondor defines are below 100: an array, so counting costs little
-    // beside parsing (bench/parse_instructions.sh counts this loop's instructions too).
-    let mut by_number = [0u64; 100];
-    let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut counts = EventCounts::default();
     for path in std::env::args().skip(1) {
         bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let mut reader = if std::env::var("MAPPED").is_ok_and(|m| m == "0") {
@@ -40,22 +37,14 @@ fn main() {
             match item {
                 Ok(e) => {
                     total += 1;
-                    match by_number.get_mut(usize::from(e.number)) {
-                        Some(n) => *n += 1,
-                        None => *counts.entry(e.number).or_default() += 1,
-                    }
+                    counts.add(e.number);
                 }
                 Err(_) => malformed += 1,
             }
         }
     }
     let s = t.elapsed().as_secs_f64();
-    for (n, c) in by_number.iter().enumerate() {
-        if *c > 0 {
-            counts.insert(n as u16, *c);
-        }
-    }
-    for (n, c) in &counts {
+    for (n, c) in counts.iter() {
         println!("{n:03} {c}");
     }
     println!(

@@ -133,6 +133,42 @@ pub fn number_of_my_type(my_type: &str) -> Option<u16> {
         .map(|row| row.number)
 }
 
+/// Events counted per event number (what `holdadvisor events --summary` prints).
+#[derive(Debug, Clone)]
+pub struct EventCounts {
+    /// The numbers HTCondor defines index an array: a map entry per event was a visible part
+    /// of reading a large log.
+    defined: [u64; EVENT_TABLE.len()],
+    /// Any other number.
+    other: std::collections::BTreeMap<u16, u64>,
+}
+
+impl Default for EventCounts {
+    fn default() -> EventCounts {
+        EventCounts {
+            defined: [0; EVENT_TABLE.len()],
+            other: Default::default(),
+        }
+    }
+}
+
+impl EventCounts {
+    pub fn add(&mut self, number: u16) {
+        match self.defined.get_mut(usize::from(number)) {
+            Some(n) => *n += 1,
+            None => *self.other.entry(number).or_default() += 1,
+        }
+    }
+
+    /// `(number, count)` of every number seen, in number order.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        let defined = (0u16..).zip(self.defined.iter().copied());
+        defined
+            .filter(|(_, n)| *n > 0)
+            .chain(self.other.iter().map(|(k, n)| (*k, *n)))
+    }
+}
+
 /// The kinds of event 040 (`FileTransferEvent.Type`), 1-based as HTCondor numbers them.
 pub const FILE_TRANSFER_TITLES: [&str; 6] = [
     "Entered queue to transfer input files",
@@ -159,5 +195,15 @@ mod tests {
         assert_eq!(number_of_my_type("JobHeldEvent"), Some(12));
         assert_eq!(number_of_my_type("FutureEvent"), None);
         assert_eq!(event_name(104), "FUTURE_104");
+    }
+
+    #[test]
+    fn counts_come_out_in_number_order() {
+        let mut counts = EventCounts::default();
+        for n in [12, 104, 0, 12, 1000, 47] {
+            counts.add(n);
+        }
+        let seen: Vec<(u16, u64)> = counts.iter().collect();
+        assert_eq!(seen, [(0, 1), (12, 2), (47, 1), (104, 1), (1000, 1)]);
     }
 }

@@ -636,9 +636,10 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             }
         }
         T::JobEvicted => {
-            expect_title("Job was evicted.")?;
+            const EVICTED: &str = "Job was evicted.";
+            expect_title(EVICTED)?;
             // `Code C Subcode S` follows the title only when the writer gave a vacate code.
-            let extra = &title["Job was evicted.".len()..];
+            let extra = &title[EVICTED.len()..];
             let code = find(extra, "Code ").and_then(|p| number_in(&extra[p..], "Code "));
             let subcode = find(extra, "Subcode ").and_then(|p| number_in(&extra[p..], "Subcode "));
             let at = body.at();

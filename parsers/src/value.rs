@@ -33,10 +33,8 @@ impl Value {
         if t.is_empty() {
             return Value::Expr(String::new());
         }
-        // Numbers first (most values are): no keyword starts with a digit or a sign.
-        if (t.as_bytes()[0].is_ascii_digit() || t.as_bytes()[0] == b'-')
-            && let Some(i) = parse_int(t)
-        {
+        // Integers first (most values are; no keyword or string reads as one).
+        if let Some(i) = parse_int(t) {
             return Value::Int(i);
         }
         if let Some(inner) = t.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
@@ -50,9 +48,6 @@ impl Value {
             "undefined" | "UNDEFINED" => return Value::Undefined,
             "error" | "ERROR" => return Value::Error,
             _ => {}
-        }
-        if let Some(i) = parse_int(t) {
-            return Value::Int(i);
         }
         if looks_real(t)
             && let Ok(f) = t.parse::<f64>()

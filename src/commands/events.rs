@@ -1,12 +1,11 @@
 //! `holdadvisor events FILE... [--job CLUSTER[.PROC]] [--json | --summary]`
 
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use holdadvisor_parsers::event_type::event_name;
+use holdadvisor_parsers::event_type::{EventCounts, event_name};
 use holdadvisor_parsers::{Event, EventBody, EventReader, ReadOptions, Termination, Zone};
 
 #[derive(clap::Args, Debug)]
@@ -58,10 +57,7 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    // Per event number: an array for the numbers HTCondor defines (a map per event was a
-    // visible part of reading a large log), the map for any other.
-    let mut defined = [0u64; 100];
-    let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut counts = EventCounts::default();
     let (mut total, mut malformed, mut incomplete) = (0u64, 0u64, 0u64);
     let mut failed = false;
     if !args.json && !args.summary {
@@ -92,10 +88,7 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             total += 1;
-            match defined.get_mut(usize::from(event.number)) {
-                Some(n) => *n += 1,
-                None => *counts.entry(event.number).or_default() += 1,
-            }
+            counts.add(event.number);
             if args.json {
                 serde_json::to_writer(&mut out, &event.to_json())?;
                 out.write_all(b"\n")?;
@@ -117,21 +110,10 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    for (number, n) in defined.iter().enumerate() {
-        if *n > 0 {
-            counts.insert(number as u16, *n);
-        }
-    }
     if args.summary {
         writeln!(out, "{:<6} {:<24} {:>10}", "EVENT", "TYPE", "COUNT")?;
-        for (number, n) in &counts {
-            writeln!(
-                out,
-                "{:03}    {:<24} {:>10}",
-                number,
-                event_name(*number),
-                n
-            )?;
+        for (number, n) in counts.iter() {
+            writeln!(out, "{:03}    {:<24} {:>10}", number, event_name(number), n)?;
         }
         writeln!(out, "{:<31} {:>10}", "incomplete", incomplete)?;
         writeln!(out, "{:<31} {:>10}", "malformed", malformed)?;
