@@ -1,12 +1,15 @@
 //! Loading a model directory and predicting P(release succeeds).
 //!
 //! A model directory holds:
-//! - `model.bpk`: the weights (burnpack);
+//! - `model.bpk`: the weights (burnpack) of the ensemble's first member, and
+//!   `members/K/model.bpk` those of member K (2, 3, ...): the prediction is the members' mean
+//!   logit, calibrated;
 //! - `model.json`: the [`ModelConfig`]; `encoder.json`: the [`EncoderConfig`];
 //!   `training.json`: the [`TrainingConfig`](crate::training::TrainingConfig);
 //! - `manifest.json`: a [`Manifest`] with the crate version, feature schema, hashes of the
 //!   encoder settings and weights, the data hash, label counts and metrics;
-//! - `metrics.jsonl` (one line per epoch) and `checkpoints/` (resume);
+//! - `metrics.jsonl` (one line per epoch) and `checkpoints/` (resume), of the first member
+//!   here and of the others in `members/K/`;
 //! - `reference/`: the reference-encoder baseline, when trained.
 //!
 //! [`Predictor::load`] refuses a directory whose encoder settings, schema or weights do not
@@ -207,12 +210,33 @@ pub struct Manifest {
     /// Where the data came from, as the trainer said (e.g. "simulated: holdadvisor simulate --seed 1").
     pub data_note: String,
     pub backend: String,
+    /// Of the first member.
     pub epochs_run: usize,
     pub best_epoch: usize,
+    /// The ensemble's other members, in order (`members/2`, `members/3`, ...); none in a
+    /// model of one network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberManifest>,
+    /// Platt scaling of the members' mean logit.
     pub calibration: Calibration,
     pub counts: SplitCounts,
     pub validation: Option<Metrics>,
     pub test: Option<Metrics>,
+}
+
+/// One further member of an ensemble.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberManifest {
+    pub seed: u64,
+    /// FNV-1a 64 of its `model.bpk`.
+    pub weights_hash: String,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+}
+
+/// Where the weights of member `k` (0-based) of a model directory are.
+pub fn member_weights(dir: &Path, k: usize) -> PathBuf {
+    crate::training::member_dir(dir, k).join("model.bpk")
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -227,27 +251,45 @@ pub fn hash_file(path: &Path) -> anyhow::Result<String> {
     Ok(format!("{:016x}", fnv64(&bytes)))
 }
 
-/// Writes weights, configs and the manifest (its hashes filled in here).
+/// Writes the members' weights, configs and the manifest (its hashes filled in here;
+/// `manifest.members` describes `members[1..]`).
 pub fn save_model_dir(
     dir: &Path,
-    model: &HoldModel,
+    members: &[HoldModel],
     model_cfg: &ModelConfig,
     encoder: &EncoderConfig,
     mut manifest: Manifest,
 ) -> anyhow::Result<Manifest> {
+    ensure!(
+        !members.is_empty() && manifest.members.len() + 1 == members.len(),
+        "{} networks but a manifest of {} members",
+        members.len(),
+        manifest.members.len() + 1
+    );
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let weights = dir.join("model.bpk");
-    model
-        .clone()
-        .save_file(&weights)
-        .map_err(|e| anyhow::anyhow!("saving {}: {e}", weights.display()))?;
+    let mut hashes = Vec::with_capacity(members.len());
+    for (k, model) in members.iter().enumerate() {
+        let weights = member_weights(dir, k);
+        if let Some(parent) = weights.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        model
+            .clone()
+            .save_file(&weights)
+            .map_err(|e| anyhow::anyhow!("saving {}: {e}", weights.display()))?;
+        hashes.push(hash_file(&weights)?);
+    }
     model_cfg.save(dir.join("model.json"))?;
     encoder.save(dir.join("encoder.json"))?;
     manifest.format = MANIFEST_FORMAT.into();
     manifest.version = env!("CARGO_PKG_VERSION").into();
     manifest.feature_schema = FEATURE_SCHEMA;
     manifest.encoder_hash = hash_file(&dir.join("encoder.json"))?;
-    manifest.weights_hash = hash_file(&weights)?;
+    manifest.weights_hash = hashes[0].clone();
+    for (m, h) in manifest.members.iter_mut().zip(&hashes[1..]) {
+        m.weights_hash = h.clone();
+    }
     std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?,
@@ -255,13 +297,18 @@ pub fn save_model_dir(
     Ok(manifest)
 }
 
-/// A loaded model, ready to predict.
-pub struct Predictor {
+/// One network of a loaded ensemble.
+struct Member {
     model: HoldModel,
-    device: Device,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
     torch: Option<crate::torch_kernel::TorchLstm>,
+}
+
+/// A loaded model, ready to predict.
+pub struct Predictor {
+    members: Vec<Member>,
+    device: Device,
     encoder: EncoderConfig,
     config: ModelConfig,
     manifest: Manifest,
@@ -314,12 +361,16 @@ impl Predictor {
             "{}: encoder.json does not match the manifest (edited after training?)",
             dir.display()
         );
-        let weights = dir.join("model.bpk");
-        ensure!(
-            hash_file(&weights)? == manifest.weights_hash,
-            "{}: model.bpk does not match the manifest",
-            dir.display()
-        );
+        let hashes = std::iter::once(&manifest.weights_hash)
+            .chain(manifest.members.iter().map(|m| &m.weights_hash));
+        for (k, want) in hashes.enumerate() {
+            let weights = member_weights(dir, k);
+            ensure!(
+                &hash_file(&weights)? == want,
+                "{}: does not match the manifest",
+                weights.display()
+            );
+        }
         let encoder = EncoderConfig::load(dir.join("encoder.json"))
             .map_err(|e| anyhow::anyhow!("{}/encoder.json: {e}", dir.display()))?;
         ensure!(
@@ -338,18 +389,26 @@ impl Predictor {
             config.input_size
         );
         let device = backend.device();
-        let record = ModuleRecord::load(&weights)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
-        let model = config
-            .init(&device)
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
-        let model = model.valid();
+        let mut members = Vec::with_capacity(manifest.members.len() + 1);
+        for k in 0..=manifest.members.len() {
+            let weights = member_weights(dir, k);
+            let record = ModuleRecord::load(&weights)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
+            let model = config
+                .init(&device)
+                .try_load_record(record)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?
+                .valid();
+            members.push(Member {
+                #[cfg(feature = "tch")]
+                torch: crate::torch_kernel::TorchLstm::new(&model, backend).with_context(|| {
+                    format!("{}: copying weights to LibTorch", weights.display())
+                })?,
+                model,
+            });
+        }
         Ok(Predictor {
-            #[cfg(feature = "tch")]
-            torch: crate::torch_kernel::TorchLstm::new(&model, backend)
-                .with_context(|| format!("{}: copying weights to LibTorch", weights.display()))?,
-            model,
+            members,
             device,
             encoder,
             config,
@@ -400,7 +459,12 @@ impl Predictor {
         Ok(self.predict_refs(&[input])?[0])
     }
 
-    /// Raw logits (before calibration).
+    /// Networks in the ensemble.
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Raw logits (before calibration): the members' mean.
     pub fn logits(&self, inputs: &[&EpisodeInput]) -> anyhow::Result<Vec<f32>> {
         let (steps, width) = self.encoder.shape();
         for x in inputs {
@@ -411,12 +475,42 @@ impl Predictor {
                 );
             }
         }
-        #[cfg(feature = "tch")]
-        if let Some(torch) = &self.torch {
-            return torch.logits(inputs);
+        let mut sum = vec![0f32; inputs.len()];
+        for m in &self.members {
+            #[cfg(feature = "tch")]
+            let logits = match &m.torch {
+                Some(torch) => torch.logits(inputs)?,
+                None => model_logits(&m.model, inputs, &self.device),
+            };
+            #[cfg(not(feature = "tch"))]
+            let logits = model_logits(&m.model, inputs, &self.device);
+            for (s, l) in sum.iter_mut().zip(logits) {
+                *s += l;
+            }
         }
-        Ok(model_logits(&self.model, inputs, &self.device))
+        Ok(mean(sum, self.members.len()))
     }
+}
+
+fn mean(mut sum: Vec<f32>, n: usize) -> Vec<f32> {
+    let n = n.max(1) as f32;
+    sum.iter_mut().for_each(|s| *s /= n);
+    sum
+}
+
+/// The mean logit of an ensemble's members (see [`model_logits`]).
+pub fn ensemble_logits(
+    members: &[HoldModel],
+    inputs: &[&EpisodeInput],
+    device: &Device,
+) -> Vec<f32> {
+    let mut sum = vec![0f32; inputs.len()];
+    for m in members {
+        for (s, l) in sum.iter_mut().zip(model_logits(m, inputs, device)) {
+            *s += l;
+        }
+    }
+    mean(sum, members.len())
 }
 
 /// Episodes per forward pass at inference.

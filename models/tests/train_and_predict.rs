@@ -136,9 +136,77 @@ fn checkpoints_resume_and_refuse_other_data() {
         })
         .collect();
     assert_eq!(epochs, [1, 2, 3, 4]);
+    // every member of the ensemble resumed alike
+    assert!(cfg.ensemble >= 2, "the default ensemble has one network");
+    for k in 2..=cfg.ensemble {
+        assert_eq!(lines(&out.join(format!("members/{k}"))), 4, "member {k}");
+    }
     // another training config (seed): refused
     assert!(train(&episodes, 0, &more.clone().with_seed(7), &out, &resumed).is_err());
     // other data: refused
     let fewer = &episodes[..episodes.len() - 5];
     assert!(train(fewer, 0, &cfg, &out, &resumed).is_err());
+}
+
+#[test]
+fn an_ensemble_predicts_its_members_mean_logit_and_guards_each_member() {
+    use burn::config::Config;
+    use burn::module::Module;
+    use burn::store::ModuleRecord;
+    use holdadvisor_models::inference::{Backend, member_weights, model_logits};
+
+    let enc = EncoderConfig::ours().with_seq_len(4);
+    let episodes = extract(&synth_pool(5, 250), vec![enc.clone()]);
+    let cfg = TrainingConfig::new(
+        ModelConfig::new(0).with_hidden_size(8).with_num_layers(1),
+        enc,
+    )
+    .with_max_epochs(2)
+    .with_ensemble(2)
+    .with_train_reference(false);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let outcome = train(&episodes, 0, &cfg, &out, &TrainOptions::default()).unwrap();
+    assert_eq!(outcome.manifest.members.len(), 1);
+    assert!(out.join("members/2/metrics.jsonl").is_file());
+    assert!(
+        outcome.stop_reason.contains("member 2:"),
+        "{}",
+        outcome.stop_reason
+    );
+
+    let predictor = Predictor::load(&out).unwrap();
+    assert_eq!(predictor.members(), 2);
+    let inputs: Vec<&EpisodeInput> = episodes.iter().map(|e| &e.inputs[0]).collect();
+    let device = Backend::Flex.device();
+    let model_cfg = ModelConfig::load(out.join("model.json")).unwrap();
+    let member = |k: usize| {
+        let rec = ModuleRecord::load(member_weights(&out, k)).unwrap();
+        let m = model_cfg.init(&device).load_record(rec).valid();
+        model_logits(&m, &inputs, &device)
+    };
+    let (first, second) = (member(0), member(1));
+    // Different seeds made different networks ...
+    assert!(
+        first.iter().zip(&second).any(|(a, b)| (a - b).abs() > 1e-3),
+        "the two members predict alike"
+    );
+    // ... and the ensemble's logit is their mean.
+    let got = predictor.logits(&inputs).unwrap();
+    for (k, g) in got.iter().enumerate() {
+        let want = (first[k] + second[k]) / 2.0;
+        assert!((g - want).abs() < 1e-5, "input {k}: {g} vs {want}");
+    }
+
+    // A member's weights changed after training: refused, naming the file.
+    let second_weights = member_weights(&out, 1);
+    let mut bytes = std::fs::read(&second_weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&second_weights, &bytes).unwrap();
+    let err = format!("{:#}", Predictor::load(&out).unwrap_err());
+    assert!(
+        err.contains("members/2/model.bpk") && err.contains("does not match the manifest"),
+        "{err}"
+    );
 }

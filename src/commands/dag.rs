@@ -574,6 +574,7 @@ fn train_node(run: &Path, data: &Path, device: &str) -> anyhow::Result<ExitCode>
         resume,
         epochs: None,
         seed: None,
+        ensemble: None,
         random_split: false,
         censored: None,
         class_weighted: false,

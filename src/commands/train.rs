@@ -36,6 +36,9 @@ pub struct TrainArgs {
     /// Override the seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override the number of networks in the ensemble (the configuration's default: 3).
+    #[arg(long)]
+    pub ensemble: Option<usize>,
     /// Split at random instead of by hold time (leaks the future: for comparison only).
     #[arg(long)]
     pub random_split: bool,
@@ -74,6 +77,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(s) = args.seed {
         cfg.seed = s;
+    }
+    if let Some(n) = args.ensemble {
+        if n == 0 {
+            bail!("--ensemble 0: an ensemble needs at least one network");
+        }
+        cfg.ensemble = n;
     }
     if args.random_split {
         cfg.split = SplitKind::Random;
@@ -154,7 +163,12 @@ fn report(m: &holdadvisor_models::inference::Manifest, stop: &str, what: &str, q
             .map_or("n/a".into(), |a| format!("{a:.4}"))
     };
     eprintln!(
-        "{what}: {} epochs ({stop}), best epoch {}; validation ROC AUC {}, test ROC AUC {} ({})",
+        "{what}: {}{} epochs ({stop}), best epoch {}; validation ROC AUC {}, test ROC AUC {} ({})",
+        if m.members.is_empty() {
+            String::new()
+        } else {
+            format!("{} networks; the first: ", m.members.len() + 1)
+        },
         m.epochs_run,
         m.best_epoch,
         auc(&m.validation),
