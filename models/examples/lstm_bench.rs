@@ -17,7 +17,7 @@ use holdadvisor_models::burn::tensor::{Device, Tensor, TensorData};
 use holdadvisor_models::data::{Batch, inputs_time_major};
 use holdadvisor_models::encode::EpisodeInput;
 use holdadvisor_models::inference::{Backend, model_logits};
-use holdadvisor_models::model::ModelConfig;
+use holdadvisor_models::model::{ModelConfig, fuse_ensemble};
 use holdadvisor_models::testkit::Rng;
 use holdadvisor_models::training::{optimizer, train_step};
 use std::time::Instant;
@@ -130,14 +130,26 @@ fn main() -> anyhow::Result<()> {
         }
     }
     one.sort_by(f64::total_cmp);
-    // `holdadvisor train` makes an ensemble of networks, each run in turn for a job: the same
-    // network run that many times costs what the ensemble does.
+    // `holdadvisor train` makes an ensemble of networks. For one job, the Predictor runs them
+    // as one fused network on flex and one after another on LibTorch; copies of one network
+    // cost what different ones do.
     let members = holdadvisor_models::training::TrainingConfig::default_ours().ensemble;
+    let fused = fuse_ensemble(&vec![model.clone(); members], &plain);
+    #[cfg(feature = "tch")]
+    let one_by_one = torch.is_some();
+    #[cfg(not(feature = "tch"))]
+    let one_by_one = false;
     let mut ensemble = Vec::new();
     for k in 0..520 {
+        let job = &refs[k % batch..k % batch + 1];
         let started = Instant::now();
-        for _ in 0..members {
-            let p = model_logits(&model, &refs[k % batch..k % batch + 1], &plain);
+        if one_by_one {
+            for _ in 0..members {
+                let p = model_logits(&model, job, &plain);
+                anyhow::ensure!(p.len() == 1 && p[0].is_finite());
+            }
+        } else {
+            let p = model_logits(&fused, job, &plain);
             anyhow::ensure!(p.len() == 1 && p[0].is_finite());
         }
         if k >= 20 {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{LabelCounts, fnv64};
 use crate::encode::{EncoderConfig, EpisodeInput, EpisodeStream, FEATURE_SCHEMA};
 use crate::evaluate::Metrics;
-use crate::model::{HoldModel, ModelConfig, TimeMajor};
+use crate::model::{HoldModel, LayerStates, ModelConfig, TimeMajor, fuse_ensemble};
 
 /// The `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "holdadvisor-model/1";
@@ -300,14 +300,23 @@ pub fn save_model_dir(
 /// One network of a loaded ensemble.
 struct Member {
     model: HoldModel,
+    /// Its state after every possible amount of padding, computed once at load: a single
+    /// job (a `q`) then runs only its real steps.
+    prefix: Vec<LayerStates>,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
     torch: Option<crate::torch_kernel::TorchLstm>,
 }
 
+/// Inputs up to which an ensemble runs as one fused network (see [`fuse_ensemble`]).
+const FUSED_MAX_INPUTS: usize = 8;
+
 /// A loaded model, ready to predict.
 pub struct Predictor {
     members: Vec<Member>,
+    /// On flex, an ensemble's members as one network with its padding states, for a few
+    /// inputs at a time.
+    fused: Option<(HoldModel, Vec<LayerStates>)>,
     device: Device,
     encoder: EncoderConfig,
     config: ModelConfig,
@@ -399,7 +408,9 @@ impl Predictor {
                 .try_load_record(record)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?
                 .valid();
+            let (steps, _) = encoder.shape();
             members.push(Member {
+                prefix: model.zero_prefix_states(steps, &device),
                 #[cfg(feature = "tch")]
                 torch: crate::torch_kernel::TorchLstm::new(&model, backend).with_context(|| {
                     format!("{}: copying weights to LibTorch", weights.display())
@@ -407,8 +418,15 @@ impl Predictor {
                 model,
             });
         }
+        let fused = (backend == Backend::Flex && members.len() > 1).then(|| {
+            let models: Vec<HoldModel> = members.iter().map(|m| m.model.clone()).collect();
+            let fused = fuse_ensemble(&models, &device);
+            let prefix = fused.zero_prefix_states(encoder.shape().0, &device);
+            (fused, prefix)
+        });
         Ok(Predictor {
             members,
+            fused,
             device,
             encoder,
             config,
@@ -475,15 +493,20 @@ impl Predictor {
                 );
             }
         }
+        if let Some((fused, prefix)) = &self.fused
+            && inputs.len() <= FUSED_MAX_INPUTS
+        {
+            return Ok(logits_from(fused, prefix, inputs, &self.device));
+        }
         let mut sum = vec![0f32; inputs.len()];
         for m in &self.members {
             #[cfg(feature = "tch")]
             let logits = match &m.torch {
                 Some(torch) => torch.logits(inputs)?,
-                None => model_logits(&m.model, inputs, &self.device),
+                None => logits_from(&m.model, &m.prefix, inputs, &self.device),
             };
             #[cfg(not(feature = "tch"))]
-            let logits = model_logits(&m.model, inputs, &self.device);
+            let logits = logits_from(&m.model, &m.prefix, inputs, &self.device);
             for (s, l) in sum.iter_mut().zip(logits) {
                 *s += l;
             }
@@ -524,6 +547,21 @@ const BATCH: usize = 1024;
 /// steps (a held job's history is often a handful of events out of 16). Groups are batched
 /// and split over the available cores.
 pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device) -> Vec<f32> {
+    // Only as far as the most padded input: for one job, the prefix for every possible
+    // padding would cost as much again as the job itself.
+    let most_padding = inputs.iter().map(|x| x.padding_rows()).max().unwrap_or(0);
+    let prefix = model.zero_prefix_states(most_padding, device);
+    logits_from(model, &prefix, inputs, device)
+}
+
+/// [`model_logits`] with the padding states given (`prefix[k]`: after `k` zero steps); an
+/// input padded beyond them gets the states computed here.
+fn logits_from(
+    model: &HoldModel,
+    prefix: &[LayerStates],
+    inputs: &[&EpisodeInput],
+    device: &Device,
+) -> Vec<f32> {
     let Some(first) = inputs.first() else {
         return Vec::new();
     };
@@ -535,10 +573,14 @@ pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device
         .map(|(i, x)| (x.padding_rows(), i))
         .collect();
     order.sort_unstable();
-    // Only as far as the most padded input: for one job (a `q`), the prefix for every
-    // possible padding cost as much again as the job itself.
     let most_padding = order.last().map_or(0, |&(p, _)| p);
-    let prefix = model.zero_prefix_states(most_padding, device);
+    let computed;
+    let prefix = if most_padding < prefix.len() {
+        prefix
+    } else {
+        computed = model.zero_prefix_states(most_padding, device);
+        &computed[..]
+    };
     let mut batches: Vec<&[(usize, usize)]> = Vec::new();
     for group in order.chunk_by(|a, b| a.0 == b.0) {
         batches.extend(group.chunks(BATCH));

@@ -6,7 +6,7 @@
 //! here (`burn-backends.md`); gate order in the fused weights is input, forget, cell, output.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -324,6 +324,83 @@ impl HoldModel {
     /// that led to `start` put back in front.
     pub fn forward_from(&self, x: TimeMajor, start: &LayerStates) -> Tensor<1> {
         self.run(x, Some(start))
+    }
+}
+
+/// One network that computes the mean logit of an ensemble's `members` (all of one shape):
+/// their layers side by side with block-diagonal weights, and a head that averages. For a few
+/// inputs the cost of a step is mostly per-operation, so this runs an ensemble for one job in
+/// about the time of one network; for large batches the zero blocks make it N times the work
+/// of running the members one after another, so it is for small batches only.
+pub fn fuse_ensemble(members: &[HoldModel], device: &Device) -> HoldModel {
+    let n = members.len();
+    let first = &members[0];
+    let h = first.layers[0].hidden_size;
+    let nh = n * h;
+    let values = |t: Tensor<2>| -> Vec<f32> { t.into_data().iter::<f32>().collect() };
+    // Member k's gate g, unit j -> fused column g·NH + k·H + j.
+    let column = |k: usize, c: usize| (c / h) * nh + k * h + c % h;
+    let linear = |weight: Vec<f32>, rows: usize, cols: usize, bias: Option<Vec<f32>>| Linear {
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(weight, [rows, cols]),
+            device,
+        )),
+        bias: bias
+            .map(|b| Param::from_tensor(Tensor::from_data(TensorData::new(b, [cols]), device))),
+    };
+    let mut layers = Vec::with_capacity(first.layers.len());
+    for (l, layer) in first.layers.iter().enumerate() {
+        // The first layer's input is shared; a later layer reads its member's block.
+        let in_rows = if l == 0 {
+            layer.input.weight.dims()[0]
+        } else {
+            nh
+        };
+        let mut input = vec![0f32; in_rows * 4 * nh];
+        let mut recurrent = vec![0f32; nh * 4 * nh];
+        let mut bias = vec![0f32; 4 * nh];
+        for (k, m) in members.iter().enumerate() {
+            let layer = &m.layers[l];
+            let w = values(layer.input.weight.val());
+            let rows = w.len() / (4 * h);
+            for r in 0..rows {
+                let fused_row = if l == 0 { r } else { k * h + r };
+                for c in 0..4 * h {
+                    input[fused_row * 4 * nh + column(k, c)] = w[r * 4 * h + c];
+                }
+            }
+            let u = values(layer.recurrent.weight.val());
+            for r in 0..h {
+                for c in 0..4 * h {
+                    recurrent[(k * h + r) * 4 * nh + column(k, c)] = u[r * 4 * h + c];
+                }
+            }
+            if let Some(b) = &layer.input.bias {
+                for (c, v) in b.val().into_data().iter::<f32>().enumerate() {
+                    bias[column(k, c)] = v;
+                }
+            }
+        }
+        layers.push(FusedLstm {
+            input: linear(input, in_rows, 4 * nh, Some(bias)),
+            recurrent: linear(recurrent, nh, 4 * nh, None),
+            hidden_size: nh,
+        });
+    }
+    let mut head = vec![0f32; nh];
+    let mut head_bias = 0f32;
+    for (k, m) in members.iter().enumerate() {
+        for (r, v) in values(m.head.weight.val()).into_iter().enumerate() {
+            head[k * h + r] = v / n as f32;
+        }
+        if let Some(b) = &m.head.bias {
+            head_bias += b.val().into_data().iter::<f32>().sum::<f32>() / n as f32;
+        }
+    }
+    HoldModel {
+        layers,
+        dropout: DropoutConfig::new(0.0).init(),
+        head: linear(head, nh, 1, Some(vec![head_bias])),
     }
 }
 
