@@ -1,5 +1,7 @@
 //! Event times: the two header date forms, and the year that legacy `MM/DD` dates leave out.
 
+use std::cell::Cell;
+
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 
 /// How to turn a wall-clock time without `Z` into Unix seconds.
@@ -18,16 +20,57 @@ impl Zone {
         match self {
             Zone::Utc => time.and_utc().timestamp(),
             Zone::Fixed(east) => time.and_utc().timestamp() - i64::from(east),
-            Zone::Local => {
-                use chrono::TimeZone;
-                match chrono::Local.from_local_datetime(&time) {
-                    chrono::LocalResult::Single(t) => t.timestamp(),
-                    chrono::LocalResult::Ambiguous(t, _) => t.timestamp(),
-                    // A time skipped by a DST change: read it as UTC rather than fail.
-                    chrono::LocalResult::None => time.and_utc().timestamp(),
-                }
-            }
+            Zone::Local => LOCAL_HOUR.with(|hour| {
+                local_to_unix(time, hour, |t| {
+                    use chrono::{Offset, TimeZone};
+                    chrono::Local
+                        .offset_from_local_datetime(&t)
+                        .map(|o| o.fix().local_minus_utc())
+                })
+            }),
         }
+    }
+}
+
+thread_local! {
+    /// The last local hour [`Zone::Local`] converted whole: (naive seconds / 3600, offset
+    /// east). Asking the system zone for every event cost `events` about 15% of its time.
+    static LOCAL_HOUR: Cell<Option<(i64, i32)>> = const { Cell::new(None) };
+}
+
+/// Unix seconds of a local wall-clock `time`, given the zone's offsets (`offset_at`: east of
+/// UTC at a local time; none in a DST gap, two in an overlap). An hour whose first and last
+/// second have one and the same offset holds no change of offset (zones change at most once
+/// an hour), so it is remembered in `hour` and its other times need no lookup.
+fn local_to_unix(
+    time: NaiveDateTime,
+    hour: &Cell<Option<(i64, i32)>>,
+    offset_at: impl Fn(NaiveDateTime) -> chrono::LocalResult<i32>,
+) -> i64 {
+    let naive = time.and_utc().timestamp();
+    let key = naive.div_euclid(3600);
+    if let Some((k, east)) = hour.get()
+        && k == key
+    {
+        return naive - i64::from(east);
+    }
+    let exact = |t: NaiveDateTime| match offset_at(t) {
+        chrono::LocalResult::Single(east) => Some(east),
+        _ => None,
+    };
+    let start = time - chrono::Duration::seconds(naive - key * 3600);
+    if let (Some(a), Some(b)) = (exact(start), exact(start + chrono::Duration::seconds(3599)))
+        && a == b
+    {
+        hour.set(Some((key, a)));
+        return naive - i64::from(a);
+    }
+    match offset_at(time) {
+        chrono::LocalResult::Single(east) => naive - i64::from(east),
+        // The earlier of the two readings, as before the change.
+        chrono::LocalResult::Ambiguous(a, b) => naive - i64::from(a.max(b)),
+        // A time skipped by a DST change: read it as UTC rather than fail.
+        chrono::LocalResult::None => naive,
     }
 }
 
@@ -229,6 +272,99 @@ pub fn format_event_time(time: &NaiveDateTime, utc: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zone of standard offset `std` east, and `dst` east from UTC second `on` to `off`.
+    fn fake_zone(
+        std: i32,
+        dst: i32,
+        on: i64,
+        off: i64,
+    ) -> impl Fn(NaiveDateTime) -> chrono::LocalResult<i32> {
+        move |t| {
+            let naive = t.and_utc().timestamp();
+            let valid: Vec<i32> = [dst, std]
+                .into_iter()
+                .filter(|&east| {
+                    let unix = naive - i64::from(east);
+                    (on <= unix && unix < off) == (east == dst)
+                })
+                .collect();
+            match valid[..] {
+                [] => chrono::LocalResult::None,
+                [e] => chrono::LocalResult::Single(e),
+                [a, b] => chrono::LocalResult::Ambiguous(a, b),
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn remembered_local_hours_give_what_each_lookup_gives() {
+        let utc = |s: &str| dt(s).and_utc().timestamp();
+        // Central Europe 2026 (whole-hour changes) and a Lord Howe-like zone (+10:30 and
+        // +11:00: half-hour changes, which start and end inside local hours).
+        let zones = [
+            (
+                3600,
+                7200,
+                utc("2026-03-29 01:00:00"),
+                utc("2026-10-25 01:00:00"),
+            ),
+            (
+                37800,
+                39600,
+                utc("2026-10-03 15:30:00"),
+                utc("2027-04-03 15:00:00"),
+            ),
+            // The same changing at a quarter past: an hour whose first and last seconds each
+            // have one offset, but not the same one.
+            (
+                37800,
+                39600,
+                utc("2026-10-03 15:45:00"),
+                utc("2027-04-03 14:45:00"),
+            ),
+        ];
+        for (std, dst, on, off) in zones {
+            let zone = fake_zone(std, dst, on, off);
+            let exact = |t: NaiveDateTime| match zone(t) {
+                chrono::LocalResult::Single(e) => t.and_utc().timestamp() - i64::from(e),
+                chrono::LocalResult::Ambiguous(a, b) => (t.and_utc().timestamp() - i64::from(a))
+                    .min(t.and_utc().timestamp() - i64::from(b)),
+                chrono::LocalResult::None => t.and_utc().timestamp(),
+            };
+            let hour = Cell::new(None);
+            let mut checked = 0;
+            for change in [on, off] {
+                // Local wall-clock times from six hours before each change to six after, in
+                // order as a log has them, then backwards.
+                let first = change + i64::from(std) - 6 * 3600;
+                let mut times: Vec<i64> = (0..=12 * 3600 / 37).map(|k| first + 37 * k).collect();
+                let backwards: Vec<i64> = times.iter().rev().copied().collect();
+                times.extend(backwards);
+                for naive in times {
+                    let t = chrono::DateTime::from_timestamp(naive, 0)
+                        .unwrap()
+                        .naive_utc();
+                    assert_eq!(local_to_unix(t, &hour, &zone), exact(t), "{t}");
+                    checked += 1;
+                }
+            }
+            assert!(checked > 4000);
+        }
+        // The fake zone is a real test: it has gaps and overlaps.
+        let zone = fake_zone(
+            3600,
+            7200,
+            utc("2026-03-29 01:00:00"),
+            utc("2026-10-25 01:00:00"),
+        );
+        assert_eq!(zone(dt("2026-03-29 02:30:00")), chrono::LocalResult::None);
+        assert!(matches!(
+            zone(dt("2026-10-25 02:30:00")),
+            chrono::LocalResult::Ambiguous(..)
+        ));
+    }
 
     fn dt(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
