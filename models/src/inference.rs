@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{LabelCounts, fnv64};
 use crate::encode::{EncoderConfig, EpisodeInput, EpisodeStream, FEATURE_SCHEMA};
 use crate::evaluate::Metrics;
-use crate::model::{HoldModel, LayerStates, ModelConfig, TimeMajor, fuse_ensemble};
+use crate::model::{HoldModel, ModelConfig, TimeMajor, fuse_ensemble};
 
 /// The `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "holdadvisor-model/1";
@@ -300,9 +300,6 @@ pub fn save_model_dir(
 /// One network of a loaded ensemble.
 struct Member {
     model: HoldModel,
-    /// Its state after every possible amount of padding, computed once at load: a single
-    /// job (a `q`) then runs only its real steps.
-    prefix: Vec<LayerStates>,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
     torch: Option<crate::torch_kernel::TorchLstm>,
@@ -314,9 +311,8 @@ const FUSED_MAX_INPUTS: usize = 8;
 /// A loaded model, ready to predict.
 pub struct Predictor {
     members: Vec<Member>,
-    /// On flex, an ensemble's members as one network with its padding states, for a few
-    /// inputs at a time.
-    fused: Option<(HoldModel, Vec<LayerStates>)>,
+    /// On flex, an ensemble's members as one network, for a few inputs at a time.
+    fused: Option<HoldModel>,
     device: Device,
     encoder: EncoderConfig,
     config: ModelConfig,
@@ -408,9 +404,7 @@ impl Predictor {
                 .try_load_record(record)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?
                 .valid();
-            let (steps, _) = encoder.shape();
             members.push(Member {
-                prefix: model.zero_prefix_states(steps, &device),
                 #[cfg(feature = "tch")]
                 torch: crate::torch_kernel::TorchLstm::new(&model, backend).with_context(|| {
                     format!("{}: copying weights to LibTorch", weights.display())
@@ -420,9 +414,7 @@ impl Predictor {
         }
         let fused = (backend == Backend::Flex && members.len() > 1).then(|| {
             let models: Vec<HoldModel> = members.iter().map(|m| m.model.clone()).collect();
-            let fused = fuse_ensemble(&models, &device);
-            let prefix = fused.zero_prefix_states(encoder.shape().0, &device);
-            (fused, prefix)
+            fuse_ensemble(&models, &device)
         });
         Ok(Predictor {
             members,
@@ -493,32 +485,36 @@ impl Predictor {
                 );
             }
         }
-        if let Some((fused, prefix)) = &self.fused
+        if let Some(fused) = &self.fused
             && inputs.len() <= FUSED_MAX_INPUTS
         {
-            return Ok(logits_from(fused, prefix, inputs, &self.device));
+            return Ok(model_logits(fused, inputs, &self.device));
         }
-        let mut sum = vec![0f32; inputs.len()];
-        for m in &self.members {
+        let each = self.members.iter().map(|m| {
             #[cfg(feature = "tch")]
-            let logits = match &m.torch {
-                Some(torch) => torch.logits(inputs)?,
-                None => logits_from(&m.model, &m.prefix, inputs, &self.device),
-            };
-            #[cfg(not(feature = "tch"))]
-            let logits = logits_from(&m.model, &m.prefix, inputs, &self.device);
-            for (s, l) in sum.iter_mut().zip(logits) {
-                *s += l;
+            if let Some(torch) = &m.torch {
+                return torch.logits(inputs);
             }
-        }
-        Ok(mean(sum, self.members.len()))
+            Ok(model_logits(&m.model, inputs, &self.device))
+        });
+        mean_logits(inputs.len(), each)
     }
 }
 
-fn mean(mut sum: Vec<f32>, n: usize) -> Vec<f32> {
-    let n = n.max(1) as f32;
+/// The element-wise mean of the members' logits.
+fn mean_logits(
+    len: usize,
+    members: impl ExactSizeIterator<Item = anyhow::Result<Vec<f32>>>,
+) -> anyhow::Result<Vec<f32>> {
+    let n = members.len().max(1) as f32;
+    let mut sum = vec![0f32; len];
+    for logits in members {
+        for (s, l) in sum.iter_mut().zip(logits?) {
+            *s += l;
+        }
+    }
     sum.iter_mut().for_each(|s| *s /= n);
-    sum
+    Ok(sum)
 }
 
 /// The mean logit of an ensemble's members (see [`model_logits`]).
@@ -527,13 +523,8 @@ pub fn ensemble_logits(
     inputs: &[&EpisodeInput],
     device: &Device,
 ) -> Vec<f32> {
-    let mut sum = vec![0f32; inputs.len()];
-    for m in members {
-        for (s, l) in sum.iter_mut().zip(model_logits(m, inputs, device)) {
-            *s += l;
-        }
-    }
-    mean(sum, members.len())
+    let each = members.iter().map(|m| Ok(model_logits(m, inputs, device)));
+    mean_logits(inputs.len(), each).expect("flex inference does not fail")
 }
 
 /// Episodes per forward pass at inference.
@@ -547,21 +538,6 @@ const BATCH: usize = 1024;
 /// steps (a held job's history is often a handful of events out of 16). Groups are batched
 /// and split over the available cores.
 pub fn model_logits(model: &HoldModel, inputs: &[&EpisodeInput], device: &Device) -> Vec<f32> {
-    // Only as far as the most padded input: for one job, the prefix for every possible
-    // padding would cost as much again as the job itself.
-    let most_padding = inputs.iter().map(|x| x.padding_rows()).max().unwrap_or(0);
-    let prefix = model.zero_prefix_states(most_padding, device);
-    logits_from(model, &prefix, inputs, device)
-}
-
-/// [`model_logits`] with the padding states given (`prefix[k]`: after `k` zero steps); an
-/// input padded beyond them gets the states computed here.
-fn logits_from(
-    model: &HoldModel,
-    prefix: &[LayerStates],
-    inputs: &[&EpisodeInput],
-    device: &Device,
-) -> Vec<f32> {
     let Some(first) = inputs.first() else {
         return Vec::new();
     };
@@ -573,14 +549,10 @@ fn logits_from(
         .map(|(i, x)| (x.padding_rows(), i))
         .collect();
     order.sort_unstable();
+    // Only as far as the most padded input: for one job (a `q`), the prefix for every
+    // possible padding cost as much again as the job itself.
     let most_padding = order.last().map_or(0, |&(p, _)| p);
-    let computed;
-    let prefix = if most_padding < prefix.len() {
-        prefix
-    } else {
-        computed = model.zero_prefix_states(most_padding, device);
-        &computed[..]
-    };
+    let prefix = model.zero_prefix_states(most_padding, device);
     let mut batches: Vec<&[(usize, usize)]> = Vec::new();
     for group in order.chunk_by(|a, b| a.0 == b.0) {
         batches.extend(group.chunks(BATCH));
@@ -668,21 +640,7 @@ mod tests {
             .valid();
         let mut rng = Rng::new(11);
         // Every padding length, including none and all but one row, several of each.
-        let inputs: Vec<EpisodeInput> = (0..3 * steps)
-            .map(|k| {
-                let padding = k % steps;
-                let values: Vec<f32> = (0..steps * width)
-                    .map(|v| {
-                        if v / width < padding {
-                            0.0
-                        } else {
-                            (rng.unit() * 2.0 - 1.0) as f32
-                        }
-                    })
-                    .collect();
-                EpisodeInput::from_dense(steps, width, &values)
-            })
-            .collect();
+        let inputs = crate::testkit::padded_inputs(&mut rng, 3 * steps, steps, width);
         let refs: Vec<&EpisodeInput> = inputs.iter().collect();
         let fast = model_logits(&model, &refs, &device);
         let full: Vec<f32> = model

@@ -229,6 +229,31 @@ pub mod ev {
     }
 }
 
+/// `count` random inputs of `steps` x `width`, input k left-padded with `k % steps` zero rows
+/// (as encoders pad short histories), values in [-1, 1).
+pub fn padded_inputs(
+    rng: &mut Rng,
+    count: usize,
+    steps: usize,
+    width: usize,
+) -> Vec<crate::encode::EpisodeInput> {
+    (0..count)
+        .map(|k| {
+            let padding = k % steps;
+            let values: Vec<f32> = (0..steps * width)
+                .map(|v| {
+                    if v / width < padding {
+                        0.0
+                    } else {
+                        (rng.unit() * 2.0 - 1.0) as f32
+                    }
+                })
+                .collect();
+            crate::encode::EpisodeInput::from_dense(steps, width, &values)
+        })
+        .collect()
+}
+
 /// A small synthetic pool (see the module documentation): events of `jobs` jobs in time
 /// order, over three sites with occasional transfer outages. Same seed, same events.
 pub fn synth_pool(seed: u64, jobs: usize) -> Vec<Event> {

@@ -242,21 +242,7 @@ fn a_fused_ensemble_gives_its_members_mean_logit() {
         })
         .collect();
     let mut rng = Rng::new(3);
-    let inputs: Vec<EpisodeInput> = (0..12)
-        .map(|k| {
-            let padding = k % steps;
-            let values: Vec<f32> = (0..steps * width)
-                .map(|v| {
-                    if v / width < padding {
-                        0.0
-                    } else {
-                        (rng.unit() * 2.0 - 1.0) as f32
-                    }
-                })
-                .collect();
-            EpisodeInput::from_dense(steps, width, &values)
-        })
-        .collect();
+    let inputs = holdadvisor_models::testkit::padded_inputs(&mut rng, 12, steps, width);
     let refs: Vec<&EpisodeInput> = inputs.iter().collect();
     let want = ensemble_logits(&members, &refs, &device);
     let fused = fuse_ensemble(&members, &device);
