@@ -26,6 +26,7 @@ python3 - "$out" $seeds <<'PY'
 import json, sys
 out, seeds = sys.argv[1], sys.argv[2:]
 rows = []
+intervals = []
 for s in seeds:
     d = json.load(open(f"{out}/eval-{s}.json"))
     by = {b["name"]: b["metrics"] for b in d["baselines"]}
@@ -35,6 +36,12 @@ for s in seeds:
     pc = d.get("pool_calibration")
     rows.append((s, m["n"], m["roc_auc"], m["ece"], table["roc_auc"], ref["roc_auc"] if ref else float("nan"),
                  pc["metrics"]["ece"] if pc else float("nan"), bool(pc and pc["adopted"])))
+    b = d.get("bootstrap")
+    if b:
+        iv = {p["name"]: p for p in b["predictors"]}
+        mi = b["predictors"][0]
+        ti = iv["code-subcode-table"]["roc_auc_below_first"]
+        intervals.append((s, b["clusters"], mi["roc_auc"], mi["ece"], ti))
 print("SIMULATED pools (synthetic data), each model scored on its own pool's later test split")
 print("seed  test n  model AUC  model ECE  code+subcode AUC  reference AUC  model - table  ECE as scan uses it (pool fit adopted)")
 for s, n, auc, ece, t, r, pece, adopted in rows:
@@ -42,5 +49,11 @@ for s, n, auc, ece, t, r, pece, adopted in rows:
 k = len(rows)
 mean = lambda i: sum(r[i] for r in rows) / k
 print(f"mean  {'':>6}  {mean(2):9.4f}  {mean(3):9.4f}  {mean(4):16.4f}  {mean(5):13.4f}  {mean(2) - mean(4):+13.4f}  {mean(6):9.4f}")
+if intervals:
+    print(f"90% intervals from resampling each test split's ClusterIds (procs of a cluster share their fate):")
+    print("seed  clusters  model AUC          model ECE          model AUC - table AUC")
+    f = lambda i: f"{i['low']:.3f} to {i['high']:.3f}" if i else "n/a"
+    for s, c, a, e, t in intervals:
+        print(f"{s:>4}  {c:>8}  {f(a):17}  {f(e):17}  {f(t)}")
 print(f"seeds with ECE <= 0.05: {sum(r[3] <= 0.05 for r in rows)} of {k}; as scan uses the model: {sum(r[6] <= 0.05 for r in rows)} of {k}")
 PY

@@ -170,6 +170,7 @@ fn evaluate_report_writes_markdown_svg_and_png() {
     ] {
         assert!(md.contains(&format!("| {name} |")), "no row {name} in {md}");
     }
+    assert!(md.contains("intervals from resampling the split's"), "{md}");
     assert!(md.contains("## Confusion matrix"), "{md}");
     assert!(md.contains("predicted release"), "{md}");
     assert!(report.join("report.json").is_file());
@@ -268,6 +269,33 @@ fn evaluate_report_writes_markdown_svg_and_png() {
         ],
     );
     let test: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // Intervals from resampling ClusterIds: one entry per predictor, in the report's order.
+    let b = &test["bootstrap"];
+    let n = test["model"]["metrics"]["n"].as_u64().unwrap();
+    let clusters = b["clusters"].as_u64().unwrap();
+    assert!(clusters > 1 && clusters <= n, "{b}");
+    let names: Vec<&str> = b["predictors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let mut want = vec![test["model"]["name"].as_str().unwrap()];
+    want.extend(
+        test["baselines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap()),
+    );
+    assert_eq!(names, want);
+    for p in b["predictors"].as_array().unwrap() {
+        let (lo, hi) = (
+            p["ece"]["low"].as_f64().unwrap(),
+            p["ece"]["high"].as_f64().unwrap(),
+        );
+        assert!((0.0..=hi).contains(&lo) && hi <= 1.0, "{p}");
+    }
     let pc = &test["pool_calibration"];
     let labelled = |split: &str| {
         test["counts"][split]["positive"].as_u64().unwrap()

@@ -131,27 +131,25 @@ fn main() -> anyhow::Result<()> {
     }
     one.sort_by(f64::total_cmp);
     // `holdadvisor train` makes an ensemble of networks. For one job, the Predictor runs them
-    // as one fused network on flex and one after another on LibTorch; copies of one network
+    // as one fused network (block-diagonal weights), on either backend; copies of one network
     // cost what different ones do.
     let members = holdadvisor_models::training::TrainingConfig::default_ours().ensemble;
     let fused = fuse_ensemble(&vec![model.clone(); members], &plain);
     #[cfg(feature = "tch")]
-    let one_by_one = torch.is_some();
-    #[cfg(not(feature = "tch"))]
-    let one_by_one = false;
+    let torch_fused = holdadvisor_models::torch_kernel::TorchLstm::new(&fused, backend)?;
+    let fused_logits = |refs: &[&EpisodeInput]| -> Vec<f32> {
+        #[cfg(feature = "tch")]
+        if let Some(t) = &torch_fused {
+            return t.logits(refs).expect("LibTorch inference");
+        }
+        holdadvisor_models::inference::model_logits(&fused, refs, &plain)
+    };
     let mut ensemble = Vec::new();
     for k in 0..520 {
         let job = &refs[k % batch..k % batch + 1];
         let started = Instant::now();
-        if one_by_one {
-            for _ in 0..members {
-                let p = model_logits(&model, job, &plain);
-                anyhow::ensure!(p.len() == 1 && p[0].is_finite());
-            }
-        } else {
-            let p = model_logits(&fused, job, &plain);
-            anyhow::ensure!(p.len() == 1 && p[0].is_finite());
-        }
+        let p = fused_logits(job);
+        anyhow::ensure!(p.len() == 1 && p[0].is_finite());
         if k >= 20 {
             ensemble.push(started.elapsed().as_secs_f64());
         }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap::{ClusterBootstrap, RESAMPLES, cluster_bootstrap};
 use crate::data::Sample;
 use crate::encode::Episode;
 use crate::pool_calibration::{PoolCalibration, ResolvedHold};
@@ -429,6 +430,11 @@ pub struct Report {
     /// pool it was not trained on. `None` for `--split all`.
     #[serde(default)]
     pub pool_calibration: Option<PoolCalibrationScore>,
+    /// Intervals for the model and the baselines from resampling the split's ClusterIds
+    /// ([`crate::bootstrap`]): the procs of a cluster share their fate, so the split's
+    /// figures are less sure than its episode count suggests.
+    #[serde(default)]
+    pub bootstrap: Option<ClusterBootstrap>,
     /// The probabilities behind `model` and `baselines`, for curves (`evaluate --report`);
     /// not serialised.
     #[serde(skip)]
@@ -679,6 +685,12 @@ pub fn evaluate_model_dir_on(
             probability: p,
         })
         .collect();
+    let clusters: Vec<i64> = chosen
+        .iter()
+        .map(|s| episodes[s.episode].job.cluster)
+        .collect();
+    // Seeded from the split's size, so that one split always gets the same intervals.
+    let bootstrap = cluster_bootstrap(&clusters, &labels, &curves, RESAMPLES, labels.len() as u64);
     let report = Report {
         model_dir: dir.display().to_string(),
         data_note: data_note.to_string(),
@@ -695,6 +707,7 @@ pub fn evaluate_model_dir_on(
         malformed_events: malformed,
         truth,
         pool_calibration,
+        bootstrap,
         scores: SplitScores {
             labels,
             predictors: curves,
@@ -724,6 +737,9 @@ impl Report {
             .chain(&self.baselines)
             .collect();
         s.push_str(&metrics_table(&rows));
+        if let Some(b) = &self.bootstrap {
+            s.push_str(&bootstrap_table(b));
+        }
         if let Some(pc) = &self.pool_calibration {
             if pc.adopted {
                 let (before, after) = pc.held_out_log_loss.unwrap_or_default();
@@ -752,6 +768,33 @@ impl Report {
         }
         s
     }
+}
+
+/// The intervals as a Markdown table, with what they mean.
+pub fn bootstrap_table(b: &ClusterBootstrap) -> String {
+    let pct = (b.level * 100.0).round();
+    let mut s = format!(
+        "\n{pct}% intervals from resampling the split's {} ClusterIds {} times (the procs of a cluster share their fate; ECE's interval sits above the split's own ECE, read its width):\n\n| predictor | ROC AUC | ECE | model's ROC AUC minus this one's |\n|---|---|---|---|\n",
+        b.clusters, b.resamples
+    );
+    let fmt = |i: Option<crate::bootstrap::Interval>| {
+        i.map_or("n/a".to_string(), |i| {
+            format!("{:.4} to {:.4}", i.low, i.high)
+        })
+    };
+    for p in &b.predictors {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            p.name,
+            fmt(p.roc_auc),
+            fmt(Some(p.ece)),
+            p.roc_auc_below_first.map_or("".to_string(), |i| format!(
+                "{:+.4} to {:+.4}",
+                i.low, i.high
+            ))
+        ));
+    }
+    s
 }
 
 /// A Markdown table of metrics, one row per predictor.

@@ -305,14 +305,35 @@ struct Member {
     torch: Option<crate::torch_kernel::TorchLstm>,
 }
 
+impl Member {
+    fn new(model: HoldModel, backend: Backend) -> anyhow::Result<Member> {
+        #[cfg(not(feature = "tch"))]
+        let _ = backend;
+        Ok(Member {
+            #[cfg(feature = "tch")]
+            torch: crate::torch_kernel::TorchLstm::new(&model, backend)?,
+            model,
+        })
+    }
+
+    /// Raw logits, on LibTorch's kernel when the member has one.
+    fn logits(&self, inputs: &[&EpisodeInput], device: &Device) -> anyhow::Result<Vec<f32>> {
+        #[cfg(feature = "tch")]
+        if let Some(torch) = &self.torch {
+            return torch.logits(inputs);
+        }
+        Ok(model_logits(&self.model, inputs, device))
+    }
+}
+
 /// Inputs up to which an ensemble runs as one fused network (see [`fuse_ensemble`]).
 const FUSED_MAX_INPUTS: usize = 8;
 
 /// A loaded model, ready to predict.
 pub struct Predictor {
     members: Vec<Member>,
-    /// On flex, an ensemble's members as one network, for a few inputs at a time.
-    fused: Option<HoldModel>,
+    /// An ensemble's members as one network, for a few inputs at a time.
+    fused: Option<Member>,
     device: Device,
     encoder: EncoderConfig,
     config: ModelConfig,
@@ -404,18 +425,21 @@ impl Predictor {
                 .try_load_record(record)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?
                 .valid();
-            members.push(Member {
-                #[cfg(feature = "tch")]
-                torch: crate::torch_kernel::TorchLstm::new(&model, backend).with_context(|| {
+            members.push(
+                Member::new(model, backend).with_context(|| {
                     format!("{}: copying weights to LibTorch", weights.display())
                 })?,
-                model,
-            });
+            );
         }
-        let fused = (backend == Backend::Flex && members.len() > 1).then(|| {
+        let fused = if members.len() > 1 {
             let models: Vec<HoldModel> = members.iter().map(|m| m.model.clone()).collect();
-            fuse_ensemble(&models, &device)
-        });
+            Some(
+                Member::new(fuse_ensemble(&models, &device), backend)
+                    .with_context(|| format!("{}: the fused ensemble", dir.display()))?,
+            )
+        } else {
+            None
+        };
         Ok(Predictor {
             members,
             fused,
@@ -488,15 +512,9 @@ impl Predictor {
         if let Some(fused) = &self.fused
             && inputs.len() <= FUSED_MAX_INPUTS
         {
-            return Ok(model_logits(fused, inputs, &self.device));
+            return fused.logits(inputs, &self.device);
         }
-        let each = self.members.iter().map(|m| {
-            #[cfg(feature = "tch")]
-            if let Some(torch) = &m.torch {
-                return torch.logits(inputs);
-            }
-            Ok(model_logits(&m.model, inputs, &self.device))
-        });
+        let each = self.members.iter().map(|m| m.logits(inputs, &self.device));
         mean_logits(inputs.len(), each)
     }
 }

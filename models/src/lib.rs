@@ -11,6 +11,7 @@
 //! - [`training`]: the training loop, early stopping, checkpoints and resume;
 //! - [`inference`]: model directories, [`inference::Predictor`];
 //! - [`evaluate`]: metrics over a whole split and the baselines;
+//! - [`bootstrap`]: how sure those figures are, from resampling whole clusters;
 //! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds;
 //! - `torch_kernel` (with `tch`): inference on LibTorch through its own fused LSTM kernel.
 //!
@@ -41,6 +42,7 @@
 //! train` and `holdadvisor evaluate` commands wrap it. [`testkit`] has a tiny synthetic pool
 //! for tests: numbers measured on it are not real-world accuracy.
 
+pub mod bootstrap;
 pub mod data;
 pub mod encode;
 pub mod evaluate;

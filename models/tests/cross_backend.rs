@@ -1,7 +1,8 @@
 //! With `--features tch`: a model directory written by one backend loads on the other and
 //! predicts the same (within float tolerance), in both directions. On LibTorch the `Predictor`
 //! predicts through LibTorch's fused LSTM kernel (`torch_kernel`), so this also checks that
-//! kernel against burn's own forward pass on flex. Trained on the crate's tiny
+//! kernel against burn's own forward pass on flex, for the members one by one (many inputs)
+//! and fused into one network (a few). Trained on the crate's tiny
 //! synthetic pool (`testkit::synth_pool`); the figures mean nothing beyond this check.
 
 #![cfg(feature = "tch")]
@@ -78,6 +79,23 @@ fn saved_by_loaded_on(trained_on: Backend, loaded_on: Backend) {
         worst <= TOLERANCE,
         "saved by {trained_on:?}, loaded on {loaded_on:?}: logits differ by {worst}"
     );
+    // A few inputs at a time run the ensemble as one fused network, on either backend.
+    assert!(
+        loader.members() > 1,
+        "the default config trains an ensemble"
+    );
+    for (k, x) in inputs.iter().take(8).enumerate() {
+        for p in [&saver, &loader] {
+            let one = p.logits(&[*x]).unwrap();
+            assert!(
+                (one[0] - want[k]).abs() / want[k].abs().max(1.0) <= TOLERANCE,
+                "input {k}, fused on {:?}: {} against {}",
+                p.manifest().backend,
+                one[0],
+                want[k]
+            );
+        }
+    }
     let (p, q) = (
         saver.predict_refs(&inputs).unwrap(),
         loader.predict_refs(&inputs).unwrap(),
