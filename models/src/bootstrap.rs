@@ -121,7 +121,9 @@ pub fn cluster_bootstrap(
             }
             if let Some(a) = auc {
                 aucs[j].push(a);
-                if let (Some(f), true) = (first_auc, j > 0) {
+                if j > 0
+                    && let Some(f) = first_auc
+                {
                     diffs[j].push(f - a);
                 }
             }
@@ -131,13 +133,15 @@ pub fn cluster_bootstrap(
     let enough = |v: &Vec<f64>| v.len() * 2 > resamples;
     let predictors = predictors
         .iter()
-        .enumerate()
-        .map(|(j, (name, _))| PredictorIntervals {
+        .zip(aucs)
+        .zip(eces)
+        .zip(diffs)
+        .map(|((((name, _), aucs), eces), diffs)| PredictorIntervals {
             name: name.clone(),
-            roc_auc: enough(&aucs[j]).then(|| interval(aucs[j].clone(), LEVEL)),
-            ece: interval(eces[j].clone(), LEVEL),
-            roc_auc_below_first: (j > 0 && enough(&diffs[j]))
-                .then(|| interval(diffs[j].clone(), LEVEL)),
+            roc_auc: enough(&aucs).then(|| interval(aucs, LEVEL)),
+            ece: interval(eces, LEVEL),
+            // Empty for the first predictor, which is compared with no one.
+            roc_auc_below_first: enough(&diffs).then(|| interval(diffs, LEVEL)),
         })
         .collect();
     Some(ClusterBootstrap {
