@@ -9,11 +9,13 @@
 //! Prints one JSON object. Training is [`train_step`] (forward, weighted BCE, backward, Adam
 //! with gradient clipping: what `holdadvisor train` runs per batch) on pre-built batches of
 //! random inputs; inference is what `Predictor` runs (host layout, forward, logits back on the
-//! host) for a batch and for one job: [`model_logits`] on flex, LibTorch's fused LSTM with the
-//! same weights on LibTorch (`torch_kernel`). Dropout is the default 0.1.
+//! host): for a batch, [`model_logits`] on flex; for one job, plain loops over the weights
+//! ([`CpuLstm`]) on flex; on LibTorch, LibTorch's fused LSTM with the same weights
+//! (`torch_kernel`). Dropout is the default 0.1.
 
 use holdadvisor_models::burn::module::Module;
 use holdadvisor_models::burn::tensor::{Device, Tensor, TensorData};
+use holdadvisor_models::cpu_kernel::CpuLstm;
 use holdadvisor_models::data::{Batch, inputs_time_major};
 use holdadvisor_models::encode::EpisodeInput;
 use holdadvisor_models::inference::{Backend, model_logits};
@@ -119,37 +121,56 @@ fn main() -> anyhow::Result<()> {
         model_logits(&model, &refs, &plain);
     }
     let batch_s = started.elapsed().as_secs_f64() / rounds as f64;
+    // One job, as the Predictor runs it: on flex, plain loops over the weights (`cpu_kernel`);
+    // on LibTorch, its fused LSTM kernel.
+    let cpu = (backend == Backend::Flex)
+        .then(|| CpuLstm::new(&model, seq))
+        .transpose()?;
+    let one_logit = |job: &EpisodeInput| -> f32 {
+        match &cpu {
+            Some(k) => k.logit(job).expect("shape"),
+            None => model_logits(&model, &[job], &plain)[0],
+        }
+    };
     let mut one = Vec::new();
     for k in 0..520 {
         let started = Instant::now();
-        let p = model_logits(&model, &refs[k % batch..k % batch + 1], &plain);
+        let p = one_logit(refs[k % batch]);
         let secs = started.elapsed().as_secs_f64();
-        anyhow::ensure!(p.len() == 1 && p[0].is_finite());
+        anyhow::ensure!(p.is_finite());
         if k >= 20 {
             one.push(secs);
         }
     }
     one.sort_by(f64::total_cmp);
-    // `holdadvisor train` makes an ensemble of networks. For one job, the Predictor runs them
-    // as one fused network (block-diagonal weights), on either backend; copies of one network
-    // cost what different ones do.
+    // `holdadvisor train` makes an ensemble of networks; copies of one network cost what
+    // different ones do. On flex the Predictor runs the members' plain loops one after another;
+    // on LibTorch, one fused network (block-diagonal weights).
     let members = holdadvisor_models::training::TrainingConfig::default_ours().ensemble;
     let fused = fuse_ensemble(&vec![model.clone(); members], &plain);
     #[cfg(feature = "tch")]
     let torch_fused = holdadvisor_models::torch_kernel::TorchLstm::new(&fused, backend)?;
-    let fused_logits = |refs: &[&EpisodeInput]| -> Vec<f32> {
+    let ensemble_logit = |job: &EpisodeInput| -> f32 {
         #[cfg(feature = "tch")]
         if let Some(t) = &torch_fused {
-            return t.logits(refs).expect("LibTorch inference");
+            return t.logits(&[job]).expect("LibTorch inference")[0];
         }
-        holdadvisor_models::inference::model_logits(&fused, refs, &plain)
+        match &cpu {
+            Some(k) => {
+                (0..members)
+                    .map(|_| k.logit(job).expect("shape"))
+                    .sum::<f32>()
+                    / members as f32
+            }
+            None => holdadvisor_models::inference::model_logits(&fused, &[job], &plain)[0],
+        }
     };
     let mut ensemble = Vec::new();
     for k in 0..520 {
-        let job = &refs[k % batch..k % batch + 1];
+        let job = refs[k % batch];
         let started = Instant::now();
-        let p = fused_logits(job);
-        anyhow::ensure!(p.len() == 1 && p[0].is_finite());
+        let p = ensemble_logit(job);
+        anyhow::ensure!(p.is_finite());
         if k >= 20 {
             ensemble.push(started.elapsed().as_secs_f64());
         }

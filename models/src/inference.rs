@@ -24,6 +24,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_kernel::CpuLstm;
 use crate::data::{LabelCounts, fnv64};
 use crate::encode::{EncoderConfig, EpisodeInput, EpisodeStream, FEATURE_SCHEMA};
 use crate::evaluate::Metrics;
@@ -300,39 +301,52 @@ pub fn save_model_dir(
 /// One network of a loaded ensemble.
 struct Member {
     model: HoldModel,
+    /// On flex, the same weights for plain loops, which predict a few inputs instead.
+    cpu: Option<CpuLstm>,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
     torch: Option<crate::torch_kernel::TorchLstm>,
 }
 
 impl Member {
-    fn new(model: HoldModel, backend: Backend) -> anyhow::Result<Member> {
-        #[cfg(not(feature = "tch"))]
-        let _ = backend;
+    /// For inputs of `steps` rows.
+    fn new(model: HoldModel, backend: Backend, steps: usize) -> anyhow::Result<Member> {
         Ok(Member {
+            cpu: match backend {
+                Backend::Flex => Some(CpuLstm::new(&model, steps)?),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            },
             #[cfg(feature = "tch")]
             torch: crate::torch_kernel::TorchLstm::new(&model, backend)?,
             model,
         })
     }
 
-    /// Raw logits, on LibTorch's kernel when the member has one.
+    /// Raw logits, on a kernel when the member has one: LibTorch's, or for a few inputs on
+    /// flex the plain loops.
     fn logits(&self, inputs: &[&EpisodeInput], device: &Device) -> anyhow::Result<Vec<f32>> {
         #[cfg(feature = "tch")]
         if let Some(torch) = &self.torch {
             return torch.logits(inputs);
         }
+        if let Some(cpu) = &self.cpu
+            && inputs.len() <= FEW_INPUTS
+        {
+            return inputs.iter().map(|x| cpu.logit(x)).collect();
+        }
         Ok(model_logits(&self.model, inputs, device))
     }
 }
 
-/// Inputs up to which an ensemble runs as one fused network (see [`fuse_ensemble`]).
-const FUSED_MAX_INPUTS: usize = 8;
+/// Inputs up to which flex predicts with [`CpuLstm`], and LibTorch runs an ensemble as one
+/// fused network (see [`fuse_ensemble`]).
+const FEW_INPUTS: usize = 8;
 
 /// A loaded model, ready to predict.
 pub struct Predictor {
     members: Vec<Member>,
-    /// An ensemble's members as one network, for a few inputs at a time.
+    /// On LibTorch, an ensemble's members as one network, for a few inputs at a time.
     fused: Option<Member>,
     device: Device,
     encoder: EncoderConfig,
@@ -415,6 +429,7 @@ impl Predictor {
             config.input_size
         );
         let device = backend.device();
+        let (steps, _) = encoder.shape();
         let mut members = Vec::with_capacity(manifest.members.len() + 1);
         for k in 0..=manifest.members.len() {
             let weights = member_weights(dir, k);
@@ -426,15 +441,17 @@ impl Predictor {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?
                 .valid();
             members.push(
-                Member::new(model, backend).with_context(|| {
+                Member::new(model, backend, steps).with_context(|| {
                     format!("{}: copying weights to LibTorch", weights.display())
                 })?,
             );
         }
-        let fused = if members.len() > 1 {
+        // Flex's plain loops take the members one by one at the cost of their arithmetic alone;
+        // LibTorch's kernel has a per-call cost, which fusing pays once.
+        let fused = if members.len() > 1 && members[0].cpu.is_none() {
             let models: Vec<HoldModel> = members.iter().map(|m| m.model.clone()).collect();
             Some(
-                Member::new(fuse_ensemble(&models, &device), backend)
+                Member::new(fuse_ensemble(&models, &device), backend, steps)
                     .with_context(|| format!("{}: the fused ensemble", dir.display()))?,
             )
         } else {
@@ -510,7 +527,7 @@ impl Predictor {
             }
         }
         if let Some(fused) = &self.fused
-            && inputs.len() <= FUSED_MAX_INPUTS
+            && inputs.len() <= FEW_INPUTS
         {
             return fused.logits(inputs, &self.device);
         }

@@ -12,6 +12,7 @@
 //! - [`inference`]: model directories, [`inference::Predictor`];
 //! - [`evaluate`]: metrics over a whole split and the baselines;
 //! - [`bootstrap`]: how sure those figures are, from resampling whole clusters;
+//! - [`cpu_kernel`]: one job's prediction on the CPU as plain loops over the weights;
 //! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds;
 //! - `torch_kernel` (with `tch`): inference on LibTorch through its own fused LSTM kernel.
 //!
@@ -43,6 +44,7 @@
 //! for tests: numbers measured on it are not real-world accuracy.
 
 pub mod bootstrap;
+pub mod cpu_kernel;
 pub mod data;
 pub mod encode;
 pub mod evaluate;

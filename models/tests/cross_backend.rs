@@ -2,7 +2,8 @@
 //! predicts the same (within float tolerance), in both directions. On LibTorch the `Predictor`
 //! predicts through LibTorch's fused LSTM kernel (`torch_kernel`), so this also checks that
 //! kernel against burn's own forward pass on flex, for the members one by one (many inputs)
-//! and fused into one network (a few). Trained on the crate's tiny
+//! and fused into one network (a few); and flex's own path for a few inputs, plain loops over
+//! the weights (`cpu_kernel`), against both. Trained on the crate's tiny
 //! synthetic pool (`testkit::synth_pool`); the figures mean nothing beyond this check.
 
 #![cfg(feature = "tch")]
@@ -79,7 +80,8 @@ fn saved_by_loaded_on(trained_on: Backend, loaded_on: Backend) {
         worst <= TOLERANCE,
         "saved by {trained_on:?}, loaded on {loaded_on:?}: logits differ by {worst}"
     );
-    // A few inputs at a time run the ensemble as one fused network, on either backend.
+    // A few inputs at a time: on flex, plain loops over each member's weights; on LibTorch,
+    // the ensemble as one fused network.
     assert!(
         loader.members() > 1,
         "the default config trains an ensemble"
@@ -89,7 +91,7 @@ fn saved_by_loaded_on(trained_on: Backend, loaded_on: Backend) {
             let one = p.logits(&[*x]).unwrap();
             assert!(
                 (one[0] - want[k]).abs() / want[k].abs().max(1.0) <= TOLERANCE,
-                "input {k}, fused on {:?}: {} against {}",
+                "input {k}, a few at a time on {:?}: {} against {}",
                 p.manifest().backend,
                 one[0],
                 want[k]

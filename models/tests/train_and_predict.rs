@@ -195,7 +195,7 @@ fn an_ensemble_predicts_its_members_mean_logit_and_guards_each_member() {
         "the two members predict alike"
     );
     // ... and the ensemble's logit is their mean: for many inputs (member by member) and for
-    // a few (one fused network).
+    // a few (on flex, plain loops over each member's weights).
     let many = predictor.logits(&inputs).unwrap();
     let few: Vec<f32> = inputs
         .chunks(3)
