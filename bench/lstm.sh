@@ -52,7 +52,8 @@ def best(runs):
     for x in runs[1:]:
         for k in ("train_samples_per_s", "infer_batch_predictions_per_s"):
             b[k] = max(b[k], x[k])
-        for k in ("infer_one_ms_p50", "infer_one_ms_p90", "infer_one_ensemble_ms_p50"):
+        for k in ("infer_one_ms_p50", "infer_one_ms_p90", "infer_one_ensemble_ms_p50",
+                  "infer_one_backend_ms_p50"):
             if k in b:
                 b[k] = min(b[k], x[k])
     return b
@@ -76,4 +77,7 @@ for k in ("tch", "flex"):
     if "infer_one_ensemble_ms_p50" in x:
         print(f"{names[k]:28} one job through an ensemble of {x['infer_one_ensemble']} networks "
               f"(holdadvisor train's default): p50 {x['infer_one_ensemble_ms_p50']:.3f} ms")
+    if "infer_one_backend_ms_p50" in x:
+        print(f"{names[k]:28} one job through the backend's own path instead of the plain loops "
+              f"(models/src/cpu_kernel.rs): p50 {x['infer_one_backend_ms_p50']:.3f} ms")
 EOF

@@ -9,9 +9,10 @@
 //! Prints one JSON object. Training is [`train_step`] (forward, weighted BCE, backward, Adam
 //! with gradient clipping: what `holdadvisor train` runs per batch) on pre-built batches of
 //! random inputs; inference is what `Predictor` runs (host layout, forward, logits back on the
-//! host): for a batch, [`model_logits`] on flex; for one job, plain loops over the weights
-//! ([`CpuLstm`]) on flex; on LibTorch, LibTorch's fused LSTM with the same weights
-//! (`torch_kernel`). Dropout is the default 0.1.
+//! host): for a batch, [`model_logits`] on flex and LibTorch's fused LSTM with the same
+//! weights on LibTorch (`torch_kernel`); for one job on the CPU, plain loops over the weights
+//! ([`CpuLstm`]) on either backend, and the backend's own path beside it. Dropout is the
+//! default 0.1.
 
 use holdadvisor_models::burn::module::Module;
 use holdadvisor_models::burn::tensor::{Device, Tensor, TensorData};
@@ -121,61 +122,60 @@ fn main() -> anyhow::Result<()> {
         model_logits(&model, &refs, &plain);
     }
     let batch_s = started.elapsed().as_secs_f64() / rounds as f64;
-    // One job, as the Predictor runs it: on flex, plain loops over the weights (`cpu_kernel`);
-    // on LibTorch, its fused LSTM kernel.
-    let cpu = (backend == Backend::Flex)
-        .then(|| CpuLstm::new(&model, seq))
-        .transpose()?;
-    let one_logit = |job: &EpisodeInput| -> f32 {
-        match &cpu {
-            Some(k) => k.logit(job).expect("shape"),
-            None => model_logits(&model, &[job], &plain)[0],
-        }
-    };
-    let mut one = Vec::new();
-    for k in 0..520 {
-        let started = Instant::now();
-        let p = one_logit(refs[k % batch]);
-        let secs = started.elapsed().as_secs_f64();
-        anyhow::ensure!(p.is_finite());
-        if k >= 20 {
-            one.push(secs);
-        }
+    // One job, as the Predictor runs it on the CPU (either backend): plain loops over the
+    // weights (`cpu_kernel`); and, for comparison, the backend's own path (burn on flex,
+    // LibTorch's fused LSTM on LibTorch). On CUDA the backend's path is the Predictor's.
+    #[allow(unused_mut)]
+    let mut on_cpu = backend == Backend::Flex;
+    #[cfg(feature = "tch")]
+    {
+        on_cpu |= backend == Backend::LibTorch;
     }
-    one.sort_by(f64::total_cmp);
+    let cpu = on_cpu.then(|| CpuLstm::new(&model, seq)).transpose()?;
+    let p50 = |f: &dyn Fn(&EpisodeInput) -> f32| -> anyhow::Result<(f64, f64)> {
+        let mut times = Vec::new();
+        for k in 0..520 {
+            let started = Instant::now();
+            let p = f(refs[k % batch]);
+            let secs = started.elapsed().as_secs_f64();
+            anyhow::ensure!(p.is_finite());
+            if k >= 20 {
+                times.push(secs);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((
+            1e3 * times[times.len() / 2],
+            1e3 * times[times.len() * 9 / 10],
+        ))
+    };
+    let backends_own = |job: &EpisodeInput| model_logits(&model, &[job], &plain)[0];
+    let (own_p50, _) = p50(&backends_own)?;
+    let (one_p50, one_p90) = match &cpu {
+        Some(k) => p50(&|job: &EpisodeInput| k.logit(job).expect("shape"))?,
+        None => p50(&backends_own)?,
+    };
     // `holdadvisor train` makes an ensemble of networks; copies of one network cost what
-    // different ones do. On flex the Predictor runs the members' plain loops one after another;
-    // on LibTorch, one fused network (block-diagonal weights).
+    // different ones do. On the CPU the Predictor runs the members' plain loops one after
+    // another; on CUDA, one fused network (block-diagonal weights).
     let members = holdadvisor_models::training::TrainingConfig::default_ours().ensemble;
     let fused = fuse_ensemble(&vec![model.clone(); members], &plain);
     #[cfg(feature = "tch")]
     let torch_fused = holdadvisor_models::torch_kernel::TorchLstm::new(&fused, backend)?;
     let ensemble_logit = |job: &EpisodeInput| -> f32 {
+        if let Some(k) = &cpu {
+            return (0..members)
+                .map(|_| k.logit(job).expect("shape"))
+                .sum::<f32>()
+                / members as f32;
+        }
         #[cfg(feature = "tch")]
         if let Some(t) = &torch_fused {
             return t.logits(&[job]).expect("LibTorch inference")[0];
         }
-        match &cpu {
-            Some(k) => {
-                (0..members)
-                    .map(|_| k.logit(job).expect("shape"))
-                    .sum::<f32>()
-                    / members as f32
-            }
-            None => holdadvisor_models::inference::model_logits(&fused, &[job], &plain)[0],
-        }
+        holdadvisor_models::inference::model_logits(&fused, &[job], &plain)[0]
     };
-    let mut ensemble = Vec::new();
-    for k in 0..520 {
-        let job = refs[k % batch];
-        let started = Instant::now();
-        let p = ensemble_logit(job);
-        anyhow::ensure!(p.is_finite());
-        if k >= 20 {
-            ensemble.push(started.elapsed().as_secs_f64());
-        }
-    }
-    ensemble.sort_by(f64::total_cmp);
+    let (ensemble_p50, _) = p50(&ensemble_logit)?;
     println!(
         "{}",
         serde_json::json!({
@@ -186,10 +186,11 @@ fn main() -> anyhow::Result<()> {
             "train_samples_per_s": (steps * batch) as f64 / train_s,
             "infer_batch_ms": 1e3 * batch_s,
             "infer_batch_predictions_per_s": batch as f64 / batch_s,
-            "infer_one_ms_p50": 1e3 * one[one.len() / 2],
-            "infer_one_ms_p90": 1e3 * one[one.len() * 9 / 10],
+            "infer_one_ms_p50": one_p50,
+            "infer_one_ms_p90": one_p90,
+            "infer_one_backend_ms_p50": own_p50,
             "infer_one_ensemble": members,
-            "infer_one_ensemble_ms_p50": 1e3 * ensemble[ensemble.len() / 2],
+            "infer_one_ensemble_ms_p50": ensemble_p50,
         })
     );
     Ok(())

@@ -301,7 +301,9 @@ pub fn save_model_dir(
 /// One network of a loaded ensemble.
 struct Member {
     model: HoldModel,
-    /// On flex, the same weights for plain loops, which predict a few inputs instead.
+    /// On the CPU (flex, or LibTorch's CPU device), the same weights for plain loops, which
+    /// predict a few inputs instead: for one job, either backend's per-operation cost is more
+    /// than the arithmetic.
     cpu: Option<CpuLstm>,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
@@ -314,8 +316,10 @@ impl Member {
         Ok(Member {
             cpu: match backend {
                 Backend::Flex => Some(CpuLstm::new(&model, steps)?),
-                #[allow(unreachable_patterns)]
-                _ => None,
+                #[cfg(feature = "tch")]
+                Backend::LibTorch => Some(CpuLstm::new(&model, steps)?),
+                #[cfg(feature = "tch")]
+                Backend::LibTorchCuda(_) => None,
             },
             #[cfg(feature = "tch")]
             torch: crate::torch_kernel::TorchLstm::new(&model, backend)?,
@@ -323,30 +327,30 @@ impl Member {
         })
     }
 
-    /// Raw logits, on a kernel when the member has one: LibTorch's, or for a few inputs on
-    /// flex the plain loops.
+    /// Raw logits: for a few inputs on the CPU, the plain loops; otherwise LibTorch's kernel
+    /// where the member has one, or burn.
     fn logits(&self, inputs: &[&EpisodeInput], device: &Device) -> anyhow::Result<Vec<f32>> {
-        #[cfg(feature = "tch")]
-        if let Some(torch) = &self.torch {
-            return torch.logits(inputs);
-        }
         if let Some(cpu) = &self.cpu
             && inputs.len() <= FEW_INPUTS
         {
             return inputs.iter().map(|x| cpu.logit(x)).collect();
         }
+        #[cfg(feature = "tch")]
+        if let Some(torch) = &self.torch {
+            return torch.logits(inputs);
+        }
         Ok(model_logits(&self.model, inputs, device))
     }
 }
 
-/// Inputs up to which flex predicts with [`CpuLstm`], and LibTorch runs an ensemble as one
-/// fused network (see [`fuse_ensemble`]).
+/// Inputs up to which the CPU backends predict with [`CpuLstm`], and LibTorch on CUDA runs an
+/// ensemble as one fused network (see [`fuse_ensemble`]).
 const FEW_INPUTS: usize = 8;
 
 /// A loaded model, ready to predict.
 pub struct Predictor {
     members: Vec<Member>,
-    /// On LibTorch, an ensemble's members as one network, for a few inputs at a time.
+    /// On CUDA, an ensemble's members as one network, for a few inputs at a time.
     fused: Option<Member>,
     device: Device,
     encoder: EncoderConfig,
@@ -446,7 +450,7 @@ impl Predictor {
                 })?,
             );
         }
-        // Flex's plain loops take the members one by one at the cost of their arithmetic alone;
+        // The plain loops take the members one by one at the cost of their arithmetic alone;
         // LibTorch's kernel has a per-call cost, which fusing pays once.
         let fused = if members.len() > 1 && members[0].cpu.is_none() {
             let models: Vec<HoldModel> = members.iter().map(|m| m.model.clone()).collect();

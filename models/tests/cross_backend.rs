@@ -2,8 +2,8 @@
 //! predicts the same (within float tolerance), in both directions. On LibTorch the `Predictor`
 //! predicts through LibTorch's fused LSTM kernel (`torch_kernel`), so this also checks that
 //! kernel against burn's own forward pass on flex, for the members one by one (many inputs)
-//! and fused into one network (a few); and flex's own path for a few inputs, plain loops over
-//! the weights (`cpu_kernel`), against both. Trained on the crate's tiny
+//! and fused into one network (CUDA's path for a few); and the CPU path for a few inputs on
+//! either backend, plain loops over the weights (`cpu_kernel`), against both. Trained on the crate's tiny
 //! synthetic pool (`testkit::synth_pool`); the figures mean nothing beyond this check.
 
 #![cfg(feature = "tch")]
@@ -80,8 +80,7 @@ fn saved_by_loaded_on(trained_on: Backend, loaded_on: Backend) {
         worst <= TOLERANCE,
         "saved by {trained_on:?}, loaded on {loaded_on:?}: logits differ by {worst}"
     );
-    // A few inputs at a time: on flex, plain loops over each member's weights; on LibTorch,
-    // the ensemble as one fused network.
+    // A few inputs at a time, on either CPU backend: plain loops over each member's weights.
     assert!(
         loader.members() > 1,
         "the default config trains an ensemble"
@@ -95,6 +94,32 @@ fn saved_by_loaded_on(trained_on: Backend, loaded_on: Backend) {
                 p.manifest().backend,
                 one[0],
                 want[k]
+            );
+        }
+    }
+    // On CUDA a few inputs go through the members fused into one network on LibTorch's
+    // kernel; the same path here on LibTorch's CPU device.
+    {
+        use burn::module::Module;
+        use burn::store::ModuleRecord;
+        use holdadvisor_models::inference::member_weights;
+        use holdadvisor_models::model::{HoldModel, fuse_ensemble};
+        use holdadvisor_models::torch_kernel::TorchLstm;
+        let device = Backend::LibTorch.device();
+        let members: Vec<HoldModel> = (0..loader.members())
+            .map(|k| {
+                let record = ModuleRecord::load(member_weights(&out, k)).unwrap();
+                loader.config().init(&device).load_record(record).valid()
+            })
+            .collect();
+        let fused = TorchLstm::new(&fuse_ensemble(&members, &device), Backend::LibTorch)
+            .unwrap()
+            .expect("a LibTorch kernel on LibTorch");
+        let few = fused.logits(&inputs[..8]).unwrap();
+        for (k, (f, w)) in few.iter().zip(&want).enumerate() {
+            assert!(
+                (f - w).abs() / w.abs().max(1.0) <= TOLERANCE,
+                "input {k}, fused on LibTorch: {f} against {w}"
             );
         }
     }
