@@ -17,6 +17,9 @@ use burn::tensor::Tensor;
 use crate::encode::EpisodeInput;
 use crate::model::HoldModel;
 
+/// Inputs below which a second thread costs more than it saves.
+const FEW_PER_THREAD: usize = 64;
+
 /// One LSTM layer's weights, in burn's `Linear` layout (`[in, out]`, row-major).
 #[derive(Debug, Clone)]
 struct Layer {
@@ -134,6 +137,36 @@ impl CpuLstm {
             return Ok(unsafe { self.logit_avx2(x) });
         }
         Ok(self.logit_portable(x))
+    }
+
+    /// Logits for many inputs, split over the available cores.
+    pub fn logits(&self, inputs: &[&EpisodeInput]) -> anyhow::Result<Vec<f32>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(inputs.len() / FEW_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return inputs.iter().map(|x| self.logit(x)).collect();
+        }
+        let per = inputs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = inputs
+                .chunks(per)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|x| self.logit(x))
+                            .collect::<anyhow::Result<Vec<f32>>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(inputs.len());
+            for h in handles {
+                out.extend(h.join().expect("inference thread panicked")?);
+            }
+            Ok(out)
+        })
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -428,6 +461,24 @@ mod tests {
         assert_eq!(sigmoid(1e30), 1.0);
         assert_eq!(tanh(1e30), 1.0);
         assert_eq!(tanh(-1e30), -1.0);
+    }
+
+    #[test]
+    fn many_inputs_over_threads_keep_their_order() {
+        let device = Device::flex();
+        let model = ModelConfig::new(10).with_hidden_size(4).init(&device);
+        let kernel = CpuLstm::new(&model, 5).unwrap();
+        let mut rng = Rng::new(11);
+        let inputs: Vec<EpisodeInput> = (0..300).map(|k| input(&mut rng, 5, 10, k % 5)).collect();
+        let refs: Vec<&EpisodeInput> = inputs.iter().collect();
+        let all = kernel.logits(&refs).unwrap();
+        let one_by_one: Vec<f32> = refs.iter().map(|x| kernel.logit(x).unwrap()).collect();
+        assert_eq!(all, one_by_one);
+        // A wrong shape anywhere fails the whole call.
+        let wrong = EpisodeInput::from_dense(4, 10, &[0.0; 40]);
+        let mut refs = refs;
+        refs[200] = &wrong;
+        assert!(kernel.logits(&refs).is_err());
     }
 
     #[test]

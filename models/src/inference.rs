@@ -305,6 +305,9 @@ struct Member {
     /// predict a few inputs instead: for one job, either backend's per-operation cost is more
     /// than the arithmetic.
     cpu: Option<CpuLstm>,
+    /// Flex: batches of sparse inputs go through the plain loops too (on LibTorch, its kernel
+    /// takes batches).
+    cpu_batches: bool,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
     torch: Option<crate::torch_kernel::TorchLstm>,
@@ -321,6 +324,7 @@ impl Member {
                 #[cfg(feature = "tch")]
                 Backend::LibTorchCuda(_) => None,
             },
+            cpu_batches: backend == Backend::Flex,
             #[cfg(feature = "tch")]
             torch: crate::torch_kernel::TorchLstm::new(&model, backend)?,
             model,
@@ -331,9 +335,9 @@ impl Member {
     /// where the member has one, or burn.
     fn logits(&self, inputs: &[&EpisodeInput], device: &Device) -> anyhow::Result<Vec<f32>> {
         if let Some(cpu) = &self.cpu
-            && inputs.len() <= FEW_INPUTS
+            && (inputs.len() <= FEW_INPUTS || (self.cpu_batches && sparse(inputs)))
         {
-            return inputs.iter().map(|x| cpu.logit(x)).collect();
+            return cpu.logits(inputs);
         }
         #[cfg(feature = "tch")]
         if let Some(torch) = &self.torch {
@@ -341,6 +345,18 @@ impl Member {
         }
         Ok(model_logits(&self.model, inputs, device))
     }
+}
+
+/// Whether the inputs are sparse enough for the plain loops to beat burn's dense products
+/// (which cost the same whatever the values): encoded holds are (4–6% of cells non-zero in
+/// `bench/scan.sh`'s pool); the random dense inputs of `bench/lstm.sh` are not (there the
+/// loops ran at about 0.85x burn's batch throughput).
+fn sparse(inputs: &[&EpisodeInput]) -> bool {
+    let (cells, size) = inputs.iter().fold((0usize, 0usize), |(c, n), x| {
+        let (steps, width) = x.shape();
+        (c + x.cells().len(), n + steps * width)
+    });
+    cells * 4 <= size
 }
 
 /// Inputs up to which the CPU backends predict with [`CpuLstm`], and LibTorch on CUDA runs an
@@ -703,6 +719,19 @@ mod tests {
             (alone - fast[steps - 1]).abs() > 1e-6,
             "padding state had no effect"
         );
+    }
+
+    #[test]
+    fn sparse_inputs_are_told_from_dense_ones() {
+        let dense = EpisodeInput::from_dense(4, 5, &[0.5; 20]);
+        let mut values = [0.0; 20];
+        values[3] = 1.0;
+        values[17] = 2.0;
+        let sparse_one = EpisodeInput::from_dense(4, 5, &values);
+        assert!(!sparse(&[&dense]));
+        assert!(sparse(&[&sparse_one]));
+        assert!(sparse(&[&sparse_one; 8]));
+        assert!(!sparse(&[&dense, &sparse_one]));
     }
 
     #[test]
