@@ -331,7 +331,9 @@ impl HoldModel {
 /// their layers side by side with block-diagonal weights, and a head that averages. For a few
 /// inputs the cost of a step is mostly per-operation, so this runs an ensemble for one job in
 /// about the time of one network; for large batches the zero blocks make it N times the work
-/// of running the members one after another, so it is for small batches only.
+/// of running the members one after another, so it is for small batches only. The
+/// `Predictor` uses it on CUDA; on the CPU, a few inputs go through `cpu_kernel`'s plain loops
+/// member by member, which pay for the arithmetic alone.
 pub fn fuse_ensemble(members: &[HoldModel], device: &Device) -> HoldModel {
     let n = members.len();
     let first = &members[0];
