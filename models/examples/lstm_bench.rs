@@ -125,13 +125,10 @@ fn main() -> anyhow::Result<()> {
     // One job, as the Predictor runs it on the CPU (either backend): plain loops over the
     // weights (`cpu_kernel`); and, for comparison, the backend's own path (burn on flex,
     // LibTorch's fused LSTM on LibTorch). On CUDA the backend's path is the Predictor's.
-    #[allow(unused_mut)]
-    let mut on_cpu = backend == Backend::Flex;
-    #[cfg(feature = "tch")]
-    {
-        on_cpu |= backend == Backend::LibTorch;
-    }
-    let cpu = on_cpu.then(|| CpuLstm::new(&model, seq)).transpose()?;
+    let cpu = backend
+        .is_cpu()
+        .then(|| CpuLstm::new(&model, seq))
+        .transpose()?;
     let p50 = |f: &dyn Fn(&EpisodeInput) -> f32| -> anyhow::Result<(f64, f64)> {
         let mut times = Vec::new();
         for k in 0..520 {

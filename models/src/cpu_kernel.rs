@@ -33,7 +33,7 @@ struct Layer {
 }
 
 /// A layer's `(h, c)`, `H` values each.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 struct State {
     h: Vec<f32>,
     c: Vec<f32>,
@@ -53,15 +53,12 @@ pub struct CpuLstm {
     avx2: bool,
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
-    t.into_data()
+fn param<const D: usize>(p: &Param<Tensor<D>>) -> anyhow::Result<Vec<f32>> {
+    p.val()
+        .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("reading model weights: {e:?}"))
-}
-
-fn param<const D: usize>(p: &Param<Tensor<D>>) -> anyhow::Result<Vec<f32>> {
-    values(p.val())
 }
 
 impl CpuLstm {
@@ -115,8 +112,9 @@ impl CpuLstm {
         let mut states = vec![zeros; kernel.layers.len()];
         kernel.prefix.push(states.clone());
         let mut scratch = Scratch::default();
+        scratch.input.resize(kernel.layers[0].inputs, 0.0);
         for _ in 0..steps {
-            kernel.run(&mut states, &[], 0, 1, &mut scratch);
+            kernel.run(&mut states, 1, &mut scratch);
             kernel.prefix.push(states.clone());
         }
         Ok(kernel)
@@ -124,6 +122,11 @@ impl CpuLstm {
 
     /// The raw logit for one input of this kernel's `steps` rows.
     pub fn logit(&self, x: &EpisodeInput) -> anyhow::Result<f32> {
+        self.logit_in(x, &mut Scratch::default())
+    }
+
+    /// As [`logit`](Self::logit), with buffers reused from input to input.
+    fn logit_in(&self, x: &EpisodeInput, scratch: &mut Scratch) -> anyhow::Result<f32> {
         let (steps, width) = x.shape();
         anyhow::ensure!(
             steps == self.steps && width == self.layers[0].inputs,
@@ -134,9 +137,9 @@ impl CpuLstm {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: `avx2` is true only where the CPU was found to have AVX2.
-            return Ok(unsafe { self.logit_avx2(x) });
+            return Ok(unsafe { self.logit_avx2(x, scratch) });
         }
-        Ok(self.logit_portable(x))
+        Ok(self.logit_portable(x, scratch))
     }
 
     /// Logits for many inputs, split over the available cores.
@@ -145,21 +148,21 @@ impl CpuLstm {
             .map_or(1, |n| n.get())
             .min(inputs.len() / FEW_PER_THREAD)
             .max(1);
+        let run = |chunk: &[&EpisodeInput]| -> anyhow::Result<Vec<f32>> {
+            let mut scratch = Scratch::default();
+            chunk
+                .iter()
+                .map(|x| self.logit_in(x, &mut scratch))
+                .collect()
+        };
         if threads == 1 {
-            return inputs.iter().map(|x| self.logit(x)).collect();
+            return run(inputs);
         }
         let per = inputs.len().div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = inputs
                 .chunks(per)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|x| self.logit(x))
-                            .collect::<anyhow::Result<Vec<f32>>>()
-                    })
-                })
+                .map(|chunk| scope.spawn(move || run(chunk)))
                 .collect();
             let mut out = Vec::with_capacity(inputs.len());
             for h in handles {
@@ -171,22 +174,20 @@ impl CpuLstm {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn logit_avx2(&self, x: &EpisodeInput) -> f32 {
-        self.logit_portable(x)
+    fn logit_avx2(&self, x: &EpisodeInput, scratch: &mut Scratch) -> f32 {
+        self.logit_portable(x, scratch)
     }
 
     #[inline(always)]
-    fn logit_portable(&self, x: &EpisodeInput) -> f32 {
-        let padding = x.padding_rows().min(self.steps);
+    fn logit_portable(&self, x: &EpisodeInput, scratch: &mut Scratch) -> f32 {
+        let padding = x.padding_rows();
+        let real = self.steps - padding;
         let mut states = self.prefix[padding].clone();
-        let mut scratch = Scratch::default();
-        let h = self.run(
-            &mut states,
-            x.cells(),
-            padding,
-            self.steps - padding,
-            &mut scratch,
-        );
+        // The rows after the padding as a dense `[real, width]` block.
+        scratch.input.clear();
+        scratch.input.resize(real * self.layers[0].inputs, 0.0);
+        x.write_time_major(padding, 0, 1, &mut scratch.input);
+        let h = self.run(&mut states, real, scratch);
         let mut logit = self.head_bias;
         for (w, v) in self.head_weight.iter().zip(h) {
             logit += w * v;
@@ -194,18 +195,10 @@ impl CpuLstm {
         logit
     }
 
-    /// Runs rows `from..from + real` of an input whose non-zero cells (row-major, in index
-    /// order) are `cells` through every layer from `states`, leaving each layer's last state
-    /// there; returns the last layer's last `h`.
+    /// Runs the `real` rows of `scratch.input` through every layer from `states`, leaving
+    /// each layer's last state there; returns the last layer's last `h`.
     #[inline(always)]
-    fn run<'s>(
-        &self,
-        states: &'s mut [State],
-        cells: &[(u32, f32)],
-        from: usize,
-        real: usize,
-        scratch: &mut Scratch,
-    ) -> &'s [f32] {
+    fn run<'s>(&self, states: &'s mut [State], real: usize, scratch: &mut Scratch) -> &'s [f32] {
         let h4 = 4 * self.hidden;
         // The first layer's input projection for every step: bias + Σ value × weight row.
         let first = &self.layers[0];
@@ -214,25 +207,9 @@ impl CpuLstm {
         for _ in 0..real {
             scratch.projection.extend_from_slice(&first.bias);
         }
-        // The rows as a dense `[real, width]` block, then taken column by column: each weight
-        // row is read once for all steps while it is in cache (a dense 460-wide input read
-        // row by row went through the whole input weight once per step).
-        scratch.input.clear();
-        scratch.input.resize(real * width, 0.0);
-        let start = cells.partition_point(|&(i, _)| (i as usize) < from * width);
-        // Cells are in index order: the row advances monotonically, no division per cell.
-        let (mut row, mut row_start) = (0, from * width);
-        for &(index, value) in &cells[start..] {
-            let index = index as usize;
-            while index >= row_start + width {
-                row += 1;
-                row_start += width;
-            }
-            if row >= real {
-                break;
-            }
-            scratch.input[row * width + index - row_start] = value;
-        }
+        // Column by column, skipping zeros: each weight row is read once for all steps while
+        // it is in cache (a dense 460-wide input read row by row went through the whole input
+        // weight once per step).
         for col in 0..width {
             let weights = &first.input_weight[col * h4..(col + 1) * h4];
             for s in 0..real {
@@ -278,7 +255,7 @@ impl CpuLstm {
     }
 }
 
-/// Buffers reused across a forward pass.
+/// Buffers reused across forward passes.
 #[derive(Default)]
 struct Scratch {
     /// `[real steps, 4H]`: a layer's gate pre-activations.
@@ -378,6 +355,29 @@ mod tests {
         EpisodeInput::from_dense(steps, width, &values)
     }
 
+    /// A fresh model of these shapes, and its kernel for `steps` rows.
+    fn model_and_kernel(
+        width: usize,
+        hidden: usize,
+        layers: usize,
+        steps: usize,
+    ) -> (HoldModel, CpuLstm) {
+        let model = ModelConfig::new(width)
+            .with_hidden_size(hidden)
+            .with_num_layers(layers)
+            .init(&Device::flex());
+        let kernel = CpuLstm::new(&model, steps).unwrap();
+        (model, kernel)
+    }
+
+    /// `got` is within `tolerance` of `want`, relative to 1 + |want|.
+    fn assert_close(got: f32, want: f32, tolerance: f32, what: &str) {
+        assert!(
+            (want - got).abs() <= tolerance * (1.0 + want.abs()),
+            "{what}: {got} against {want}"
+        );
+    }
+
     fn burn_logit(model: &HoldModel, x: &EpisodeInput, device: &Device) -> f32 {
         let (steps, width) = x.shape();
         let t = Tensor::<3>::from_data(TensorData::new(x.to_dense(), [1, steps, width]), device);
@@ -389,18 +389,14 @@ mod tests {
         let device = Device::flex();
         let mut rng = Rng::new(3);
         for (layers, hidden, width, steps) in [(2, 8, 11, 6), (1, 5, 4, 3), (3, 16, 30, 9)] {
-            let model = ModelConfig::new(width)
-                .with_hidden_size(hidden)
-                .with_num_layers(layers)
-                .init(&device);
-            let kernel = CpuLstm::new(&model, steps).unwrap();
+            let (model, kernel) = model_and_kernel(width, hidden, layers, steps);
             for padding in 0..=steps {
                 let x = input(&mut rng, steps, width, padding);
-                let want = burn_logit(&model, &x, &device);
-                let got = kernel.logit(&x).unwrap();
-                assert!(
-                    (want - got).abs() <= 1e-4 * (1.0 + want.abs()),
-                    "layers {layers}, hidden {hidden}, padding {padding}: burn {want}, kernel {got}"
+                assert_close(
+                    kernel.logit(&x).unwrap(),
+                    burn_logit(&model, &x, &device),
+                    1e-4,
+                    &format!("layers {layers}, hidden {hidden}, padding {padding}: kernel, burn"),
                 );
             }
         }
@@ -408,18 +404,13 @@ mod tests {
 
     #[test]
     fn portable_and_vectorised_loops_agree() {
-        let device = Device::flex();
-        let model = ModelConfig::new(20).with_hidden_size(12).init(&device);
-        let mut kernel = CpuLstm::new(&model, 7).unwrap();
+        let (_, mut kernel) = model_and_kernel(20, 12, 2, 7);
         let mut rng = Rng::new(9);
         let x = input(&mut rng, 7, 20, 2);
         let fast = kernel.logit(&x).unwrap();
         kernel.avx2 = false;
         let plain = kernel.logit(&x).unwrap();
-        assert!(
-            (fast - plain).abs() <= 1e-5 * (1.0 + plain.abs()),
-            "{fast} vs {plain}"
-        );
+        assert_close(fast, plain, 1e-5, "AVX2, portable");
     }
 
     #[test]
@@ -439,11 +430,7 @@ mod tests {
         for padding in [0, 2, 5] {
             let x = input(&mut rng, 5, 9, padding);
             let mean = each.iter().map(|k| k.logit(&x).unwrap()).sum::<f32>() / 3.0;
-            let got = fused.logit(&x).unwrap();
-            assert!(
-                (mean - got).abs() <= 1e-4 * (1.0 + mean.abs()),
-                "{mean} vs {got}"
-            );
+            assert_close(fused.logit(&x).unwrap(), mean, 1e-4, "fused, members' mean");
         }
     }
 
@@ -465,9 +452,7 @@ mod tests {
 
     #[test]
     fn many_inputs_over_threads_keep_their_order() {
-        let device = Device::flex();
-        let model = ModelConfig::new(10).with_hidden_size(4).init(&device);
-        let kernel = CpuLstm::new(&model, 5).unwrap();
+        let (_, kernel) = model_and_kernel(10, 4, 2, 5);
         let mut rng = Rng::new(11);
         let inputs: Vec<EpisodeInput> = (0..300).map(|k| input(&mut rng, 5, 10, k % 5)).collect();
         let refs: Vec<&EpisodeInput> = inputs.iter().collect();
@@ -483,9 +468,7 @@ mod tests {
 
     #[test]
     fn wrong_shape_is_an_error() {
-        let device = Device::flex();
-        let model = ModelConfig::new(4).with_hidden_size(3).init(&device);
-        let kernel = CpuLstm::new(&model, 3).unwrap();
+        let (_, kernel) = model_and_kernel(4, 3, 2, 3);
         let err = kernel
             .logit(&EpisodeInput::from_dense(2, 4, &[0.0; 8]))
             .unwrap_err();

@@ -90,6 +90,18 @@ impl Backend {
         }
     }
 
+    /// Whether the device is the machine's CPU (flex, or LibTorch's CPU device): there a few
+    /// inputs are predicted by plain loops over the weights ([`CpuLstm`]).
+    pub fn is_cpu(self) -> bool {
+        match self {
+            Backend::Flex => true,
+            #[cfg(feature = "tch")]
+            Backend::LibTorch => true,
+            #[cfg(feature = "tch")]
+            Backend::LibTorchCuda(_) => false,
+        }
+    }
+
     /// The burn device (without autodiff).
     #[allow(deprecated)]
     pub fn device(self) -> Device {
@@ -305,9 +317,6 @@ struct Member {
     /// predict a few inputs instead: for one job, either backend's per-operation cost is more
     /// than the arithmetic.
     cpu: Option<CpuLstm>,
-    /// Flex: batches of sparse inputs go through the plain loops too (on LibTorch, its kernel
-    /// takes batches).
-    cpu_batches: bool,
     /// On LibTorch, the same weights for LibTorch's fused LSTM, which predicts instead.
     #[cfg(feature = "tch")]
     torch: Option<crate::torch_kernel::TorchLstm>,
@@ -317,14 +326,10 @@ impl Member {
     /// For inputs of `steps` rows.
     fn new(model: HoldModel, backend: Backend, steps: usize) -> anyhow::Result<Member> {
         Ok(Member {
-            cpu: match backend {
-                Backend::Flex => Some(CpuLstm::new(&model, steps)?),
-                #[cfg(feature = "tch")]
-                Backend::LibTorch => Some(CpuLstm::new(&model, steps)?),
-                #[cfg(feature = "tch")]
-                Backend::LibTorchCuda(_) => None,
-            },
-            cpu_batches: backend == Backend::Flex,
+            cpu: backend
+                .is_cpu()
+                .then(|| CpuLstm::new(&model, steps))
+                .transpose()?,
             #[cfg(feature = "tch")]
             torch: crate::torch_kernel::TorchLstm::new(&model, backend)?,
             model,
@@ -332,16 +337,21 @@ impl Member {
     }
 
     /// Raw logits: for a few inputs on the CPU, the plain loops; otherwise LibTorch's kernel
-    /// where the member has one, or burn.
+    /// where the member has one; on flex, the plain loops again for sparse batches, or burn.
     fn logits(&self, inputs: &[&EpisodeInput], device: &Device) -> anyhow::Result<Vec<f32>> {
         if let Some(cpu) = &self.cpu
-            && (inputs.len() <= FEW_INPUTS || (self.cpu_batches && sparse(inputs)))
+            && inputs.len() <= FEW_INPUTS
         {
             return cpu.logits(inputs);
         }
         #[cfg(feature = "tch")]
         if let Some(torch) = &self.torch {
             return torch.logits(inputs);
+        }
+        if let Some(cpu) = &self.cpu
+            && sparse(inputs)
+        {
+            return cpu.logits(inputs);
         }
         Ok(model_logits(&self.model, inputs, device))
     }
@@ -468,7 +478,7 @@ impl Predictor {
         }
         // The plain loops take the members one by one at the cost of their arithmetic alone;
         // LibTorch's kernel has a per-call cost, which fusing pays once.
-        let fused = if members.len() > 1 && members[0].cpu.is_none() {
+        let fused = if members.len() > 1 && !backend.is_cpu() {
             let models: Vec<HoldModel> = members.iter().map(|m| m.model.clone()).collect();
             Some(
                 Member::new(fuse_ensemble(&models, &device), backend, steps)
