@@ -1,6 +1,6 @@
 //! Reading logs into episodes, splitting them, and turning them into batches.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -233,6 +233,26 @@ pub fn samples(
         .collect()
 }
 
+/// Caps the total weight of each ClusterId's samples at `cap` (0: no cap), scaling its
+/// samples alike. The procs of a cluster are held together and answered with one owner
+/// decision, so a cluster of a thousand holds is one observation of that decision, not a
+/// thousand; uncapped, a few large clusters decide what the model and its calibration learn.
+pub fn cap_cluster_weight(samples: &mut [Sample], episodes: &[Episode], cap: f32) {
+    if cap <= 0.0 {
+        return;
+    }
+    let mut total: HashMap<i64, f32> = HashMap::new();
+    for s in samples.iter() {
+        *total.entry(episodes[s.episode].job.cluster).or_default() += s.weight;
+    }
+    for s in samples.iter_mut() {
+        let t = total[&episodes[s.episode].job.cluster];
+        if t > cap {
+            s.weight *= cap / t;
+        }
+    }
+}
+
 /// Scored samples: labelled (positive or negative) episodes only, weight 1.
 pub fn scored_samples(episodes: &[Episode], splits: &[Split], split: Split) -> Vec<Sample> {
     samples(episodes, splits, split, CensoredPolicy::Exclude)
@@ -361,5 +381,52 @@ mod tests {
         assert!(max_train <= min_test);
         let n_train = splits.iter().filter(|s| **s == Split::Train).count();
         assert_eq!(n_train, (eps.len() as f64 * 0.6).round() as usize);
+    }
+
+    #[test]
+    fn cluster_weight_is_capped_alike_within_each_cluster() {
+        let events = synth_pool(3, 120);
+        let eps = extract(&events, vec![EncoderConfig::ours()]);
+        let splits = vec![Split::Train; eps.len()];
+        let all = samples(&eps, &splits, Split::Train, CensoredPolicy::Exclude);
+        let per_cluster = |set: &[Sample]| {
+            let mut m: HashMap<i64, (f32, usize)> = HashMap::new();
+            for s in set {
+                let e = m.entry(eps[s.episode].job.cluster).or_default();
+                e.0 += s.weight;
+                e.1 += 1;
+            }
+            m
+        };
+        let before = per_cluster(&all);
+        // The synthetic pool has one job per cluster: a cap of 1 is one hold's weight.
+        let cap = 1.0;
+        assert!(
+            before.values().any(|&(w, _)| w > cap),
+            "the pool needs a cluster of many holds"
+        );
+        assert!(
+            before.values().any(|&(w, _)| w <= cap),
+            "and one of a single hold"
+        );
+        let mut capped = all.clone();
+        cap_cluster_weight(&mut capped, &eps, cap);
+        for (cluster, (w, n)) in per_cluster(&capped) {
+            let (w0, n0) = before[&cluster];
+            assert_eq!(n, n0);
+            assert!(
+                (w - w0.min(cap)).abs() < 1e-4,
+                "cluster {cluster}: {w} vs {w0}"
+            );
+        }
+        // Within a cluster every sample is scaled by the same factor.
+        for (a, b) in all.iter().zip(&capped) {
+            let (w0, _) = before[&eps[a.episode].job.cluster];
+            let expect = a.weight * (cap / w0).min(1.0);
+            assert!((b.weight - expect).abs() < 1e-6);
+        }
+        let mut unchanged = all.clone();
+        cap_cluster_weight(&mut unchanged, &eps, 0.0);
+        assert_eq!(unchanged, all);
     }
 }

@@ -15,8 +15,8 @@ use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    Batch, Batcher, Sample, Split, SplitKind, assign_splits, data_hash, label_counts, samples,
-    scored_samples,
+    Batch, Batcher, Sample, Split, SplitKind, assign_splits, cap_cluster_weight, data_hash,
+    label_counts, samples, scored_samples,
 };
 use crate::encode::{EncoderConfig, Episode, EpisodeInput};
 use crate::evaluate::{Metrics, metrics};
@@ -60,6 +60,10 @@ pub struct TrainingConfig {
     /// Weigh positives by negatives/positives in the loss (imbalanced data).
     #[config(default = false)]
     pub class_weighted: bool,
+    /// The most weight one ClusterId's holds carry together, in the loss and in the
+    /// calibration fit (none: no cap; see [`cap_cluster_weight`]). Optional so that models
+    /// saved before it existed still load.
+    pub cluster_weight_cap: Option<f32>,
     /// Fit Platt scaling on the validation split.
     #[config(default = true)]
     pub calibrate: bool,
@@ -405,7 +409,12 @@ pub fn train(
     let mut model_cfg = cfg.model.clone();
     model_cfg.input_size = width;
     let splits = cfg.splits(episodes);
-    let train_set = samples(episodes, &splits, Split::Train, cfg.censored);
+    let mut train_set = samples(episodes, &splits, Split::Train, cfg.censored);
+    cap_cluster_weight(
+        &mut train_set,
+        episodes,
+        cfg.cluster_weight_cap.unwrap_or(0.0),
+    );
     let valid_set = scored_samples(episodes, &splits, Split::Validation);
     let test_set = scored_samples(episodes, &splits, Split::Test);
     ensure!(
@@ -479,8 +488,14 @@ pub fn train(
     let plain = opts.backend.device();
     let calibration = if cfg.calibrate {
         let logits = ensemble_logits(&members, &valid_inputs, &plain);
-        let targets: Vec<f32> = valid_set.iter().map(|s| s.target).collect();
-        let weights = vec![1.0; targets.len()];
+        let mut weighted = valid_set.clone();
+        cap_cluster_weight(
+            &mut weighted,
+            episodes,
+            cfg.cluster_weight_cap.unwrap_or(0.0),
+        );
+        let targets: Vec<f32> = weighted.iter().map(|s| s.target).collect();
+        let weights: Vec<f32> = weighted.iter().map(|s| s.weight).collect();
         Calibration::fit(&logits, &targets, &weights)
     } else {
         Calibration::default()

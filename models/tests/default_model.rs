@@ -20,3 +20,19 @@ fn shipped_default_model_loads_and_predicts() {
     let r = Predictor::load(format!("{dir}/reference")).unwrap();
     assert_eq!(r.encoder().shape(), (10, 460));
 }
+
+/// A model saved before a training option existed still loads its `training.json`, with the
+/// option at its default (what that model was trained with).
+#[test]
+fn shipped_training_config_loads_with_later_options_at_their_defaults() {
+    use burn::config::Config;
+    use holdadvisor_models::training::TrainingConfig;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/default/training.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        !text.contains("cluster_weight_cap"),
+        "the fixture predates the option"
+    );
+    let cfg = TrainingConfig::load(path).unwrap();
+    assert_eq!(cfg.cluster_weight_cap, None);
+}

@@ -578,6 +578,7 @@ fn train_node(run: &Path, data: &Path, device: &str) -> anyhow::Result<ExitCode>
         random_split: false,
         censored: None,
         class_weighted: false,
+        cluster_weight_cap: None,
         no_reference: false,
         device: device.to_string(),
         note: Some(format!("sweep point {}", run.display())),

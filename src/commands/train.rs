@@ -48,6 +48,10 @@ pub struct TrainArgs {
     /// Weigh positives by negatives/positives in the loss.
     #[arg(long)]
     pub class_weighted: bool,
+    /// Cap the total weight of one ClusterId's holds in the loss and the calibration fit
+    /// (0: none).
+    #[arg(long, value_name = "WEIGHT")]
+    pub cluster_weight_cap: Option<f32>,
     /// Do not train the reference (m, j*e) baseline into OUT/reference.
     #[arg(long)]
     pub no_reference: bool,
@@ -92,6 +96,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if args.class_weighted {
         cfg.class_weighted = true;
+    }
+    if let Some(c) = args.cluster_weight_cap {
+        if !(c >= 0.0 && c.is_finite()) {
+            bail!("--cluster-weight-cap {c}: expected a weight of 0 (no cap) or more");
+        }
+        cfg.cluster_weight_cap = (c > 0.0).then_some(c);
     }
     if args.no_reference {
         cfg.train_reference = false;
