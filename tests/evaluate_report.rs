@@ -320,3 +320,28 @@ fn evaluate_report_writes_markdown_svg_and_png() {
         assert!(pc["weights"][0].as_f64().unwrap() >= 0.0);
     }
 }
+
+/// A negative or non-finite cap is refused by name before any log is read.
+#[test]
+fn train_refuses_a_bad_cluster_weight_cap() {
+    let bin = env!("CARGO_BIN_EXE_holdadvisor");
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["-1", "NaN", "inf"] {
+        let out = Command::new(bin)
+            .args([
+                "train",
+                "--quiet",
+                &format!("--cluster-weight-cap={bad}"),
+                "--logs",
+            ])
+            .arg(dir.path().join("no-such.log"))
+            .arg("--out")
+            .arg(dir.path().join("model"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--cluster-weight-cap"), "{bad}: {err}");
+        assert!(!dir.path().join("model").exists());
+    }
+}
