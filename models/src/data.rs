@@ -233,14 +233,15 @@ pub fn samples(
         .collect()
 }
 
-/// Caps the total weight of each ClusterId's samples at `cap` (0: no cap), scaling its
+/// Caps the total weight of each ClusterId's samples at `cap` (none or 0: no cap), scaling its
 /// samples alike. The procs of a cluster are held together and answered with one owner
 /// decision, so a cluster of a thousand holds is one observation of that decision, not a
 /// thousand; uncapped, a few large clusters decide what the model and its calibration learn.
-pub fn cap_cluster_weight(samples: &mut [Sample], episodes: &[Episode], cap: f32) {
-    if cap <= 0.0 {
+pub fn cap_cluster_weight(samples: &mut [Sample], episodes: &[Episode], cap: Option<f32>) {
+    // A configuration file may say 0 for none, as the command line does.
+    let Some(cap) = cap.filter(|c| *c > 0.0) else {
         return;
-    }
+    };
     let mut total: HashMap<i64, f32> = HashMap::new();
     for s in samples.iter() {
         *total.entry(episodes[s.episode].job.cluster).or_default() += s.weight;
@@ -410,7 +411,7 @@ mod tests {
             "and one of a single hold"
         );
         let mut capped = all.clone();
-        cap_cluster_weight(&mut capped, &eps, cap);
+        cap_cluster_weight(&mut capped, &eps, Some(cap));
         for (cluster, (w, n)) in per_cluster(&capped) {
             let (w0, n0) = before[&cluster];
             assert_eq!(n, n0);
@@ -426,7 +427,7 @@ mod tests {
             assert!((b.weight - expect).abs() < 1e-6);
         }
         let mut unchanged = all.clone();
-        cap_cluster_weight(&mut unchanged, &eps, 0.0);
+        cap_cluster_weight(&mut unchanged, &eps, None);
         assert_eq!(unchanged, all);
     }
 }

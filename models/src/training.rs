@@ -410,11 +410,7 @@ pub fn train(
     model_cfg.input_size = width;
     let splits = cfg.splits(episodes);
     let mut train_set = samples(episodes, &splits, Split::Train, cfg.censored);
-    cap_cluster_weight(
-        &mut train_set,
-        episodes,
-        cfg.cluster_weight_cap.unwrap_or(0.0),
-    );
+    cap_cluster_weight(&mut train_set, episodes, cfg.cluster_weight_cap);
     let valid_set = scored_samples(episodes, &splits, Split::Validation);
     let test_set = scored_samples(episodes, &splits, Split::Test);
     ensure!(
@@ -489,11 +485,7 @@ pub fn train(
     let calibration = if cfg.calibrate {
         let logits = ensemble_logits(&members, &valid_inputs, &plain);
         let mut weighted = valid_set.clone();
-        cap_cluster_weight(
-            &mut weighted,
-            episodes,
-            cfg.cluster_weight_cap.unwrap_or(0.0),
-        );
+        cap_cluster_weight(&mut weighted, episodes, cfg.cluster_weight_cap);
         let targets: Vec<f32> = weighted.iter().map(|s| s.target).collect();
         let weights: Vec<f32> = weighted.iter().map(|s| s.weight).collect();
         Calibration::fit(&logits, &targets, &weights)
