@@ -28,7 +28,7 @@ use crate::labels::{Label, Labeller};
 
 /// Bumped whenever a feature's meaning or position changes: models record it, and a model
 /// whose schema differs from the code's refuses to load.
-pub const FEATURE_SCHEMA: u32 = 1;
+pub const FEATURE_SCHEMA: u32 = 2;
 
 /// Which encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +98,7 @@ pub const OURS_WIDTH: usize = ours::WIDTH;
 
 /// One encoded hold episode: a `steps × width` matrix, row-major (step-major), kept sparse.
 ///
-/// A step of our encoder sets about 20 of its 151 columns and most episodes are mostly left
+/// A step of our encoder sets about 20 of its 162 columns and most episodes are mostly left
 /// padding, so the dense matrix (9.7 KB) is nine parts zeros; a scan holds 100,000s of these
 /// and a dense copy each cost it a second in allocation and page faults. The dense form is
 /// made only for a batch, by [`write_time_major`](Self::write_time_major) and friends.
@@ -277,12 +277,68 @@ struct JobState {
     first_hold_ref: Vec<Option<EpisodeInput>>,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default)]
 struct ClusterState {
     procs: u32,
     ok: u32,
     failed: u32,
     held_now: u32,
+    /// Who the cluster belongs to, once a log line names them: `Owner` in a job ad
+    /// information event, or `(by user NAME)` in a hold, release or removal reason.
+    owner: Option<u32>,
+    /// Outcomes of this cluster's resolved releases, by HoldReasonCode (a few codes at most).
+    released: Vec<(i64, Outcomes)>,
+}
+
+impl ClusterState {
+    fn released_total(&self) -> Outcomes {
+        self.released
+            .iter()
+            .fold(Outcomes::default(), |a, (_, o)| a.plus(*o))
+    }
+
+    fn released_with(&self, code: i64) -> Outcomes {
+        self.released
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(Outcomes::default(), |(_, o)| *o)
+    }
+}
+
+/// How resolved releases turned out: a job whose release worked, or did not.
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
+pub struct Outcomes {
+    pub ok: u32,
+    pub failed: u32,
+}
+
+impl Outcomes {
+    fn add(&mut self, ok: bool) {
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    fn plus(self, o: Outcomes) -> Outcomes {
+        Outcomes {
+            ok: self.ok + o.ok,
+            failed: self.failed + o.failed,
+        }
+    }
+}
+
+/// What the held job's cluster and owner saw of earlier releases, as of the hold: owners
+/// differ in whether they fix a cause before releasing, and a cluster's procs mostly share
+/// their cause.
+#[derive(Default, Clone, Copy)]
+struct ReleaseHistory {
+    /// The owner's outcomes over all their clusters (all codes, and this hold's code), when
+    /// the log has named the owner.
+    owner: Option<(Outcomes, Outcomes)>,
+    cluster: Outcomes,
+    cluster_same_code: Outcomes,
 }
 
 /// Pool-wide state within the window, and the history of release outcomes.
@@ -301,6 +357,9 @@ struct PoolState {
     history: HashMap<(i64, i64), (u32, u32)>, // (code, subcode) -> (successes, failures)
     owners: HashMap<String, u32>,
     sites: HashMap<String, u32>,
+    /// Release outcomes by owner named in the log, all codes and by code.
+    owner_released: HashMap<u32, Outcomes>,
+    owner_released_code: HashMap<(u32, i64), Outcomes>,
 }
 
 impl PoolState {
@@ -369,6 +428,66 @@ impl PoolState {
         map.insert(key.to_string(), i);
         i
     }
+
+    /// The log named the cluster's owner. The first name sticks; the cluster's releases so
+    /// far join that owner's record.
+    fn name_owner(&mut self, cluster: &mut ClusterState, name: &str) {
+        if cluster.owner.is_some() {
+            return;
+        }
+        let owner = PoolState::intern(&mut self.owners, name);
+        cluster.owner = Some(owner);
+        for &(code, o) in &cluster.released {
+            let all = self.owner_released.entry(owner).or_default();
+            *all = all.plus(o);
+            let by_code = self.owner_released_code.entry((owner, code)).or_default();
+            *by_code = by_code.plus(o);
+        }
+    }
+
+    /// A release of one of `cluster`'s jobs, held with `code`, turned out `ok` or not.
+    fn add_release_outcome(&mut self, cluster: &mut ClusterState, code: i64, ok: bool) {
+        match cluster.released.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, o)) => o.add(ok),
+            None => {
+                let mut o = Outcomes::default();
+                o.add(ok);
+                cluster.released.push((code, o));
+            }
+        }
+        if let Some(owner) = cluster.owner {
+            self.owner_released.entry(owner).or_default().add(ok);
+            self.owner_released_code
+                .entry((owner, code))
+                .or_default()
+                .add(ok);
+        }
+    }
+
+    fn release_history(&self, cluster: &ClusterState, code: i64) -> ReleaseHistory {
+        ReleaseHistory {
+            owner: cluster.owner.map(|o| {
+                (
+                    self.owner_released.get(&o).copied().unwrap_or_default(),
+                    self.owner_released_code
+                        .get(&(o, code))
+                        .copied()
+                        .unwrap_or_default(),
+                )
+            }),
+            cluster: cluster.released_total(),
+            cluster_same_code: cluster.released_with(code),
+        }
+    }
+}
+
+/// The user a reason line names, as HTCondor's tools write it: `via condor_release (by user
+/// alice)`, `via condor_rm (by user alice)`, `via condor_hold (by user alice)`.
+pub fn named_user(reason: &str) -> Option<&str> {
+    let at = reason.find("(by user ")? + "(by user ".len();
+    let rest = &reason[at..];
+    let end = rest.find([')', ' ', '\t'])?;
+    (end > 0).then(|| &rest[..end])
 }
 
 fn dec<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) -> u32 {
@@ -481,13 +600,9 @@ impl EpisodeStream {
                 let e = &mut self.episodes[ep];
                 e.label = label;
                 if matches!(label, Label::Positive | Label::Negative) {
-                    self.pool.add_outcome(
-                        now,
-                        e.code,
-                        e.subcode,
-                        job.site,
-                        label == Label::Positive,
-                    );
+                    let ok = label == Label::Positive;
+                    self.pool.add_outcome(now, e.code, e.subcode, job.site, ok);
+                    self.pool.add_release_outcome(cluster, e.code, ok);
                 }
                 job.open_episode = None;
             }
@@ -528,6 +643,7 @@ impl EpisodeStream {
                     let owner = k.eq_ignore_ascii_case("Owner");
                     if owner && let Some(o) = v.as_str() {
                         job.owner = Some(PoolState::intern(&mut self.pool.owners, o));
+                        self.pool.name_owner(cluster, o);
                     } else if k.eq_ignore_ascii_case("RequestMemory")
                         && let Some(r) = v.as_f64()
                     {
@@ -555,12 +671,19 @@ impl EpisodeStream {
             }
             _ => {}
         }
+        let reason = match &event.body {
+            EventBody::Held(h) => h.reason.as_deref(),
+            EventBody::Released { reason } | EventBody::Aborted { reason } => reason.as_deref(),
+            _ => None,
+        };
+        if let Some(name) = reason.and_then(named_user) {
+            self.pool.name_owner(cluster, name);
+        }
         let owner = *job.owner.get_or_insert_with(|| {
             PoolState::intern(&mut self.pool.owners, &format!("cluster {}", id.cluster))
         });
 
         // Cluster siblings' fate.
-        let cluster = self.clusters.entry(id.cluster).or_default();
         let mut starts_episode = false;
         match (&event.body, hold) {
             (_, Some((code, _, _))) => {
@@ -597,7 +720,7 @@ impl EpisodeStream {
             }
             _ => {}
         }
-        let cluster = *cluster;
+        let history = hold.map(|(code, _, _)| self.pool.release_history(cluster, code));
 
         // 3. The step vector of this event, with pool context as of now.
         while job
@@ -607,7 +730,7 @@ impl EpisodeStream {
         {
             job.own_recent_holds.pop_front();
         }
-        let step = ours::step(event, job, &cluster, &self.pool, hold, owner);
+        let step = ours::step(event, job, cluster, &self.pool, hold, history, owner);
         let seq_len = self
             .encoders
             .iter()
@@ -705,8 +828,20 @@ pub mod ours {
     pub const SIBLINGS: usize = 4;
     /// Hold-reason text patterns, see [`REASON_PATTERNS`].
     pub const REASONS: usize = 10;
-    pub const WIDTH: usize =
-        KINDS + CODES + SUBCODES + PAIRS + TIME + COUNTS + MEMORY + POOL + SIBLINGS + REASONS + 1;
+    /// How earlier releases of the owner's and the cluster's holds turned out (hold steps).
+    pub const HISTORY: usize = 11;
+    pub const WIDTH: usize = KINDS
+        + CODES
+        + SUBCODES
+        + PAIRS
+        + TIME
+        + COUNTS
+        + MEMORY
+        + POOL
+        + SIBLINGS
+        + REASONS
+        + HISTORY
+        + 1;
 
     const O_CODE: usize = KINDS;
     const O_SUB: usize = O_CODE + CODES;
@@ -717,7 +852,14 @@ pub mod ours {
     const O_POOL: usize = O_MEM + MEMORY;
     const O_SIB: usize = O_POOL + POOL;
     const O_REASON: usize = O_SIB + SIBLINGS;
-    const O_PRESENT: usize = O_REASON + REASONS;
+    /// The first of the [`HISTORY`] columns.
+    pub const O_HISTORY: usize = O_REASON + REASONS;
+    const O_PRESENT: usize = O_HISTORY + HISTORY;
+
+    /// A success rate that is 1/2 with no evidence and moves towards the observed rate.
+    fn smoothed_rate(o: Outcomes) -> f32 {
+        (o.ok as f32 + 1.0) / (o.ok as f32 + o.failed as f32 + 2.0)
+    }
 
     /// Lower-case substrings of the hold reason, one feature per row (any match sets it).
     pub const REASON_PATTERNS: [&[&str]; REASONS] = [
@@ -779,6 +921,7 @@ pub mod ours {
         cluster: &ClusterState,
         pool: &PoolState,
         hold: Option<(i64, i64, Option<&str>)>,
+        history: Option<ReleaseHistory>,
         owner: u32,
     ) -> SparseStep {
         let mut v = StepCells::default();
@@ -836,11 +979,23 @@ pub mod ours {
             v.set(O_POOL + 2, ln1p(same_site));
             v.set(O_POOL + 4, ln1p(ok as f64));
             v.set(O_POOL + 5, ln1p(fail as f64));
-            v.set(
-                O_POOL + 6,
-                (ok as f32 + 1.0) / (ok as f32 + fail as f32 + 2.0),
-            );
+            v.set(O_POOL + 6, smoothed_rate(Outcomes { ok, failed: fail }));
             v.set(O_POOL + 7, ln1p(fail_site));
+        }
+        if let Some(h) = history {
+            if let Some((all, same_code)) = h.owner {
+                v.set(O_HISTORY, 1.0);
+                v.set(O_HISTORY + 1, ln1p(all.ok as f64));
+                v.set(O_HISTORY + 2, ln1p(all.failed as f64));
+                v.set(O_HISTORY + 3, smoothed_rate(all));
+                v.set(O_HISTORY + 4, ln1p(same_code.ok as f64));
+                v.set(O_HISTORY + 5, ln1p(same_code.failed as f64));
+                v.set(O_HISTORY + 6, smoothed_rate(same_code));
+            }
+            v.set(O_HISTORY + 7, ln1p(h.cluster.ok as f64));
+            v.set(O_HISTORY + 8, ln1p(h.cluster.failed as f64));
+            v.set(O_HISTORY + 9, ln1p(h.cluster_same_code.ok as f64));
+            v.set(O_HISTORY + 10, ln1p(h.cluster_same_code.failed as f64));
         }
         v.set(O_POOL + 3, ln1p(pool.holds.len() as f64));
         v.set(O_POOL + 8, ln1p(f64::from(pool.failures)));
@@ -892,7 +1047,7 @@ pub mod ours {
         v.finish()
     }
 
-    /// One step's non-zero features as (column, value): about 20 of the 151. Every job not
+    /// One step's non-zero features as (column, value): about 20 of the 162. Every job not
     /// yet finished keeps its last `seq_len` steps, and an access point may have 100,000s
     /// of such jobs (held ones stay): dense rows cost 9.7 KB per job, most of it zeros.
     pub type SparseStep = Box<[(u8, f32)]>;
@@ -906,7 +1061,7 @@ pub mod ours {
 
     /// The most columns one step sets: one each of kind, code, subcode and pair, every reason
     /// pattern, and every numeric feature.
-    const MAX_SET: usize = 4 + REASONS + POOL + TIME + COUNTS + MEMORY + SIBLINGS + 1;
+    const MAX_SET: usize = 4 + REASONS + POOL + TIME + COUNTS + MEMORY + SIBLINGS + HISTORY + 1;
 
     impl Default for StepCells {
         fn default() -> StepCells {
@@ -1270,6 +1425,100 @@ mod tests {
         // the first hold saw no others
         let first = eps[0].inputs[0].to_dense()[15 * OURS_WIDTH..].to_vec();
         assert_eq!(first[o], 0.0);
+    }
+
+    #[test]
+    fn named_user_reads_htcondor_tools_reasons() {
+        assert_eq!(
+            named_user("via condor_release (by user alice)"),
+            Some("alice")
+        );
+        assert_eq!(
+            named_user("via condor_rm (by user bob@ap1)"),
+            Some("bob@ap1")
+        );
+        assert_eq!(named_user("via condor_hold (by user )"), None);
+        assert_eq!(named_user("via condor_hold (by user carol"), None);
+        assert_eq!(
+            named_user("The job attribute PeriodicRelease expression"),
+            None
+        );
+    }
+
+    /// The hold step carries how the cluster's and the named owner's earlier releases turned
+    /// out, counting only releases resolved before the hold.
+    #[test]
+    fn release_history_of_cluster_and_owner() {
+        let periodic_release = |c, p, t| {
+            let mut e = ev::released_proc(c, p, t);
+            e.body = EventBody::Released {
+                reason: Some(
+                    "The job attribute PeriodicRelease expression 'true' evaluated to TRUE".into(),
+                ),
+            };
+            e
+        };
+        let alice = |c, p, t| {
+            let mut e = ev::released_proc(c, p, t);
+            e.body = EventBody::Released {
+                reason: Some("via condor_release (by user alice)".into()),
+            };
+            e
+        };
+        let events = vec![
+            // Cluster 1 (alice, named by her release): proc 0's release works, proc 1's does
+            // not (held again), then proc 2 is held for the same cause.
+            ev::submit(1, 0),
+            ev::held_proc(1, 0, 10, 13, 2, "missing input"),
+            ev::held_proc(1, 1, 11, 13, 2, "missing input"),
+            alice(1, 0, 20),
+            alice(1, 1, 21),
+            ev::terminated_proc(1, 0, 30, Termination::Normal { return_value: 0 }, 1024),
+            ev::held_proc(1, 1, 31, 13, 2, "missing input"),
+            ev::held_proc(1, 2, 40, 13, 2, "missing input"),
+            // Cluster 2: a release resolved before anyone named its owner, then alice holds a
+            // job of it herself.
+            ev::held_proc(2, 0, 50, 26, 0, "policy"),
+            periodic_release(2, 0, 51),
+            ev::terminated_proc(2, 0, 60, Termination::Normal { return_value: 0 }, 1024),
+            ev::held_proc(2, 1, 70, 1, 0, "via condor_hold (by user alice)"),
+        ];
+        let eps = extract(&events, vec![EncoderConfig::ours()]);
+        let hold_row = |job: JobId, t: i64| {
+            let e = eps
+                .iter()
+                .find(|e| e.job == job && e.hold_time == t)
+                .expect("episode");
+            e.inputs[0].to_dense()[15 * OURS_WIDTH..][ours::O_HISTORY..][..ours::HISTORY].to_vec()
+        };
+        let ln = |n: u32| (n as f32).ln_1p();
+        // Cluster 1's first holds: nothing known, owner not yet named.
+        assert_eq!(hold_row(JobId::new(1, 0), 10), vec![0.0; ours::HISTORY]);
+        // Proc 2: alice named; one release worked and one failed, both code 13.
+        let h = hold_row(JobId::new(1, 2), 40);
+        assert_eq!(
+            h,
+            vec![
+                1.0,
+                ln(1),
+                ln(1),
+                0.5,
+                ln(1),
+                ln(1),
+                0.5,
+                ln(1),
+                ln(1),
+                ln(1),
+                ln(1)
+            ]
+        );
+        // Cluster 2, proc 1: alice, named only now, takes cluster 2's earlier release (code
+        // 26, worked) into her record: 2 worked, 1 failed; none of code 1.
+        let h = hold_row(JobId::new(2, 1), 70);
+        assert_eq!(
+            h,
+            vec![1.0, ln(2), ln(1), 0.6, 0.0, 0.0, 0.5, ln(1), 0.0, 0.0, 0.0]
+        );
     }
 
     #[test]
