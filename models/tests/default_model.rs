@@ -22,17 +22,29 @@ fn shipped_default_model_loads_and_predicts() {
 }
 
 /// A model saved before a training option existed still loads its `training.json`, with the
-/// option at its default (what that model was trained with).
+/// option at its default (what that model was trained with): the shipped file without the
+/// fields added since.
 #[test]
 fn shipped_training_config_loads_with_later_options_at_their_defaults() {
     use burn::config::Config;
     use holdadvisor_models::training::TrainingConfig;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/default/training.json");
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        !text.contains("cluster_weight_cap"),
-        "the fixture predates the option"
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let removed = json.as_object_mut().unwrap().remove("cluster_weight_cap");
+    assert_eq!(
+        removed,
+        Some(serde_json::Value::Null),
+        "shipped with no cap"
     );
-    let cfg = TrainingConfig::load(path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let older = dir.path().join("training.json");
+    std::fs::write(&older, json.to_string()).unwrap();
+    let cfg = TrainingConfig::load(&older).unwrap();
     assert_eq!(cfg.cluster_weight_cap, None);
+    let shipped = TrainingConfig::load(path).unwrap();
+    assert_eq!(
+        serde_json::to_value(&cfg).unwrap(),
+        serde_json::to_value(&shipped).unwrap()
+    );
 }
