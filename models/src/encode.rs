@@ -676,7 +676,9 @@ impl EpisodeStream {
             EventBody::Released { reason } | EventBody::Aborted { reason } => reason.as_deref(),
             _ => None,
         };
-        if let Some(name) = reason.and_then(named_user) {
+        if cluster.owner.is_none()
+            && let Some(name) = reason.and_then(named_user)
+        {
             self.pool.name_owner(cluster, name);
         }
         let owner = *job.owner.get_or_insert_with(|| {
