@@ -400,7 +400,7 @@ impl<'de> serde::de::Visitor<'de> for ItemSeed<'_> {
                     summary.get_or_insert(matches!(&v, Value::Str(s) if s == "Summary"));
                 }
                 Key::Skip => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<SkippedValue>()?;
                 }
             }
         }
@@ -446,6 +446,51 @@ impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
             }
             _ => Key::Keep(name.to_string()),
         })
+    }
+}
+
+/// A value read and dropped without building it. Unlike serde's `IgnoredAny`, which lets
+/// serde_json skip a number's digits unread, numbers are parsed: a number too large for a
+/// float (`1e999`) must be rejected whether or not its attribute is kept (found by the
+/// condor_q fuzz target).
+struct SkippedValue;
+
+impl<'de> serde::Deserialize<'de> for SkippedValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SkippedValue, D::Error> {
+        d.deserialize_any(SkippedValue)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SkippedValue {
+    type Value = SkippedValue;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<SkippedValue, E> {
+        Ok(self)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<SkippedValue, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<SkippedValue, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<SkippedValue, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<SkippedValue, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<SkippedValue, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<SkippedValue>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_entry::<SkippedValue, SkippedValue>()?.is_some() {}
+        Ok(self)
     }
 }
 
@@ -693,6 +738,9 @@ mod tests {
             "[\n,\n]",
             "[",
             "[\n{\"a\": \"\n,\n\"}\n]",
+            // Numbers too large for a float, in attributes the subset skips (fuzz finding).
+            "[\n{\"ClusterId\": 1,\n\"JobFinishDate\": 1e795486897}\n]",
+            "{\"ClusterId\": 1, \"Ad\": {\"x\": [2, -1e400]}}",
         ] {
             for keep in [None, Some(&["ClusterId"][..])] {
                 let got = match keep {
