@@ -307,9 +307,9 @@ impl ClusterState {
 
 /// How resolved releases turned out: a job whose release worked, or did not.
 #[derive(Default, Clone, Copy, Debug, PartialEq)]
-pub struct Outcomes {
-    pub ok: u32,
-    pub failed: u32,
+struct Outcomes {
+    ok: u32,
+    failed: u32,
 }
 
 impl Outcomes {
@@ -354,7 +354,8 @@ struct PoolState {
     /// How many of `outcomes` are failures (kept as a count: every step reads it).
     failures: u32,
     recent_fail_code_site: HashMap<(i64, u32), u32>,
-    history: HashMap<(i64, i64), (u32, u32)>, // (code, subcode) -> (successes, failures)
+    /// Release outcomes by (code, subcode), over the whole log so far.
+    history: HashMap<(i64, i64), Outcomes>,
     owners: HashMap<String, u32>,
     sites: HashMap<String, u32>,
     /// Release outcomes by owner named in the log, all codes and by code.
@@ -412,12 +413,7 @@ impl PoolState {
         if let (false, Some(s)) = (ok, site) {
             *self.recent_fail_code_site.entry((code, s)).or_default() += 1;
         }
-        let h = self.history.entry((code, subcode)).or_default();
-        if ok {
-            h.0 += 1;
-        } else {
-            h.1 += 1;
-        }
+        self.history.entry((code, subcode)).or_default().add(ok);
     }
 
     fn intern(map: &mut HashMap<String, u32>, key: &str) -> u32 {
@@ -972,16 +968,20 @@ pub mod ours {
             let same_site = job.site.map_or(0.0, |s| {
                 *pool.by_code_site.get(&(code, s)).unwrap_or(&0) as f64 - own_same
             });
-            let (ok, fail) = *pool.history.get(&(code, subcode)).unwrap_or(&(0, 0));
+            let code_history = pool
+                .history
+                .get(&(code, subcode))
+                .copied()
+                .unwrap_or_default();
             let fail_site = job.site.map_or(0.0, |s| {
                 *pool.recent_fail_code_site.get(&(code, s)).unwrap_or(&0) as f64
             });
             v.set(O_POOL, ln1p(same));
             v.set(O_POOL + 1, ln1p(owners));
             v.set(O_POOL + 2, ln1p(same_site));
-            v.set(O_POOL + 4, ln1p(ok as f64));
-            v.set(O_POOL + 5, ln1p(fail as f64));
-            v.set(O_POOL + 6, smoothed_rate(Outcomes { ok, failed: fail }));
+            v.set(O_POOL + 4, ln1p(code_history.ok as f64));
+            v.set(O_POOL + 5, ln1p(code_history.failed as f64));
+            v.set(O_POOL + 6, smoothed_rate(code_history));
             v.set(O_POOL + 7, ln1p(fail_site));
         }
         if let Some(h) = history {
