@@ -306,7 +306,7 @@ impl ClusterState {
 }
 
 /// How resolved releases turned out: a job whose release worked, or did not.
-#[derive(Default, Clone, Copy, Debug, PartialEq)]
+#[derive(Default, Clone, Copy)]
 struct Outcomes {
     ok: u32,
     failed: u32,
@@ -332,7 +332,7 @@ impl Outcomes {
 /// What the held job's cluster and owner saw of earlier releases, as of the hold: owners
 /// differ in whether they fix a cause before releasing, and a cluster's procs mostly share
 /// their cause.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct ReleaseHistory {
     /// The owner's outcomes over all their clusters (all codes, and this hold's code), when
     /// the log has named the owner.
@@ -433,9 +433,9 @@ impl PoolState {
         }
         let owner = PoolState::intern(&mut self.owners, name);
         cluster.owner = Some(owner);
+        let all = self.owner_released.entry(owner).or_default();
+        *all = all.plus(cluster.released_total());
         for &(code, o) in &cluster.released {
-            let all = self.owner_released.entry(owner).or_default();
-            *all = all.plus(o);
             let by_code = self.owner_released_code.entry((owner, code)).or_default();
             *by_code = by_code.plus(o);
         }
