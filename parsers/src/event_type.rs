@@ -160,6 +160,21 @@ impl EventCounts {
         }
     }
 
+    /// Adds another count to this one.
+    pub fn merge(&mut self, other: &EventCounts) {
+        for (mine, theirs) in self.defined.iter_mut().zip(other.defined.iter()) {
+            *mine += theirs;
+        }
+        for (number, n) in &other.other {
+            *self.other.entry(*number).or_default() += n;
+        }
+    }
+
+    /// All events counted.
+    pub fn total(&self) -> u64 {
+        self.defined.iter().sum::<u64>() + self.other.values().sum::<u64>()
+    }
+
     /// `(number, count)` of every number seen, in number order.
     pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
         let defined = (0u16..).zip(self.defined.iter().copied());

@@ -42,6 +42,6 @@ pub use error::ParseError;
 pub use event::{Event, EventBody, Held, JobId, Position, Termination};
 pub use event_type::EventType;
 pub use hold_code::{HOLD_CODE_TABLE, HoldCodeInfo, hold_code, hold_code_name};
-pub use reader::{EventReader, Format, Incomplete, LogRead, ReadOptions, read_path};
+pub use reader::{EventReader, Format, Incomplete, LogRead, ReadOptions, Tally, read_path};
 pub use time::Zone;
 pub use value::Value;

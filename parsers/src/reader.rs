@@ -24,7 +24,8 @@ use memchr::memchr;
 
 use crate::attrs::event_from_attrs;
 use crate::error::ParseError;
-use crate::event::{DateForm, Event, EventBody, Position};
+use crate::event::{DateForm, Event, EventBody, JobId, Position};
+use crate::event_type::EventCounts;
 use crate::markup::{json_attrs, json_object_end, xml_attrs, xml_element_end};
 use crate::newlines::Newlines;
 use crate::text::{looks_like_header, parse_body, parse_header};
@@ -68,6 +69,35 @@ pub struct Incomplete {
     pub offset: u64,
     pub line: u64,
     pub bytes: u64,
+}
+
+/// Events counted instead of handed out (see [`EventReader::count_only`]): per event number,
+/// of one job's or of all.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Only this ClusterId, and ProcId if given.
+    pub job: Option<(i64, Option<i64>)>,
+    pub counts: EventCounts,
+}
+
+impl Tally {
+    fn add(&mut self, event: &Event) {
+        if self.counts_job(event.id) {
+            self.counts.add(event.number);
+        }
+    }
+
+    fn counts_job(&self, id: JobId) -> bool {
+        self.job
+            .is_none_or(|(c, p)| id.cluster == c && p.is_none_or(|p| id.proc == p))
+    }
+
+    fn empty_like(&self) -> Tally {
+        Tally {
+            job: self.job,
+            counts: EventCounts::default(),
+        }
+    }
 }
 
 /// The bytes being parsed: a buffer filled by reads, or a window onto a memory-mapped file.
@@ -158,6 +188,8 @@ pub struct EventReader<R> {
     /// Where each line of the event being scanned ends, relative to its start.
     line_ends: Vec<usize>,
     scratch: Option<Box<[u8]>>,
+    /// Counting instead of handing events out.
+    tally: Option<Tally>,
 }
 
 impl EventReader<File> {
@@ -216,6 +248,7 @@ impl<R: Read> EventReader<R> {
             lines: Vec::new(),
             line_ends: Vec::new(),
             scratch: None,
+            tally: None,
         }
     }
 
@@ -241,6 +274,22 @@ impl<R: Read> EventReader<R> {
     /// at most 8; 1 parses on the calling thread only).
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
+    }
+
+    /// From now on, counts events instead of handing them out: the iterator yields only
+    /// errors, and [`EventReader::tally`] says how many events of each number were read
+    /// (of one job's, if `job` is given). Events are parsed in full as before, but counted
+    /// and dropped on the thread that parsed them, not passed between threads.
+    pub fn count_only(&mut self, job: Option<(i64, Option<i64>)>) {
+        self.tally = Some(Tally {
+            job,
+            counts: EventCounts::default(),
+        });
+    }
+
+    /// What [`EventReader::count_only`] has counted so far.
+    pub fn tally(&self) -> Option<&Tally> {
+        self.tally.as_ref()
     }
 
     /// Bytes per parallel batch (tests make it small to split often).
@@ -384,8 +433,20 @@ impl<R: Read> EventReader<R> {
         )
     }
 
-    /// Reads the next event or error; `None` at the end of the data available now.
+    /// Reads the next event or error (only errors when counting); `None` at the end of the
+    /// data available now.
     fn step(&mut self) -> Option<Result<Event, ParseError>> {
+        loop {
+            let item = self.step_any()?;
+            match (&mut self.tally, item) {
+                (Some(tally), Ok(event)) => tally.add(&event),
+                (_, item) => return Some(item),
+            }
+        }
+    }
+
+    /// Reads the next event or error; `None` at the end of the data available now.
+    fn step_any(&mut self) -> Option<Result<Event, ParseError>> {
         if self.threads == 0 {
             self.threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         }
@@ -842,6 +903,7 @@ impl<R: Read> EventReader<R> {
             base: self.base + self.pos as u64,
             name: self.name.clone(),
             opts: self.opts.clone(),
+            tally: self.tally.as_ref().map(Tally::empty_like),
             next: AtomicUsize::new(0),
             state: Mutex::new(JobState {
                 done: 0,
@@ -872,6 +934,9 @@ impl<R: Read> EventReader<R> {
         let mut line = self.line;
         for piece in pieces {
             let (mut items, mut effects) = (piece.items, piece.effects);
+            if let (Some(tally), Some(counted)) = (&mut self.tally, &piece.tally) {
+                tally.counts.merge(&counted.counts);
+            }
             let shift = line - 1;
             for item in items.iter_mut() {
                 // The event's own item: the event, or its date error (a missing terminator is
@@ -886,11 +951,21 @@ impl<R: Read> EventReader<R> {
                         (e.expected == BAD_DATE).then_some(e.offset)
                     }
                 };
+                // Effects of events the worker counted and dropped come first, in order.
+                while let Some(at) = at
+                    && effects.front().is_some_and(|(o, _)| *o < at)
+                    && let Some((_, effect)) = effects.pop_front()
+                {
+                    self.replay(None, effect, &buf);
+                }
                 if effects.front().is_some_and(|(o, _)| Some(*o) == at)
                     && let Some((_, effect)) = effects.pop_front()
                 {
-                    self.replay(item, effect, &buf);
+                    self.replay(Some(item), effect, &buf);
                 }
+            }
+            for (_, effect) in effects {
+                self.replay(None, effect, &buf);
             }
             if let Some((year, month)) = piece.last_observe {
                 self.years.observe(year, month);
@@ -904,8 +979,14 @@ impl<R: Read> EventReader<R> {
         true
     }
 
-    /// Applies a worker's year effect in file order, resolving a deferred legacy date.
-    fn replay(&mut self, item: &mut Result<Event, ParseError>, effect: YearEffect, buf: &[u8]) {
+    /// Applies a worker's year effect in file order, resolving a deferred legacy date (the
+    /// item is `None` for an event that needed no resolving and was counted by the worker).
+    fn replay(
+        &mut self,
+        item: Option<&mut Result<Event, ParseError>>,
+        effect: YearEffect,
+        buf: &[u8],
+    ) {
         if let Some((year, month)) = effect.before {
             self.years.observe(year, month);
         }
@@ -915,7 +996,10 @@ impl<R: Read> EventReader<R> {
         if let Some((year, month)) = effect.observe {
             self.years.observe(year, month);
         }
-        let (Some(t), Ok(event)) = (effect.legacy, &mut *item) else {
+        let (Some(t), Some(item)) = (effect.legacy, item) else {
+            return;
+        };
+        let Ok(event) = &mut *item else {
             return;
         };
         match resolve(&t, &mut self.years) {
@@ -1089,6 +1173,8 @@ struct Job {
     base: u64,
     name: String,
     opts: ReadOptions,
+    /// When counting: an empty tally with the reader's filter.
+    tally: Option<Tally>,
     /// The next chunk to take.
     next: AtomicUsize,
     state: Mutex<JobState>,
@@ -1123,6 +1209,7 @@ impl Job {
                     self.base + a as u64,
                     &self.name,
                     &self.opts,
+                    self.tally.as_ref(),
                     out,
                 )
             }));
@@ -1160,6 +1247,8 @@ struct Piece {
     last_observe: Option<(i32, u32)>,
     /// Lines in the chunk.
     lines: u64,
+    /// When counting: the events counted here (and left out of `items`).
+    tally: Option<Tally>,
 }
 
 /// Parses one chunk of text that starts and ends at event boundaries; line numbers count
@@ -1169,6 +1258,7 @@ fn parse_piece(
     offset: u64,
     name: &str,
     opts: &ReadOptions,
+    tally: Option<&Tally>,
     mut items: VecDeque<Result<Event, ParseError>>,
 ) -> Piece {
     // Years are resolved by the caller: no anchor to look up.
@@ -1185,11 +1275,34 @@ fn parse_piece(
     reader.threads = 1;
     reader.defer = Some(VecDeque::new());
     items.extend(reader.by_ref());
+    let effects = reader.defer.take().unwrap_or_default();
+    let mut tally = tally.map(Tally::empty_like);
+    if let Some(tally) = &mut tally {
+        // Count and drop here every event whose date needs no resolving in file order;
+        // errors and legacy-dated events go to the reading thread.
+        let mut later = effects.iter().peekable();
+        items.retain(|item| {
+            let Ok(event) = item else {
+                return true;
+            };
+            let at = event.position.offset;
+            while later.next_if(|(o, _)| *o < at).is_some() {}
+            if later
+                .peek()
+                .is_some_and(|(o, e)| *o == at && e.legacy.is_some())
+            {
+                return true;
+            }
+            tally.add(event);
+            false
+        });
+    }
     Piece {
         items,
-        effects: reader.defer.take().unwrap_or_default(),
+        effects,
         last_observe: reader.last_observe,
         lines: reader.line - 1,
+        tally,
     }
 }
 

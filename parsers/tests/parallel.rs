@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use holdadvisor_parsers::event_type::EventCounts;
 use holdadvisor_parsers::{Event, EventReader, Incomplete, ParseError, ReadOptions, Zone};
 
 type Items = (Vec<Result<Event, ParseError>>, Option<Incomplete>);
@@ -94,6 +95,59 @@ fn threads_change_nothing() {
                     assert_eq!(a, b, "{threads} threads, batch {batch}");
                 }
                 assert_eq!(many.1, one.1);
+            }
+        }
+    }
+}
+
+/// Counting (`count_only`, what `events --summary` does) sees what reading sees: the same
+/// events per number, of one job or all, and the same errors with the same lines, also when
+/// the parsing threads count and drop events themselves, legacy years resolved in order.
+#[test]
+fn counting_counts_what_reading_reads() {
+    let data = corpus();
+    let mut opts = vec![ReadOptions {
+        zone: Zone::Utc,
+        ..Default::default()
+    }];
+    opts.push(ReadOptions {
+        year: Some(2023),
+        ..opts[0].clone()
+    });
+    for opts in &opts {
+        let (items, incomplete) = read(&data, opts, 1, 1 << 20);
+        let errors: Vec<&ParseError> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+        assert!(errors.len() > 10);
+        for job in [
+            None,
+            Some((7, None)),
+            Some((7, Some(0))),
+            Some((7, Some(1))),
+        ] {
+            let mut want = EventCounts::default();
+            for event in items.iter().flatten() {
+                if job.is_none_or(|(c, p): (i64, Option<i64>)| {
+                    event.id.cluster == c && p.is_none_or(|p| event.id.proc == p)
+                }) {
+                    want.add(event.number);
+                }
+            }
+            let want: Vec<(u16, u64)> = want.iter().collect();
+            for (threads, batch) in [(1, 1 << 20), (2, 64), (2, 5000), (3, 777), (2, 1 << 20)] {
+                let mut reader = EventReader::new(&data[..], "x.log", opts.clone());
+                reader.set_threads(threads);
+                reader.set_batch_bytes(batch);
+                reader.count_only(job);
+                let yielded: Vec<_> = reader.by_ref().collect();
+                let got: Vec<&ParseError> = yielded
+                    .iter()
+                    .map(|i| i.as_ref().expect_err("counting yields only errors"))
+                    .collect();
+                let what = format!("{threads} threads, batch {batch}, job {job:?}");
+                assert_eq!(got, errors, "{what}");
+                let counted: Vec<(u16, u64)> = reader.tally().unwrap().counts.iter().collect();
+                assert_eq!(counted, want, "{what}");
+                assert_eq!(reader.incomplete(), incomplete, "{what}");
             }
         }
     }

@@ -69,6 +69,11 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
     }
     for path in &args.files {
         let mut reader = open_reader(path, &opts)?;
+        // Strict stops at the first error and must count only the events before it, so it
+        // reads one event at a time.
+        if args.summary && !args.strict {
+            reader.count_only(filter);
+        }
         for item in reader.by_ref() {
             let event = match item {
                 Ok(e) => e,
@@ -95,6 +100,10 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
             } else if !args.summary {
                 print_row(&mut out, &event)?;
             }
+        }
+        if let Some(tally) = reader.tally() {
+            total += tally.counts.total();
+            counts.merge(&tally.counts);
         }
         if let Some(partial) = reader.incomplete() {
             incomplete += 1;
