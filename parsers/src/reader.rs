@@ -439,7 +439,13 @@ impl<R: Read> EventReader<R> {
         loop {
             let item = self.step_any()?;
             match (&mut self.tally, item) {
-                (Some(tally), Ok(event)) => tally.add(&event),
+                // A parallel worker's legacy-dated events go to the reading thread, which
+                // resolves their years in file order (and may find them impossible).
+                (Some(tally), Ok(event))
+                    if self.defer.is_none() || event.date_form != DateForm::Legacy =>
+                {
+                    tally.add(&event)
+                }
                 (_, item) => return Some(item),
             }
         }
@@ -1274,35 +1280,15 @@ fn parse_piece(
     reader.format = Some(Format::Text);
     reader.threads = 1;
     reader.defer = Some(VecDeque::new());
+    // Counting: events are counted and dropped here, but for errors and legacy dates.
+    reader.tally = tally.map(Tally::empty_like);
     items.extend(reader.by_ref());
-    let effects = reader.defer.take().unwrap_or_default();
-    let mut tally = tally.map(Tally::empty_like);
-    if let Some(tally) = &mut tally {
-        // Count and drop here every event whose date needs no resolving in file order;
-        // errors and legacy-dated events go to the reading thread.
-        let mut later = effects.iter().peekable();
-        items.retain(|item| {
-            let Ok(event) = item else {
-                return true;
-            };
-            let at = event.position.offset;
-            while later.next_if(|(o, _)| *o < at).is_some() {}
-            if later
-                .peek()
-                .is_some_and(|(o, e)| *o == at && e.legacy.is_some())
-            {
-                return true;
-            }
-            tally.add(event);
-            false
-        });
-    }
     Piece {
         items,
-        effects,
+        effects: reader.defer.take().unwrap_or_default(),
         last_observe: reader.last_observe,
         lines: reader.line - 1,
-        tally,
+        tally: reader.tally.take(),
     }
 }
 
