@@ -1,10 +1,11 @@
 //! Fuzz target: any bytes, in any format, read whole or fed in pieces as a growing file
 //! would be, must never panic, and every event must come out of the data in order; parsing
-//! in parallel chunks changes nothing.
+//! in parallel chunks changes nothing, and counting (`count_only`) counts what reading reads.
 #![no_main]
 
 use std::io::Read;
 
+use holdadvisor_parsers::event_type::EventCounts;
 use holdadvisor_parsers::reader::read_bytes;
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 use libfuzzer_sys::fuzz_target;
@@ -56,4 +57,22 @@ fuzz_target!(|data: &[u8]| {
     let one = read(1, 1 << 20);
     assert!(read(3, 64) == one);
     assert!(read(2, 64 + step * 50) == one);
+    // Counting, on the parsing threads or not: the same errors, and a count of every event.
+    let mut want = EventCounts::default();
+    for event in one.0.iter().flatten() {
+        want.add(event.number);
+    }
+    let want: Vec<_> = want.iter().collect();
+    let errors: Vec<_> = one.0.iter().filter_map(|i| i.as_ref().err()).collect();
+    for (threads, batch) in [(1, 1 << 20), (3, 64 + step * 7)] {
+        let mut reader = EventReader::new(data, "-", opts.clone());
+        reader.set_threads(threads);
+        reader.set_batch_bytes(batch);
+        reader.count_only(None);
+        let items: Vec<_> = reader.by_ref().collect();
+        let got: Vec<_> = items.iter().map(|i| i.as_ref().expect_err("only errors")).collect();
+        assert!(got == errors);
+        assert!(reader.tally().unwrap().counts.iter().collect::<Vec<_>>() == want);
+        assert!(reader.incomplete() == one.1);
+    }
 });
