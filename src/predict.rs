@@ -411,8 +411,8 @@ impl<'a> Advisor<'a> {
     }
 }
 
-/// Resolved holds among the newest [`CALIBRATION_WINDOW`] that still have their tensors, at
-/// most [`CALIBRATION_HOLDS`] spread evenly over them, oldest first: what [`fit_to_pool`] is
+/// Resolved holds among the newest `CALIBRATION_WINDOW` that still have their tensors, at
+/// most `CALIBRATION_HOLDS` spread evenly over them, oldest first: what [`fit_to_pool`] is
 /// given. The window is of holds, whatever became of them: picking the newest *resolved*
 /// holds instead would pick mostly failures, which resolve sooner than successes.
 pub fn newest_resolved(episodes: &[Episode]) -> Vec<usize> {

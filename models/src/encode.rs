@@ -11,7 +11,7 @@
 //!   and including the hold, left-padded with zeros), [`OURS_WIDTH`] features per step; the
 //!   layout is in [`ours`].
 //! - [`EncoderKind::Reference`]: the reference project's `(m, j*e)` one-hot frames, see
-//!   [`reference`].
+//!   [`reference`](mod@reference).
 
 use std::collections::VecDeque;
 

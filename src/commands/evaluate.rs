@@ -41,7 +41,7 @@ pub struct EvaluateArgs {
     /// Where the data came from, printed with the figures (e.g. "simulated, seed 2").
     #[arg(long)]
     pub note: Option<String>,
-    /// Backend: flex (default), or cpu / cuda[:N] (LibTorch) when built with `--features tch`.
+    /// Backend: flex (default), or cpu / cuda / cuda:N (LibTorch) when built with `--features tch`.
     #[arg(long, default_value = "flex")]
     pub device: String,
 }

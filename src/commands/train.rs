@@ -55,7 +55,7 @@ pub struct TrainArgs {
     /// Do not train the reference (m, j*e) baseline into OUT/reference.
     #[arg(long)]
     pub no_reference: bool,
-    /// Backend: flex (default), or cpu / cuda[:N] (LibTorch) when built with `--features tch`.
+    /// Backend: flex (default), or cpu / cuda / cuda:N (LibTorch) when built with `--features tch`.
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// Where the data came from, recorded in the manifest (e.g. "simulated: holdadvisor simulate --seed 1").
