@@ -24,8 +24,8 @@
 //! To count events without handing them out, [`EventReader::count_only`] counts each one on
 //! the thread that parsed it (what `holdadvisor events --summary` does).
 //!
-//! The tables of event numbers ([`event_type`]) and HoldReasonCodes ([`hold_code`](mod@hold_code)) are
-//! defined here once for the whole project.
+//! The tables of event numbers ([`event_type`]) and HoldReasonCodes
+//! ([`hold_code`](mod@hold_code)) are defined here once for the whole project.
 
 pub mod attrs;
 pub mod condor_q;
