@@ -23,6 +23,12 @@ impl JobId {
             subproc: 0,
         }
     }
+
+    /// Whether this is of ClusterId `cluster` and, if `proc` is given, that ProcId (what
+    /// `--job CLUSTER[.PROC]` selects).
+    pub fn is_of(&self, cluster: i64, proc: Option<i64>) -> bool {
+        self.cluster == cluster && proc.is_none_or(|p| self.proc == p)
+    }
 }
 
 impl std::fmt::Display for JobId {

@@ -24,7 +24,7 @@ use memchr::memchr;
 
 use crate::attrs::event_from_attrs;
 use crate::error::ParseError;
-use crate::event::{DateForm, Event, EventBody, JobId, Position};
+use crate::event::{DateForm, Event, EventBody, Position};
 use crate::event_type::EventCounts;
 use crate::markup::{json_attrs, json_object_end, xml_attrs, xml_element_end};
 use crate::newlines::Newlines;
@@ -82,14 +82,9 @@ pub struct Tally {
 
 impl Tally {
     fn add(&mut self, event: &Event) {
-        if self.counts_job(event.id) {
+        if self.job.is_none_or(|(c, p)| event.id.is_of(c, p)) {
             self.counts.add(event.number);
         }
-    }
-
-    fn counts_job(&self, id: JobId) -> bool {
-        self.job
-            .is_none_or(|(c, p)| id.cluster == c && p.is_none_or(|p| id.proc == p))
     }
 
     fn empty_like(&self) -> Tally {

@@ -126,9 +126,7 @@ fn counting_counts_what_reading_reads() {
         ] {
             let mut want = EventCounts::default();
             for event in items.iter().flatten() {
-                if job.is_none_or(|(c, p): (i64, Option<i64>)| {
-                    event.id.cluster == c && p.is_none_or(|p| event.id.proc == p)
-                }) {
+                if job.is_none_or(|(c, p): (i64, Option<i64>)| event.id.is_of(c, p)) {
                     want.add(event.number);
                 }
             }

@@ -88,7 +88,7 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
                 }
             };
             if let Some((c, p)) = filter
-                && (event.id.cluster != c || p.is_some_and(|p| event.id.proc != p))
+                && !event.id.is_of(c, p)
             {
                 continue;
             }
