@@ -618,6 +618,14 @@ impl<R: Read> EventReader<R> {
                 }
                 return Step::NeedMore;
             };
+            // Body lines start with a tab or a space; only `.` or a digit can begin the
+            // terminator or a header.
+            if !matches!(data[i], b'.' | b'0'..=b'9') {
+                self.line_ends.push(i + nl);
+                i += nl + 1;
+                lines += 1;
+                continue;
+            }
             let line = trim_cr(&data[i..i + nl]);
             if line == b"..." {
                 let end = i + nl + 1;
@@ -733,8 +741,16 @@ impl<R: Read> EventReader<R> {
         };
         for &end in if recorded { &line_ends } else { &fresh } {
             if end > from || end < text.len() {
-                let l = &text[from..end];
-                split.push(l.strip_suffix('\r').unwrap_or(l));
+                debug_assert!(from <= end && end <= text.len());
+                // SAFETY: every `end` is the position of a `\n` in `text` or its length, and
+                // `from` is 0 or one past such a `\n`: in order, and char boundaries, since a
+                // `\n` byte is never inside a UTF-8 sequence.
+                let l = unsafe { text.get_unchecked(from..end) };
+                split.push(match l.as_bytes().last() {
+                    // SAFETY: dropping a final ASCII `\r` keeps a char boundary.
+                    Some(b'\r') => unsafe { l.get_unchecked(..l.len() - 1) },
+                    _ => l,
+                });
             }
             from = end + 1;
         }

@@ -74,24 +74,98 @@ pub fn looks_like_header(line: &[u8]) -> bool {
 
 /// Parses a header line; the error names what was expected.
 pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
-    match common_header(line) {
+    match padded_header(line).or_else(|| common_header(line)) {
         Some(h) => Ok(h),
         None => parse_header_nom(line),
     }
 }
 
+/// The header exactly as HTCondor pads it, `NNN (C.PPP.SSS) YYYY-MM-DD HH:MM:SS title`
+/// with a three-digit proc and subproc: everything after the cluster sits at a fixed
+/// offset, so it is checked and read without a scan. `None` for anything else, which
+/// [`common_header`] then reads: the same result either way.
+#[inline]
+fn padded_header(line: &str) -> Option<Header<'_>> {
+    let b = line.as_bytes();
+    if b.len() < 5 || b[3] != b' ' || b[4] != b'(' {
+        return None;
+    }
+    let (cluster, i) = digits(b, 5)?;
+    // `.PPP.SSS) YYYY-MM-DD HH:MM:SS`, 29 bytes.
+    let t: &[u8; 29] = b.get(i..i + 29)?.try_into().ok()?;
+    let separators = [
+        (0, b'.'),
+        (4, b'.'),
+        (8, b')'),
+        (9, b' '),
+        (14, b'-'),
+        (17, b'-'),
+        (20, b' '),
+        (23, b':'),
+        (26, b':'),
+    ];
+    if separators.iter().any(|&(k, c)| t[k] != c) {
+        return None;
+    }
+    // Digit values, and whether every one was a digit: no branch per byte.
+    let mut bad = 0u8;
+    let mut digit = |c: u8| {
+        let v = c.wrapping_sub(b'0');
+        bad |= u8::from(v > 9);
+        u32::from(v)
+    };
+    let number = digit(b[0]) * 100 + digit(b[1]) * 10 + digit(b[2]);
+    let proc = digit(t[1]) * 100 + digit(t[2]) * 10 + digit(t[3]);
+    let subproc = digit(t[5]) * 100 + digit(t[6]) * 10 + digit(t[7]);
+    let year = digit(t[10]) * 1000 + digit(t[11]) * 100 + digit(t[12]) * 10 + digit(t[13]);
+    let month = digit(t[15]) * 10 + digit(t[16]);
+    let day = digit(t[18]) * 10 + digit(t[19]);
+    let hour = digit(t[21]) * 10 + digit(t[22]);
+    let minute = digit(t[24]) * 10 + digit(t[25]);
+    let second = digit(t[27]) * 10 + digit(t[28]);
+    if bad != 0 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = chrono::NaiveTime::from_hms_opt(hour, minute, second.min(59))?;
+    let title = match b.get(i + 29) {
+        None => "",
+        Some(b' ') => line.get(i + 30..)?,
+        Some(_) => return None,
+    };
+    Some(Header {
+        number: number as u16,
+        id: JobId {
+            cluster,
+            proc: i64::from(proc),
+            subproc: i64::from(subproc),
+        },
+        time: HeaderTime {
+            year: Some(year as i32),
+            month,
+            day,
+            time,
+            utc: false,
+            offset: None,
+        },
+        title,
+    })
+}
+
 /// Digits `b[from..]` up to the first non-digit, at most 18 (no overflow): value and end.
+#[inline]
 fn digits(b: &[u8], from: usize) -> Option<(i64, usize)> {
+    let rest = b.get(from..)?;
     let mut n: i64 = 0;
     let mut len = 0;
-    for &c in b.get(from..)? {
-        if !c.is_ascii_digit() {
+    while let Some(&c) = rest.get(len) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
             break;
         }
         if len == 18 {
             return None;
         }
-        n = n * 10 + i64::from(c - b'0');
+        n = n * 10 + i64::from(d);
         len += 1;
     }
     (len > 0).then_some((n, from + len))
@@ -448,7 +522,7 @@ impl UsageColumns {
         let cell = |from: usize, to: Option<usize>| -> Option<Value> {
             let from = from.min(table.len());
             let to = to.unwrap_or(table.len()).min(table.len()).max(from);
-            let text = table.get(from..to)?.trim_ascii();
+            let text = trim_blank(table.get(from..to)?);
             (!text.is_empty()).then(|| Value::parse_classad(text))
         };
         Some(UsageRow {
@@ -461,20 +535,37 @@ impl UsageColumns {
     }
 }
 
+/// `str::trim_ascii` for the cells of a usage table, which are mostly blanks: runs of spaces
+/// are skipped eight bytes at a time.
+fn trim_blank(text: &str) -> &str {
+    const BLANKS: u64 = u64::from_ne_bytes([b' '; 8]);
+    let b = text.as_bytes();
+    let mut start = 0;
+    while let Some(chunk) = b.get(start..start + 8) {
+        // Little-endian: the first byte is the lowest; zero bytes of `x` are spaces.
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default()) ^ BLANKS;
+        if x != 0 {
+            start += (x.trailing_zeros() / 8) as usize;
+            break;
+        }
+        start += 8;
+    }
+    // Only ASCII spaces were skipped, so `start` is a char boundary.
+    text[start..].trim_ascii()
+}
+
 /// A usage table's resource name; the ones every table has need no copy.
 fn resource_name(name: &str) -> Cow<'static, str> {
-    const COMMON: [&str; 6] = [
-        "Cpus",
-        "Disk",
-        "GPUs",
-        "Memory",
-        "TimeExecute",
-        "TimeSlotBusy",
-    ];
-    match COMMON.iter().find(|c| **c == name) {
-        Some(c) => Cow::Borrowed(c),
-        None => Cow::Owned(name.to_string()),
-    }
+    // A `match` compares lengths first and each name as a few integer loads.
+    Cow::Borrowed(match name {
+        "Cpus" => "Cpus",
+        "Disk" => "Disk",
+        "GPUs" => "GPUs",
+        "Memory" => "Memory",
+        "TimeExecute" => "TimeExecute",
+        "TimeSlotBusy" => "TimeSlotBusy",
+        _ => return Cow::Owned(name.to_string()),
+    })
 }
 
 /// Reads optional byte lines and an optional usage table, stopping at anything else.
@@ -515,15 +606,28 @@ fn attr_line(line: &str) -> Option<(String, Value)> {
     let t = line.trim_ascii();
     let eq = byte_at(t, b'=')?;
     let name = t[..eq].trim_ascii();
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
+    if name.is_empty() || !name.bytes().all(|b| NAME_BYTE[usize::from(b)]) {
         return None;
     }
-    Some((name.to_string(), Value::parse_classad(&t[eq + 1..])))
+    // Trimmed at both ends, the value takes parse_classad's no-trim path.
+    Some((
+        name.to_string(),
+        Value::parse_classad(t[eq + 1..].trim_ascii_start()),
+    ))
 }
+
+/// Bytes an attribute name may hold (ASCII letters, digits, `_`, `.`): one table lookup per
+/// byte instead of four comparisons.
+static NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+        b += 1;
+    }
+    table
+};
 
 fn optional_text(body: &mut Body) -> Option<String> {
     body.peek()
@@ -1100,14 +1204,49 @@ mod tests {
             "000 (1.2.3) 2024-12-01 23:59:59 \u{e9}t\u{e9}",
             "000 (1.2.3)  2024-12-01 23:59:59 x",
         ];
-        for line in lines {
+        // The same lines with proc and subproc padded as HTCondor writes them, for the
+        // fixed-offset reader, and a few more breakages at its fixed offsets.
+        let padded: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                l.replace(".2.3)", ".002.003)")
+                    .replace(".-1.3)", ".-01.003)")
+            })
+            .chain(
+                [
+                    "000 (1.000.000)_2024-12-01 23:59:59 x",
+                    "000 (1.000.000) 2024-12-01 23:59:5",
+                    "000 (1.000.0000) 2024-12-01 23:59:59 x",
+                    "000 (1.00.0000) 2024-12-01 23:59:59 x",
+                    "000 (1.0a0.000) 2024-12-01 23:59:59 x",
+                    "000 (1.000.000) 2024/12/01 23:59:59 x",
+                    "000 (1.000.000) 2024-12-01 23-59-59 x",
+                    "000 (1.000.000) 2024-12-01 2:59:59 x",
+                    "000 (.000.000) 2024-12-01 23:59:59 x",
+                    "999 (1.000.000) 2024-02-31 23:59:59 x",
+                    "00 (1.000.000) 2024-12-01 23:59:59 x",
+                ]
+                .map(String::from),
+            )
+            .collect();
+        for line in lines
+            .iter()
+            .copied()
+            .chain(padded.iter().map(String::as_str))
+        {
             let nom = parse_header_nom(line);
             if let Some(fast) = common_header(line) {
+                assert_eq!(Ok(fast), nom, "{line}");
+            }
+            if let Some(fast) = padded_header(line) {
                 assert_eq!(Ok(fast), nom, "{line}");
             }
             assert_eq!(parse_header(line), nom, "{line}");
         }
         assert!(common_header(lines[0]).is_some());
+        assert!(padded_header(lines[0]).is_some());
+        assert!(padded_header(&padded[0]).is_some());
+        assert!(padded_header("000 (1.000.000) 2024-12-01 23:59:59").is_some());
     }
 
     #[test]

@@ -223,6 +223,10 @@ fn looks_real(t: &str) -> bool {
 /// Undoes ClassAd string escapes; `None` when the text is not one string literal
 /// (an unescaped quote inside means it was an expression such as `"a" + "b"`).
 fn unescape_classad_string(inner: &str) -> Option<String> {
+    // Most strings (paths, host names) hold neither escapes nor quotes: one copy, no walk.
+    if memchr::memchr2(b'\\', b'"', inner.as_bytes()).is_none() {
+        return Some(inner.to_string());
+    }
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
