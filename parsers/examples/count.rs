@@ -33,6 +33,11 @@ fn main() {
         if let Some(n) = std::env::var("BATCH").ok().and_then(|n| n.parse().ok()) {
             reader.set_batch_bytes(n);
         }
+        // COUNT=1: count on the parsing threads, as `events --summary` does.
+        let counting = std::env::var("COUNT").is_ok_and(|c| c == "1");
+        if counting {
+            reader.count_only(None);
+        }
         for item in reader.by_ref() {
             match item {
                 Ok(e) => {
@@ -41,6 +46,10 @@ fn main() {
                 }
                 Err(_) => malformed += 1,
             }
+        }
+        if let Some(tally) = reader.tally() {
+            counts.merge(&tally.counts);
+            total += tally.counts.total();
         }
     }
     let s = t.elapsed().as_secs_f64();
