@@ -510,7 +510,12 @@ impl UsageColumns {
     }
 
     fn row(&self, line: &str) -> Option<UsageRow> {
-        let t = line.trim_start_matches(['\t', ' ']);
+        let lead = line
+            .bytes()
+            .position(|c| c != b'\t' && c != b' ')
+            .unwrap_or(line.len());
+        // Only ASCII bytes were skipped: a char boundary.
+        let t = &line[lead..];
         let b = t.as_bytes();
         let name_end = b
             .iter()
@@ -603,16 +608,29 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
 
 /// `Name = value` lines (028 payloads, execute properties, unknown events).
 fn attr_line(line: &str) -> Option<(String, Value)> {
-    let t = line.trim_ascii();
-    let eq = byte_at(t, b'=')?;
-    let name = t[..eq].trim_ascii();
-    if name.is_empty() || !name.bytes().all(|b| NAME_BYTE[usize::from(b)]) {
+    // One pass: blanks, a name, blanks, `=`. Anything else before the first `=` would have
+    // put a byte no name may hold into the name.
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && NAME_BYTE[usize::from(b[i])] {
+        i += 1;
+    }
+    let end = i;
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if start == end || b.get(i) != Some(&b'=') {
         return None;
     }
-    // Trimmed at both ends, the value takes parse_classad's no-trim path.
+    // Cut at ASCII bytes, so at char boundaries. Trimmed at both ends, the value takes
+    // parse_classad's no-trim path.
     Some((
-        name.to_string(),
-        Value::parse_classad(t[eq + 1..].trim_ascii_start()),
+        line[start..end].to_string(),
+        Value::parse_classad(line[i + 1..].trim_ascii()),
     ))
 }
 
@@ -1247,6 +1265,44 @@ mod tests {
         assert!(padded_header(lines[0]).is_some());
         assert!(padded_header(&padded[0]).is_some());
         assert!(padded_header("000 (1.000.000) 2024-12-01 23:59:59").is_some());
+    }
+
+    #[test]
+    fn attribute_lines_read_as_trim_and_split_reads_them() {
+        // The definition the one-pass reader must agree with.
+        fn by_trimming(line: &str) -> Option<(String, Value)> {
+            let t = line.trim_ascii();
+            let eq = t.find('=')?;
+            let name = t[..eq].trim_ascii();
+            let ok = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+            if name.is_empty() || !name.bytes().all(ok) {
+                return None;
+            }
+            Some((
+                name.to_string(),
+                Value::parse_classad(t[eq + 1..].trim_ascii()),
+            ))
+        }
+        let lines = [
+            "\tCpus = 1",
+            "Cpus=1",
+            "  My.Attr_2   =   \"x = y\"  ",
+            "\t= 1",
+            "\tA B = 1",
+            "\tA-B = 1",
+            "\tA =",
+            "\tA",
+            "",
+            "\t\u{e9} = 1",
+            "\tA\u{e9} = 1",
+            "\tA = \u{e9}t\u{e9} ",
+            "\tA\x0c= 2\r",
+            "\tA == 2",
+        ];
+        for line in lines {
+            assert_eq!(attr_line(line), by_trimming(line), "{line:?}");
+        }
+        assert!(attr_line(lines[0]).is_some() && attr_line(lines[4]).is_none());
     }
 
     #[test]
