@@ -608,14 +608,8 @@ impl<R: Read> EventReader<R> {
                     // A terminator with no final newline: the event is complete.
                     let end = data.len();
                     let ascii = newlines.ascii_up_to(i);
-                    return Step::Item(self.finish_text_event(
-                        start,
-                        i,
-                        end,
-                        lines + 1,
-                        None,
-                        ascii,
-                    ));
+                    let item = self.finish_text_event(start, i, end, lines + 1, None, ascii);
+                    return self.emit(item);
                 }
                 return Step::NeedMore;
             };
@@ -631,24 +625,31 @@ impl<R: Read> EventReader<R> {
             if line == b"..." {
                 let end = i + nl + 1;
                 let ascii = newlines.ascii_up_to(i);
-                return Step::Item(self.finish_text_event(start, i, end, lines + 1, None, ascii));
+                let item = self.finish_text_event(start, i, end, lines + 1, None, ascii);
+                return self.emit(item);
             }
             if looks_like_header(line) {
                 let missing_at = i;
                 let ascii = newlines.ascii_up_to(i);
-                return Step::Item(self.finish_text_event(
-                    start,
-                    i,
-                    i,
-                    lines,
-                    Some(missing_at),
-                    ascii,
-                ));
+                let item = self.finish_text_event(start, i, i, lines, Some(missing_at), ascii);
+                return self.emit(item);
             }
             self.line_ends.push(i + nl);
             i += nl + 1;
             lines += 1;
         }
+    }
+
+    /// Hands out a text event, or, when counting, counts and drops it on this thread (as
+    /// `step` would, without moving it through the reading loop).
+    fn emit(&mut self, item: Result<Event, ParseError>) -> Step {
+        if let (Some(tally), Ok(event)) = (&mut self.tally, &item)
+            && (self.defer.is_none() || event.date_form != DateForm::Legacy)
+        {
+            tally.add(event);
+            return Step::Progress;
+        }
+        Step::Item(item)
     }
 
     /// At end of file, a last line with no newline that is not an event start is junk.
