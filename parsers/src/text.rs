@@ -324,10 +324,23 @@ fn paren_flag(line: &str) -> Option<(i64, &str)> {
     Some((n, inner[close + 1..].trim_ascii_start()))
 }
 
-/// Where `needle` first occurs in `haystack` (memchr's searcher: these are short haystacks,
-/// where the standard library's searcher costs more to set up than to run).
+/// Where `needle` first occurs in `haystack`. Haystacks here are a line or a title and
+/// needles a word: a substring searcher costs more to set up than to run, so this looks
+/// for the needle's first byte with memchr and compares the rest there.
 fn find(haystack: &str, needle: &str) -> Option<usize> {
-    memchr::memmem::find(haystack.as_bytes(), needle.as_bytes())
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = n.split_first() else {
+        return Some(0);
+    };
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(first, &h[from..]) {
+        let at = from + p;
+        if h[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Where the ASCII byte `b` first occurs in a short line: a plain loop, cheaper there than
@@ -1303,6 +1316,24 @@ mod tests {
             assert_eq!(attr_line(line), by_trimming(line), "{line:?}");
         }
         assert!(attr_line(lines[0]).is_some() && attr_line(lines[4]).is_none());
+    }
+
+    #[test]
+    fn find_finds_what_a_substring_searcher_finds() {
+        let cases = [
+            ("Code 13 Subcode 2", "Subcode "),
+            ("Code 13 Subcode 2", "Code "),
+            ("SubSubcode 2", "Subcode "),
+            ("Subcode", "Subcode "),
+            ("", "x"),
+            ("abc", ""),
+            ("\u{e9}t\u{e9} from x", " from "),
+            ("aaab", "aab"),
+            ("on on ", " on "),
+        ];
+        for (h, n) in cases {
+            assert_eq!(find(h, n), h.find(n), "{h:?} {n:?}");
+        }
     }
 
     #[test]
