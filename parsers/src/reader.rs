@@ -909,13 +909,15 @@ impl<R: Read> EventReader<R> {
         }
         let buf = std::mem::take(&mut self.buf);
         let data = &buf[self.pos..];
-        let cuts = batch_cuts(data, self.threads * 4, self.batch);
+        let cuts = batch_cuts(data, self.threads * 16, self.batch);
         if cuts.len() < 3 {
             self.buf = buf;
             return false;
         }
         // More chunks than threads, taken in turn: a thread that is held up holds up one
         // small chunk, not half the batch; chunks nobody has taken yet, this thread takes.
+        // Sixteen a thread: the others wait at the batch's end for half a chunk on average
+        // (four a thread counted a 537 MB log in a median 0.290 s, sixteen in 0.273 s).
         let n = cuts.len() - 1;
         let job = Arc::new(Job {
             data: RawSlice::new(data),

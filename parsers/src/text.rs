@@ -73,6 +73,7 @@ pub fn looks_like_header(line: &[u8]) -> bool {
 }
 
 /// Parses a header line; the error names what was expected.
+#[inline(always)]
 pub fn parse_header(line: &str) -> Result<Header<'_>, &'static str> {
     match padded_header(line).or_else(|| common_header(line)) {
         Some(h) => Ok(h),
