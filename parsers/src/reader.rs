@@ -29,7 +29,7 @@ use crate::event_type::EventCounts;
 use crate::markup::{json_attrs, json_object_end, xml_attrs, xml_element_end};
 use crate::newlines::Newlines;
 use crate::text::{looks_like_header, parse_body, parse_header};
-use crate::time::{HeaderTime, YearResolver, Zone, resolve};
+use crate::time::{DayCache, HeaderTime, YearResolver, Zone, resolve, resolve_with};
 
 /// What a header with an impossible date is reported as.
 const BAD_DATE: &str = "a valid calendar date";
@@ -150,6 +150,8 @@ pub struct EventReader<R> {
     opts: ReadOptions,
     format: Option<Format>,
     years: YearResolver,
+    /// The last day an event fell on (see [`DayCache`]).
+    days: DayCache,
     buf: Data,
     /// After a mapped file hits its end in follow mode: the file, read from then on.
     own: Option<File>,
@@ -223,6 +225,7 @@ impl<R: Read> EventReader<R> {
             src,
             name: name.into(),
             years: YearResolver::new(opts.year, anchor),
+            days: DayCache::default(),
             format: opts.format,
             opts,
             buf: Data::Buf(Vec::new()),
@@ -825,14 +828,14 @@ impl<R: Read> EventReader<R> {
                     deferred = true;
                     Some(chrono::DateTime::UNIX_EPOCH.naive_utc())
                 } else {
-                    resolve(t, &mut YearResolver::default())
+                    resolve_with(t, &mut YearResolver::default(), &mut self.days)
                 }
             }
             None => {
                 if let Some((year, month)) = global {
                     self.years.observe(year, month);
                 }
-                resolve(&header.time, &mut self.years)
+                resolve_with(&header.time, &mut self.years, &mut self.days)
             }
         };
         let time = time.ok_or_else(|| {
@@ -861,12 +864,13 @@ impl<R: Read> EventReader<R> {
 
     /// Unix seconds of a header's time.
     fn stamp(&self, t: &HeaderTime, time: NaiveDateTime) -> i64 {
+        let naive = self.days.naive_seconds(time);
         if t.utc {
-            Zone::Utc.to_unix(time)
+            naive
         } else if let Some(off) = t.offset {
-            Zone::Fixed(off).to_unix(time)
+            Zone::Fixed(off).to_unix_from(time, naive)
         } else {
-            self.opts.zone.to_unix(time)
+            self.opts.zone.to_unix_from(time, naive)
         }
     }
 

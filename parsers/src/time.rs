@@ -17,11 +17,16 @@ pub enum Zone {
 
 impl Zone {
     pub fn to_unix(self, time: NaiveDateTime) -> i64 {
+        self.to_unix_from(time, time.and_utc().timestamp())
+    }
+
+    /// [`Zone::to_unix`] given `naive`, `time` read as UTC in Unix seconds.
+    pub fn to_unix_from(self, time: NaiveDateTime, naive: i64) -> i64 {
         match self {
-            Zone::Utc => time.and_utc().timestamp(),
-            Zone::Fixed(east) => time.and_utc().timestamp() - i64::from(east),
+            Zone::Utc => naive,
+            Zone::Fixed(east) => naive - i64::from(east),
             Zone::Local => LOCAL_HOUR.with(|hour| {
-                local_to_unix(time, hour, |t| {
+                local_to_unix(time, naive, hour, |t| {
                     use chrono::{Offset, TimeZone};
                     chrono::Local
                         .offset_from_local_datetime(&t)
@@ -44,10 +49,10 @@ thread_local! {
 /// an hour), so it is remembered in `hour` and its other times need no lookup.
 fn local_to_unix(
     time: NaiveDateTime,
+    naive: i64,
     hour: &Cell<Option<(i64, i32)>>,
     offset_at: impl Fn(NaiveDateTime) -> chrono::LocalResult<i32>,
 ) -> i64 {
-    let naive = time.and_utc().timestamp();
     let key = naive.div_euclid(3600);
     if let Some((k, east)) = hour.get()
         && k == key
@@ -139,6 +144,15 @@ impl YearResolver {
 
 /// Builds the wall-clock time of a header, resolving the year of legacy dates.
 pub fn resolve(t: &HeaderTime, years: &mut YearResolver) -> Option<NaiveDateTime> {
+    resolve_with(t, years, &mut DayCache::default())
+}
+
+/// [`resolve`], remembering the last calendar day in `days`.
+pub fn resolve_with(
+    t: &HeaderTime,
+    years: &mut YearResolver,
+    days: &mut DayCache,
+) -> Option<NaiveDateTime> {
     let year = match t.year {
         Some(y) => {
             years.observe(y, t.month);
@@ -146,13 +160,47 @@ pub fn resolve(t: &HeaderTime, years: &mut YearResolver) -> Option<NaiveDateTime
         }
         None => years.resolve(t.month),
     };
-    let date = NaiveDate::from_ymd_opt(year, t.month, t.day).or_else(|| {
+    let date = days.date(year, t.month, t.day).or_else(|| {
         // 02/29 in a year inferred wrongly as non-leap: keep the event on 02/28.
         (t.year.is_none() && t.month == 2 && t.day == 29)
             .then(|| NaiveDate::from_ymd_opt(year, 2, 28))
             .flatten()
     })?;
     Some(date.and_time(t.time))
+}
+
+/// The last calendar day a reader built, with its midnight in Unix seconds (read as UTC).
+/// Logs are written in time order, so most events fall on the day before them; building
+/// and converting a date costs a tenth of reading a short event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DayCache {
+    last: Option<((i32, u32, u32), NaiveDate, i64)>,
+}
+
+impl DayCache {
+    /// The date, if it exists.
+    fn date(&mut self, year: i32, month: u32, day: u32) -> Option<NaiveDate> {
+        if let Some((ymd, date, _)) = self.last
+            && ymd == (year, month, day)
+        {
+            return Some(date);
+        }
+        let date = NaiveDate::from_ymd_opt(year, month, day)?;
+        let midnight = date.and_time(NaiveTime::MIN).and_utc().timestamp();
+        self.last = Some(((year, month, day), date, midnight));
+        Some(date)
+    }
+
+    /// `time.and_utc().timestamp()`, from the remembered midnight when it is that day.
+    pub fn naive_seconds(&self, time: NaiveDateTime) -> i64 {
+        use chrono::Timelike;
+        match self.last {
+            Some((_, date, midnight)) if date == time.date() => {
+                midnight + i64::from(time.num_seconds_from_midnight())
+            }
+            _ => time.and_utc().timestamp(),
+        }
+    }
 }
 
 /// Parses `HH:MM:SS[.fff]` and the optional `Z` or numeric offset after it.
@@ -271,6 +319,39 @@ pub fn format_event_time(time: &NaiveDateTime, utc: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn remembered_days_give_chrono_s_seconds() {
+        let mut days = DayCache::default();
+        let mut years = YearResolver::default();
+        let mut checked = 0;
+        // Forward through two New Years and a leap day, then back, every 7 h 13 min 17 s.
+        let start = NaiveDate::from_ymd_opt(2023, 12, 30)
+            .unwrap()
+            .and_time(NaiveTime::MIN);
+        let forward: Vec<NaiveDateTime> = (0..400)
+            .map(|k| start + chrono::Duration::seconds(k * 25_997))
+            .collect();
+        for t in forward.iter().chain(forward.iter().rev()) {
+            let header = HeaderTime {
+                year: Some(t.year()),
+                month: t.month(),
+                day: t.day(),
+                time: t.time(),
+                utc: false,
+                offset: None,
+            };
+            let read = resolve_with(&header, &mut years, &mut days).unwrap();
+            assert_eq!(read, *t);
+            assert_eq!(days.naive_seconds(read), t.and_utc().timestamp(), "{t}");
+            // A time of another day than the remembered one is converted in full.
+            let other = *t + chrono::Duration::days(3);
+            assert_eq!(days.naive_seconds(other), other.and_utc().timestamp());
+            checked += 1;
+        }
+        assert_eq!(checked, 800);
+        assert_eq!(DayCache::default().date(2023, 2, 29), None);
+    }
     use super::*;
 
     /// A zone of standard offset `std` east, and `dst` east from UTC second `on` to `off`.
@@ -346,7 +427,7 @@ mod tests {
                     let t = chrono::DateTime::from_timestamp(naive, 0)
                         .unwrap()
                         .naive_utc();
-                    assert_eq!(local_to_unix(t, &hour, &zone), exact(t), "{t}");
+                    assert_eq!(local_to_unix(t, naive, &hour, &zone), exact(t), "{t}");
                     checked += 1;
                 }
             }
