@@ -794,7 +794,10 @@ impl EpisodeStream {
 
 /// The site of an execution point: `GLIDEIN_Site` (or a `*Site*` attribute) of the execute
 /// event when present, else the host address without port.
-pub fn site_of(host: &str, props: &[(String, holdadvisor_parsers::Value)]) -> String {
+pub fn site_of(
+    host: &str,
+    props: &[(std::borrow::Cow<'static, str>, holdadvisor_parsers::Value)],
+) -> String {
     for (k, v) in props {
         if k.contains("Site")
             && let Some(s) = v.as_str()

@@ -1,6 +1,8 @@
 //! Events as ClassAds: the attribute names HTCondor's JSON/XML formats and Python bindings
 //! use (`MyType`, `EventTypeNumber`, `HoldReasonCode`, ...), in both directions.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDateTime;
 
 use crate::event::*;
@@ -60,8 +62,8 @@ fn usage_attrs(a: &mut Attrs, rows: &[UsageRow]) {
     }
 }
 
-fn rusage_str(s: &Option<String>) -> Value {
-    Value::Str(s.clone().unwrap_or_else(|| ZERO_RUSAGE.to_string()))
+fn rusage_str(s: &Option<Cow<'static, str>>) -> Value {
+    Value::Str(s.as_deref().unwrap_or(ZERO_RUSAGE).to_string())
 }
 
 impl Event {
@@ -105,7 +107,16 @@ impl Event {
                 put_nonempty(&mut a, "ExecuteHost", &e.host);
                 put_opt_str(&mut a, "SlotName", &e.slot_name);
                 if !e.props.is_empty() {
-                    put(&mut a, "ExecuteProps", Value::Ad(e.props.clone()));
+                    put(
+                        &mut a,
+                        "ExecuteProps",
+                        Value::Ad(
+                            e.props
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.clone()))
+                                .collect(),
+                        ),
+                    );
                 }
             }
             EventBody::ExecutableError { error_type } => {
@@ -391,10 +402,10 @@ impl Ad<'_> {
     }
     fn rusage(&self) -> Rusage {
         Rusage {
-            run_remote: self.string("RunRemoteUsage"),
-            run_local: self.string("RunLocalUsage"),
-            total_remote: self.string("TotalRemoteUsage"),
-            total_local: self.string("TotalLocalUsage"),
+            run_remote: self.string("RunRemoteUsage").map(Cow::Owned),
+            run_local: self.string("RunLocalUsage").map(Cow::Owned),
+            total_remote: self.string("TotalRemoteUsage").map(Cow::Owned),
+            total_local: self.string("TotalLocalUsage").map(Cow::Owned),
             sent_bytes: self.real("SentBytes"),
             received_bytes: self.real("ReceivedBytes"),
             total_sent_bytes: self.real("TotalSentBytes"),
@@ -497,7 +508,10 @@ fn body_from_attrs(number: u16, ad: &Ad) -> EventBody {
             host: ad.text("ExecuteHost"),
             slot_name: ad.string("SlotName"),
             props: match ad.get("ExecuteProps") {
-                Some(Value::Ad(p)) => p.clone(),
+                Some(Value::Ad(p)) => p
+                    .iter()
+                    .map(|(k, v)| (Cow::Owned(k.clone()), v.clone()))
+                    .collect(),
                 _ => Vec::new(),
             },
             node: if kind == T::NodeExecute {

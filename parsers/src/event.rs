@@ -85,10 +85,12 @@ pub struct UsageRow {
 /// The four `Usr D HH:MM:SS, Sys D HH:MM:SS` lines and four byte counters of 005/015.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rusage {
-    pub run_remote: Option<String>,
-    pub run_local: Option<String>,
-    pub total_remote: Option<String>,
-    pub total_local: Option<String>,
+    /// Each `Usr D HH:MM:SS, Sys D HH:MM:SS` as written; no usage at all (local usage
+    /// nearly always) is borrowed, not copied per event.
+    pub run_remote: Option<Cow<'static, str>>,
+    pub run_local: Option<Cow<'static, str>>,
+    pub total_remote: Option<Cow<'static, str>>,
+    pub total_local: Option<Cow<'static, str>>,
     pub sent_bytes: Option<f64>,
     pub received_bytes: Option<f64>,
     pub total_sent_bytes: Option<f64>,
@@ -130,8 +132,9 @@ pub struct Held {
 pub struct Execute {
     pub host: String,
     pub slot_name: Option<String>,
-    /// The `Name = value` lines after `SlotName:` (ExecuteProps).
-    pub props: Vec<(String, Value)>,
+    /// The `Name = value` lines after `SlotName:` (ExecuteProps). The slot properties every
+    /// execute event carries (`Cpus`, `Memory`, ...) are named without a copy.
+    pub props: Vec<(Cow<'static, str>, Value)>,
     /// Node number for 014.
     pub node: Option<i64>,
 }

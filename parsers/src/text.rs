@@ -475,7 +475,12 @@ fn set_rusage(r: &mut Rusage, text: &str, label: &str) -> bool {
         "Total Local Usage" => &mut r.total_local,
         _ => return false,
     };
-    *slot = Some(text.to_string());
+    const NONE: &str = "Usr 0 00:00:00, Sys 0 00:00:00";
+    *slot = Some(if text == NONE {
+        Cow::Borrowed(NONE)
+    } else {
+        Cow::Owned(text.to_string())
+    });
     true
 }
 
@@ -620,8 +625,28 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
     usage
 }
 
-/// `Name = value` lines (028 payloads, execute properties, unknown events).
+/// `Name = value` lines (028 payloads, unknown events).
 fn attr_line(line: &str) -> Option<(String, Value)> {
+    let (name, value) = attr_parts(line)?;
+    Some((name.to_string(), Value::parse_classad(value)))
+}
+
+/// An execute event's slot property: an attribute line, the names every slot has borrowed.
+fn slot_property(line: &str) -> Option<(Cow<'static, str>, Value)> {
+    let (name, value) = attr_parts(line)?;
+    let name = match name {
+        "CondorScratchDir" => Cow::Borrowed("CondorScratchDir"),
+        "Cpus" => Cow::Borrowed("Cpus"),
+        "Disk" => Cow::Borrowed("Disk"),
+        "GPUs" => Cow::Borrowed("GPUs"),
+        "Memory" => Cow::Borrowed("Memory"),
+        other => Cow::Owned(other.to_string()),
+    };
+    Some((name, Value::parse_classad(value)))
+}
+
+/// The name and the trimmed value text of a `Name = value` line.
+fn attr_parts(line: &str) -> Option<(&str, &str)> {
     // One pass: blanks, a name, blanks, `=`. Anything else before the first `=` would have
     // put a byte no name may hold into the name.
     let b = line.as_bytes();
@@ -642,10 +667,7 @@ fn attr_line(line: &str) -> Option<(String, Value)> {
     }
     // Cut at ASCII bytes, so at char boundaries. Trimmed at both ends, the value takes
     // parse_classad's no-trim path.
-    Some((
-        line[start..end].to_string(),
-        Value::parse_classad(line[i + 1..].trim_ascii()),
-    ))
+    Some((&line[start..end], line[i + 1..].trim_ascii()))
 }
 
 /// Bytes an attribute name may hold (ASCII letters, digits, `_`, `.`): one table lookup per
@@ -750,7 +772,7 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
             for line in body.rest() {
                 if let Some(name) = line.trim_ascii_start().strip_prefix("SlotName:") {
                     slot_name = Some(name.trim_ascii().trim_matches('"').to_string());
-                } else if let Some(attr) = attr_line(line) {
+                } else if let Some(attr) = slot_property(line) {
                     props.push(attr);
                 }
             }
@@ -1313,8 +1335,15 @@ mod tests {
             "\tA\x0c= 2\r",
             "\tA == 2",
         ];
-        for line in lines {
+        for line in lines.into_iter().chain([
+            "\tCpus = 2",
+            "  GPUs=0",
+            "\tMemory = 1024 ",
+            "\tGLIDEIN_Site = \"X\"",
+        ]) {
             assert_eq!(attr_line(line), by_trimming(line), "{line:?}");
+            let slot = slot_property(line).map(|(k, v)| (k.into_owned(), v));
+            assert_eq!(slot, by_trimming(line), "{line:?}");
         }
         assert!(attr_line(lines[0]).is_some() && attr_line(lines[4]).is_none());
     }

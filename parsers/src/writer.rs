@@ -18,6 +18,7 @@
 //!     "012 (4711.000.000) 2025-03-02 09:15:07 Job was held.\n\tvia condor_hold (by user alice)\n\tCode 1 Subcode 0\n...\n");
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::event::*;
@@ -102,7 +103,7 @@ fn header(out: &mut String, ev: &Event, opts: &TextOptions) {
     out.push(' ');
 }
 
-fn rusage(out: &mut String, usage: &Option<String>, label: &str) {
+fn rusage(out: &mut String, usage: &Option<Cow<'static, str>>, label: &str) {
     out.push_str("\t\t");
     out.push_str(usage.as_deref().unwrap_or("Usr 0 00:00:00, Sys 0 00:00:00"));
     out.push_str("  -  ");
@@ -245,7 +246,7 @@ pub fn write_text(out: &mut String, ev: &Event, opts: &TextOptions) {
             if let Some(slot) = &e.slot_name {
                 let _ = writeln!(out, "\tSlotName: {slot}");
             }
-            let mut props: Vec<&(String, Value)> = e.props.iter().collect();
+            let mut props: Vec<&(Cow<'static, str>, Value)> = e.props.iter().collect();
             props.sort_by_key(|(k, _)| k.to_ascii_lowercase());
             for (k, v) in props {
                 let _ = writeln!(out, "\t{k} = {v}");

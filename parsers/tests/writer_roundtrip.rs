@@ -51,7 +51,7 @@ fn sample_events() -> Vec<Event> {
         "<10.0.0.5:9618?addrs=10.0.0.5-9618&alias=ap1.example.org&noUDP&sock=schedd_1234_abcd>"
             .to_string();
     let ep = "<10.1.0.7:9618?addrs=10.1.0.7-9618&alias=ep007.site-a.example.org&noUDP&sock=startd_99_1f2e>".to_string();
-    let zero = Some("Usr 0 00:00:00, Sys 0 00:00:00".to_string());
+    let zero = Some("Usr 0 00:00:00, Sys 0 00:00:00".into());
     let table = usage(&[
         (
             "Cpus",

@@ -225,7 +225,7 @@ impl ActKey {
     }
 }
 
-fn rusage(usr: i64, sys: i64) -> Option<String> {
+fn rusage(usr: i64, sys: i64) -> Option<std::borrow::Cow<'static, str>> {
     let f = |s: i64| {
         format!(
             "{} {:02}:{:02}:{:02}",
@@ -235,7 +235,7 @@ fn rusage(usr: i64, sys: i64) -> Option<String> {
             s % 60
         )
     };
-    Some(format!("Usr {}, Sys {}", f(usr), f(sys)))
+    Some(format!("Usr {}, Sys {}", f(usr), f(sys)).into())
 }
 
 fn row(
@@ -627,13 +627,13 @@ impl Sim<'_> {
         let pr = &self.procs[p as usize];
         let props = vec![
             (
-                "CondorScratchDir".to_string(),
+                "CondorScratchDir".into(),
                 Value::Str(format!("/var/lib/condor/execute/dir_{scratch}")),
             ),
-            ("Cpus".to_string(), Value::Int(1)),
-            ("Disk".to_string(), Value::Int(pr.req_disk + 1024)),
-            ("GPUs".to_string(), Value::Int(0)),
-            ("Memory".to_string(), Value::Int(pr.req_mem)),
+            ("Cpus".into(), Value::Int(1)),
+            ("Disk".into(), Value::Int(pr.req_disk + 1024)),
+            ("GPUs".into(), Value::Int(0)),
+            ("Memory".into(), Value::Int(pr.req_mem)),
         ];
         self.emit(
             t2,
