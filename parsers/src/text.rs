@@ -543,19 +543,101 @@ impl UsageColumns {
         let colon = memchr::memchr(b':', &b[name_end..])? + name_end;
         let resource = resource_name(&t[..name_end]);
         let table = &t[colon + 1..];
+        let [usage, request, allocated, assigned] = self
+            .cells_by_mask(table)
+            .unwrap_or_else(|| self.cells_by_cutting(table));
+        Some(UsageRow {
+            resource,
+            usage,
+            request,
+            allocated,
+            assigned,
+        })
+    }
+
+    /// The row's cells: each column's range of the row, trimmed (the reading of record).
+    fn cells_by_cutting(&self, table: &str) -> [Option<Value>; 4] {
         let cell = |from: usize, to: Option<usize>| -> Option<Value> {
             let from = from.min(table.len());
             let to = to.unwrap_or(table.len()).min(table.len()).max(from);
             let text = trim_blank(table.get(from..to)?);
             (!text.is_empty()).then(|| Value::parse_classad(text))
         };
-        Some(UsageRow {
-            resource,
-            usage: cell(0, Some(self.use_end)),
-            request: cell(self.use_end, Some(self.req_end)),
-            allocated: self.alloc_end.and_then(|end| cell(self.req_end, Some(end))),
-            assigned: self.assigned_start.and_then(|start| cell(start, None)),
-        })
+        [
+            cell(0, Some(self.use_end)),
+            cell(self.use_end, Some(self.req_end)),
+            self.alloc_end.and_then(|end| cell(self.req_end, Some(end))),
+            self.assigned_start.and_then(|start| cell(start, None)),
+        ]
+    }
+}
+
+impl UsageColumns {
+    /// The row's cells as [`UsageColumns::row`] cuts and trims them, from one bit mask of the
+    /// row's non-blank bytes: a cell is its column's range of the mask, from its lowest bit
+    /// to its highest. `None` (the caller cuts and trims) for a row of more than 64 bytes or
+    /// holding white space other than spaces or bytes outside ASCII.
+    fn cells_by_mask(&self, table: &str) -> Option<[Option<Value>; 4]> {
+        let b = table.as_bytes();
+        if b.len() > 64 {
+            return None;
+        }
+        let mut word = [b' '; 64];
+        word[..b.len()].copy_from_slice(b);
+        let text = non_blank_mask(&word)?;
+        let len = b.len();
+        let cell = |from: usize, to: usize| -> Option<Value> {
+            let (from, to) = (from.min(len), to.min(len));
+            if from >= to {
+                return None;
+            }
+            // Bits from..to of the mask.
+            let span = (u64::MAX >> (64 - (to - from))) << from;
+            let m = text & span;
+            if m == 0 {
+                return None;
+            }
+            let (s, e) = (m.trailing_zeros() as usize, 64 - m.leading_zeros() as usize);
+            Some(Value::parse_classad(&table[s..e]))
+        };
+        Some([
+            cell(0, self.use_end),
+            cell(self.use_end, self.req_end),
+            self.alloc_end.and_then(|end| cell(self.req_end, end)),
+            self.assigned_start
+                .and_then(|start| cell(start, usize::MAX)),
+        ])
+    }
+}
+
+/// Bit `k` set where `word[k]` is not a space; `None` if a byte is a control character
+/// (tabs and other white space among them) or outside ASCII.
+#[inline]
+fn non_blank_mask(word: &[u8; 64]) -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of x86_64; the four unaligned 16-byte loads read `word`.
+        let (space, low) = unsafe {
+            let blank = _mm_set1_epi8(b' ' as i8);
+            // Signed: bytes outside ASCII are negative, so below `!` as well.
+            let bang = _mm_set1_epi8(b'!' as i8);
+            let (mut space, mut low) = (0u64, 0u64);
+            for k in 0..4 {
+                let v = _mm_loadu_si128(word.as_ptr().add(16 * k).cast());
+                space |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, blank)) as u16) << (16 * k);
+                low |= u64::from(_mm_movemask_epi8(_mm_cmplt_epi8(v, bang)) as u16) << (16 * k);
+            }
+            (space, low)
+        };
+        (low == space).then_some(!space)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = word;
+        None
     }
 }
 
@@ -1364,6 +1446,45 @@ mod tests {
         for (h, n) in cases {
             assert_eq!(find(h, n), h.find(n), "{h:?} {n:?}");
         }
+    }
+
+    #[test]
+    fn usage_cells_by_mask_are_the_cut_and_trimmed_cells() {
+        let headers = [
+            "\tPartitionable Resources :    Usage  Request Allocated ",
+            "\tPartitionable Resources :    Usage  Request Allocated     Assigned",
+            "\tResources :    Usage  Request",
+            "\tPartitionable Resources :  Usage Request Allocated Assigned",
+        ];
+        // Row text from a small alphabet, with blanks most likely, as in real tables.
+        let alphabet = [
+            " ", " ", " ", " ", "1", "0", "42", "x", "\t", "\u{e9}", "-", "\r",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut masked = 0;
+        for round in 0..20_000 {
+            let cols = UsageColumns::from_header(headers[round % headers.len()]);
+            let len = next(80);
+            // Half the rows from the first eight letters only: tables as HTCondor writes them.
+            let letters = if round % 2 == 0 { 8 } else { alphabet.len() };
+            let table: String = (0..len).map(|_| alphabet[next(letters)]).collect();
+            if let Some(cells) = cols.cells_by_mask(&table) {
+                assert_eq!(cells, cols.cells_by_cutting(&table), "{table:?}");
+                masked += 1;
+            }
+        }
+        // Most rows took the mask (no tab, no non-ASCII byte, short enough): it was tested.
+        assert!(masked > 2_000, "{masked}");
+        let cols = UsageColumns::from_header(headers[0]);
+        let row = "       10    10240     11264 ";
+        assert_eq!(cols.cells_by_mask(row), Some(cols.cells_by_cutting(row)));
+        assert_eq!(cols.cells_by_mask(row).unwrap()[1], Some(Value::Int(10240)));
     }
 
     #[test]
