@@ -744,21 +744,28 @@ impl<R: Read> EventReader<R> {
                 .chain(std::iter::once(text.len()))
                 .collect()
         };
-        for &end in if recorded { &line_ends } else { &fresh } {
-            if end > from || end < text.len() {
-                debug_assert!(from <= end && end <= text.len());
-                // SAFETY: every `end` is the position of a `\n` in `text` or its length, and
-                // `from` is 0 or one past such a `\n`: in order, and char boundaries, since a
-                // `\n` byte is never inside a UTF-8 sequence.
-                let l = unsafe { text.get_unchecked(from..end) };
-                split.push(match l.as_bytes().last() {
-                    // SAFETY: dropping a final ASCII `\r` keeps a char boundary.
-                    Some(b'\r') => unsafe { l.get_unchecked(..l.len() - 1) },
-                    _ => l,
-                });
-            }
-            from = end + 1;
+        let mut ends: &[usize] = if recorded { &line_ends } else { &fresh };
+        // No empty last line after a final `\n`.
+        if let Some((&last, rest)) = ends.split_last()
+            && last == text.len()
+            && rest.last().map_or(0, |e| e + 1) == last
+        {
+            ends = rest;
         }
+        // One `extend` of known length: no capacity check per line.
+        split.extend(ends.iter().map(|&end| {
+            debug_assert!(from <= end && end <= text.len());
+            // SAFETY: every `end` is the position of a `\n` in `text` or its length, and
+            // `from` is 0 or one past such a `\n`: in order, and char boundaries, since a
+            // `\n` byte is never inside a UTF-8 sequence.
+            let l = unsafe { text.get_unchecked(from..end) };
+            from = end + 1;
+            match l.as_bytes().last() {
+                // SAFETY: dropping a final ASCII `\r` keeps a char boundary.
+                Some(b'\r') => unsafe { l.get_unchecked(..l.len() - 1) },
+                _ => l,
+            }
+        }));
         self.line_ends = line_ends;
         let item = self.parse_text_event(&split, start, line);
         split.clear();
