@@ -127,21 +127,44 @@ fn padded_header(line: &str) -> Option<Header<'_>> {
     if bad != 0 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
+    let id = JobId {
+        cluster,
+        proc: i64::from(proc),
+        subproc: i64::from(subproc),
+    };
+    let date = (year as i32, month, day);
+    dated_header(
+        line,
+        i + 29,
+        number as u16,
+        id,
+        date,
+        (hour, minute, second),
+    )
+}
+
+/// The end of both fast header readers, once the date ends at `line[end]`: an ISO header
+/// time without zone, and the title after one space (or none at all).
+#[inline(always)]
+fn dated_header(
+    line: &str,
+    end: usize,
+    number: u16,
+    id: JobId,
+    (year, month, day): (i32, u32, u32),
+    (hour, minute, second): (u32, u32, u32),
+) -> Option<Header<'_>> {
     let time = chrono::NaiveTime::from_hms_opt(hour, minute, second.min(59))?;
-    let title = match b.get(i + 29) {
+    let title = match line.as_bytes().get(end) {
         None => "",
-        Some(b' ') => line.get(i + 30..)?,
+        Some(b' ') => line.get(end + 1..)?,
         Some(_) => return None,
     };
     Some(Header {
-        number: number as u16,
-        id: JobId {
-            cluster,
-            proc: i64::from(proc),
-            subproc: i64::from(subproc),
-        },
+        number,
+        id,
         time: HeaderTime {
-            year: Some(year as i32),
+            year: Some(year),
             month,
             day,
             time,
@@ -218,30 +241,13 @@ fn common_header(line: &str) -> Option<Header<'_>> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    let (h, m, sec) = (two(&d[13..15])?, two(&d[16..18])?, two(&d[19..21])?);
-    let time = chrono::NaiveTime::from_hms_opt(h, m, sec.min(59))?;
-    let title = match b.get(i + 21) {
-        None => "",
-        Some(b' ') => line.get(i + 22..)?,
-        Some(_) => return None,
+    let clock = (two(&d[13..15])?, two(&d[16..18])?, two(&d[19..21])?);
+    let id = JobId {
+        cluster,
+        proc,
+        subproc,
     };
-    Some(Header {
-        number,
-        id: JobId {
-            cluster,
-            proc,
-            subproc,
-        },
-        time: HeaderTime {
-            year: Some(year),
-            month,
-            day,
-            time,
-            utc: false,
-            offset: None,
-        },
-        title,
-    })
+    dated_header(line, i + 21, number, id, (year, month, day), clock)
 }
 
 /// The header parser of record, for every form.
