@@ -265,6 +265,7 @@ fn train_member(run: &Run, k: usize) -> anyhow::Result<(HoldModel, RunState)> {
             }
         }
         state = saved;
+        forget_unsaved_epochs(&dir.join("metrics.jsonl"), state.epochs_done)?;
     } else {
         let _ = std::fs::remove_file(dir.join("metrics.jsonl"));
     }
@@ -384,6 +385,33 @@ fn train_member(run: &Run, k: usize) -> anyhow::Result<(HoldModel, RunState)> {
         .load_record(rec)
         .valid();
     Ok((best, state))
+}
+
+/// Drops the lines of epochs after `epochs_done` from `metrics.jsonl`. An epoch's line is
+/// written before its checkpoint and state: a run stopped between the two leaves a line for
+/// an epoch that resuming trains again, and would list it twice.
+fn forget_unsaved_epochs(path: &Path, epochs_done: usize) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let saved = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v["epoch"].as_u64())
+            .is_some_and(|e| e <= epochs_done as u64)
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| saved(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.len() != text.len() {
+        // Written whole, then renamed over: a crash now leaves the old file or the new one.
+        let tmp = path.with_extension("jsonl.tmp");
+        std::fs::write(&tmp, kept)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(())
 }
 
 /// Trains an ensemble on `episodes` (input `encoder_index` of each) and writes the model
@@ -543,4 +571,26 @@ pub fn train(
         dir: out.to_path_buf(),
         stop_reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_forgets_epochs_whose_checkpoint_was_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let lines: String = (1..=4).map(|e| format!("{{\"epoch\":{e}}}\n")).collect();
+        std::fs::write(&path, &lines).unwrap();
+        forget_unsaved_epochs(&path, 2).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"epoch\":1}\n{\"epoch\":2}\n"
+        );
+        // Nothing to forget: the file is left as it is; no file: nothing to do.
+        forget_unsaved_epochs(&path, 2).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        forget_unsaved_epochs(&dir.path().join("none.jsonl"), 2).unwrap();
+    }
 }
