@@ -12,8 +12,6 @@ use crate::value::Value;
 
 type Attrs = Vec<(String, Value)>;
 
-const ZERO_RUSAGE: &str = "Usr 0 00:00:00, Sys 0 00:00:00";
-
 fn put(a: &mut Attrs, name: &str, v: Value) {
     a.push((name.to_string(), v));
 }
@@ -63,7 +61,7 @@ fn usage_attrs(a: &mut Attrs, rows: &[UsageRow]) {
 }
 
 fn rusage_str(s: &Option<Cow<'static, str>>) -> Value {
-    Value::Str(s.as_deref().unwrap_or(ZERO_RUSAGE).to_string())
+    Value::Str(s.as_deref().unwrap_or(NO_USAGE).to_string())
 }
 
 impl Event {

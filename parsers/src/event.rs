@@ -82,6 +82,9 @@ pub struct UsageRow {
     pub assigned: Option<Value>,
 }
 
+/// The usage text of no usage at all, which local usage nearly always reads.
+pub const NO_USAGE: &str = "Usr 0 00:00:00, Sys 0 00:00:00";
+
 /// The four `Usr D HH:MM:SS, Sys D HH:MM:SS` lines and four byte counters of 005/015.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rusage {

@@ -481,9 +481,8 @@ fn set_rusage(r: &mut Rusage, text: &str, label: &str) -> bool {
         "Total Local Usage" => &mut r.total_local,
         _ => return false,
     };
-    const NONE: &str = "Usr 0 00:00:00, Sys 0 00:00:00";
-    *slot = Some(if text == NONE {
-        Cow::Borrowed(NONE)
+    *slot = Some(if text == NO_USAGE {
+        Cow::Borrowed(NO_USAGE)
     } else {
         Cow::Owned(text.to_string())
     });
@@ -576,9 +575,7 @@ impl UsageColumns {
             self.assigned_start.and_then(|start| cell(start, None)),
         ]
     }
-}
 
-impl UsageColumns {
     /// The row's cells as [`UsageColumns::row`] cuts and trims them, from one bit mask of the
     /// row's non-blank bytes: a cell is its column's range of the mask, from its lowest bit
     /// to its highest. `None` (the caller cuts and trims) for a row of more than 64 bytes or

@@ -170,7 +170,7 @@ pub fn resolve_with(
 }
 
 /// The last calendar day a reader built, with its midnight in Unix seconds (read as UTC).
-/// Logs are written in time order, so most events fall on the day before them; building
+/// Logs are written in time order, so most events fall on the day of the one before; building
 /// and converting a date costs a tenth of reading a short event.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DayCache {
@@ -319,6 +319,7 @@ pub fn format_event_time(time: &NaiveDateTime, utc: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn remembered_days_give_chrono_s_seconds() {
@@ -352,7 +353,6 @@ mod tests {
         assert_eq!(checked, 800);
         assert_eq!(DayCache::default().date(2023, 2, 29), None);
     }
-    use super::*;
 
     /// A zone of standard offset `std` east, and `dst` east from UTC second `on` to `off`.
     fn fake_zone(

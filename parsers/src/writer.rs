@@ -105,7 +105,7 @@ fn header(out: &mut String, ev: &Event, opts: &TextOptions) {
 
 fn rusage(out: &mut String, usage: &Option<Cow<'static, str>>, label: &str) {
     out.push_str("\t\t");
-    out.push_str(usage.as_deref().unwrap_or("Usr 0 00:00:00, Sys 0 00:00:00"));
+    out.push_str(usage.as_deref().unwrap_or(NO_USAGE));
     out.push_str("  -  ");
     out.push_str(label);
     out.push('\n');
