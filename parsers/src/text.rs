@@ -421,8 +421,21 @@ fn find_dash(t: &str) -> Option<usize> {
         .map(|i| i - 2)
 }
 
+/// A usage line of no usage at all, up to its label.
+const NO_USAGE_DASH: &str = "Usr 0 00:00:00, Sys 0 00:00:00  -  ";
+
 /// `Usr D HH:MM:SS, Sys D HH:MM:SS  -  Label`: returns the usage text and the label.
 fn rusage_line(line: &str) -> Option<(&str, &str)> {
+    let t = line.trim_ascii_start();
+    // No usage, as local usage nearly always reads: the separator's place is known.
+    if t.starts_with(NO_USAGE_DASH) {
+        return Some((&t[..NO_USAGE.len()], t[NO_USAGE_DASH.len()..].trim_ascii()));
+    }
+    rusage_line_by_search(t)
+}
+
+/// [`rusage_line`] by looking for the separator (the reading of record).
+fn rusage_line_by_search(line: &str) -> Option<(&str, &str)> {
     let t = line.trim_ascii_start();
     if !t.starts_with("Usr ") {
         return None;
@@ -433,6 +446,22 @@ fn rusage_line(line: &str) -> Option<(&str, &str)> {
 
 /// `N  -  (Run|Total) Bytes (Sent|Received) By (Job|Node)`.
 fn bytes_line(line: &str) -> Option<(f64, &str)> {
+    let t = line.trim_ascii_start();
+    let b = t.as_bytes();
+    // Digits right before the separator, as HTCondor writes counts: read in place. At most
+    // 15 digits, so exact as an f64.
+    let digits = b.iter().take(16).take_while(|c| c.is_ascii_digit()).count();
+    if (1..=15).contains(&digits) && b[digits..].starts_with(b"  -  ") {
+        let n = b[..digits]
+            .iter()
+            .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+        return Some((n as f64, t[digits + 5..].trim_ascii_end()));
+    }
+    bytes_line_by_search(t)
+}
+
+/// [`bytes_line`] by looking for the separator (the reading of record).
+fn bytes_line_by_search(line: &str) -> Option<(f64, &str)> {
     let t = line.trim_ascii_start();
     let dash = find_dash(t)?;
     let number = t[..dash].trim_ascii();
@@ -1470,6 +1499,72 @@ mod tests {
         for (h, n) in cases {
             assert_eq!(find(h, n), h.find(n), "{h:?} {n:?}");
         }
+    }
+
+    #[test]
+    fn usage_and_byte_lines_read_in_place_as_by_search() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let leads = ["\t", "\t\t", "", " "];
+        let usages = [
+            NO_USAGE,
+            "Usr 1 02:03:04, Sys 0 00:00:01",
+            "Usr 0 00:00:00, Sys 0 00:00:0",
+        ];
+        let numbers = [
+            "0",
+            "25",
+            "007",
+            "999999999999999",
+            "9999999999999999",
+            "-3",
+            "1.5",
+            "",
+        ];
+        let seps = ["  -  ", " -  ", "  - ", "  -  -  ", "   -   "];
+        let labels = [
+            "Run Remote Usage",
+            "Total Bytes Sent By Job",
+            " x ",
+            "",
+            "a  -  b",
+        ];
+        let (mut usage_fast, mut bytes_fast) = (0, 0);
+        for _ in 0..20_000 {
+            let (lead, sep, label) = (
+                leads[next(leads.len())],
+                seps[next(seps.len())],
+                labels[next(labels.len())],
+            );
+            let line = format!("{lead}{}{sep}{label}", usages[next(usages.len())]);
+            assert_eq!(rusage_line(&line), rusage_line_by_search(&line), "{line:?}");
+            usage_fast += usize::from(line.trim_ascii_start().starts_with(NO_USAGE_DASH));
+            let line = format!("{lead}{}{sep}{label}", numbers[next(numbers.len())]);
+            assert_eq!(bytes_line(&line), bytes_line_by_search(&line), "{line:?}");
+            bytes_fast += usize::from(
+                sep == "  -  "
+                    && line
+                        .trim_ascii_start()
+                        .starts_with(|c: char| c.is_ascii_digit()),
+            );
+        }
+        assert!(
+            usage_fast > 1_000 && bytes_fast > 1_000,
+            "{usage_fast} {bytes_fast}"
+        );
+        assert_eq!(
+            bytes_line("\t160  -  Run Bytes Received By Job"),
+            Some((160.0, "Run Bytes Received By Job"))
+        );
+        assert_eq!(
+            rusage_line("\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage"),
+            Some((NO_USAGE, "Run Local Usage"))
+        );
     }
 
     #[test]
