@@ -428,8 +428,8 @@ const NO_USAGE_DASH: &str = "Usr 0 00:00:00, Sys 0 00:00:00  -  ";
 fn rusage_line(line: &str) -> Option<(&str, &str)> {
     let t = line.trim_ascii_start();
     // No usage, as local usage nearly always reads: the separator's place is known.
-    if t.starts_with(NO_USAGE_DASH) {
-        return Some((&t[..NO_USAGE.len()], t[NO_USAGE_DASH.len()..].trim_ascii()));
+    if let Some(label) = t.strip_prefix(NO_USAGE_DASH) {
+        return Some((&t[..NO_USAGE.len()], label.trim_ascii()));
     }
     rusage_line_by_search(t)
 }
