@@ -768,6 +768,30 @@ fn attr_line(line: &str) -> Option<(String, Value)> {
 
 /// An execute event's slot property: an attribute line, the names every slot has borrowed.
 fn slot_property(line: &str) -> Option<(Cow<'static, str>, Value)> {
+    // The names every slot has, as HTCondor writes them (`Name = value`): recognised by
+    // their first byte and compared whole, without walking the name.
+    let t = line.trim_ascii_start();
+    let known = match t.as_bytes().first() {
+        Some(b'C') => ["CondorScratchDir = ", "Cpus = "]
+            .into_iter()
+            .find(|p| t.starts_with(p)),
+        Some(b'D') => Some("Disk = ").filter(|p| t.starts_with(p)),
+        Some(b'G') => Some("GPUs = ").filter(|p| t.starts_with(p)),
+        Some(b'M') => Some("Memory = ").filter(|p| t.starts_with(p)),
+        _ => None,
+    };
+    if let Some(prefix) = known {
+        let name = &prefix[..prefix.len() - 3];
+        return Some((
+            Cow::Borrowed(name),
+            Value::parse_classad(t[prefix.len()..].trim_ascii()),
+        ));
+    }
+    slot_property_by_parts(line)
+}
+
+/// [`slot_property`] from [`attr_parts`] (the reading of record).
+fn slot_property_by_parts(line: &str) -> Option<(Cow<'static, str>, Value)> {
     let (name, value) = attr_parts(line)?;
     let name = match name {
         "CondorScratchDir" => Cow::Borrowed("CondorScratchDir"),
@@ -1564,6 +1588,40 @@ mod tests {
         assert_eq!(
             rusage_line("\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage"),
             Some((NO_USAGE, "Run Local Usage"))
+        );
+    }
+
+    #[test]
+    fn slot_properties_by_known_name_are_read_as_by_parts() {
+        let lines = [
+            "\tCpus = 1",
+            "\tCondorScratchDir = \"/var/lib/condor/execute/dir_24438\"",
+            "Disk = 11264",
+            "  GPUs =  0 ",
+            "\tMemory = 128",
+            "\tMemory = ",
+            "\tMemory =",
+            "\tMemoryX = 1",
+            "\tCpus  = 1",
+            "\tCpus= 1",
+            "\tCpusExtra = 2",
+            "\tC = 1",
+            "\tDisk = \"x y\"",
+            "\tGPUs = 1 + 2",
+            "\tOther = 3",
+            "\tSlotName: slot1@vm",
+            "",
+        ];
+        for line in lines {
+            assert_eq!(
+                slot_property(line),
+                slot_property_by_parts(line),
+                "{line:?}"
+            );
+        }
+        assert_eq!(
+            slot_property("\tMemory = 128"),
+            Some((Cow::Borrowed("Memory"), Value::Int(128)))
         );
     }
 
