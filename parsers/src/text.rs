@@ -92,23 +92,31 @@ fn padded_header(line: &str) -> Option<Header<'_>> {
         return None;
     }
     let (cluster, i) = digits(b, 5)?;
-    // `.PPP.SSS) YYYY-MM-DD HH:MM:SS`, 29 bytes.
+    // `.PPP.SSS) YYYY-MM-DD HH:MM:SS`, 29 bytes, as four words checked and converted eight
+    // bytes at a time (the month spans the second and third).
     let t: &[u8; 29] = b.get(i..i + 29)?.try_into().ok()?;
-    let separators = [
-        (0, b'.'),
-        (4, b'.'),
-        (8, b')'),
-        (9, b' '),
-        (14, b'-'),
-        (17, b'-'),
-        (20, b' '),
-        (23, b':'),
-        (26, b':'),
-    ];
-    if separators.iter().any(|&(k, c)| t[k] != c) {
-        return None;
-    }
-    // Digit values, and whether every one was a digit: no branch per byte.
+    let word = |k: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&t[k..k + 8]);
+        u64::from_le_bytes(w)
+    };
+    const W0: Layout = Layout::new(b".000.000");
+    const W1: Layout = Layout::new(b") 0000-0");
+    const W2: Layout = Layout::new(b"0-00 00:");
+    const W3: Layout = Layout::new(b"00:00:00");
+    let x0 = W0.digit_values(word(0))?;
+    let x1 = W1.digit_values(word(8))?;
+    let x2 = W2.digit_values(word(16))?;
+    let x3 = W3.digit_values(word(21))?;
+    let (p0, p1, p2, p3) = (pairs(x0), pairs(x1), pairs(x2), pairs(x3));
+    let byte = |x: u64, k: u32| (x >> (8 * k)) as u32 & 0xFF;
+    let proc = byte(x0, 1) * 100 + byte(p0, 2);
+    let subproc = byte(x0, 5) * 100 + byte(p0, 6);
+    let year = byte(p1, 2) * 100 + byte(p1, 4);
+    let month = byte(x1, 7) * 10 + byte(x2, 0);
+    let day = byte(p2, 2);
+    let (hour, minute, second) = (byte(p3, 0), byte(p3, 3), byte(p3, 6));
+    // The event number: three digits, checked without a branch per byte.
     let mut bad = 0u8;
     let mut digit = |c: u8| {
         let v = c.wrapping_sub(b'0');
@@ -116,14 +124,6 @@ fn padded_header(line: &str) -> Option<Header<'_>> {
         u32::from(v)
     };
     let number = digit(b[0]) * 100 + digit(b[1]) * 10 + digit(b[2]);
-    let proc = digit(t[1]) * 100 + digit(t[2]) * 10 + digit(t[3]);
-    let subproc = digit(t[5]) * 100 + digit(t[6]) * 10 + digit(t[7]);
-    let year = digit(t[10]) * 1000 + digit(t[11]) * 100 + digit(t[12]) * 10 + digit(t[13]);
-    let month = digit(t[15]) * 10 + digit(t[16]);
-    let day = digit(t[18]) * 10 + digit(t[19]);
-    let hour = digit(t[21]) * 10 + digit(t[22]);
-    let minute = digit(t[24]) * 10 + digit(t[25]);
-    let second = digit(t[27]) * 10 + digit(t[28]);
     if bad != 0 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
@@ -141,6 +141,57 @@ fn padded_header(line: &str) -> Option<Header<'_>> {
         date,
         (hour, minute, second),
     )
+}
+
+/// Eight bytes of text laid out as a template whose `0`s stand for digits.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// The template as a little-endian word.
+    pattern: u64,
+    /// 0xFF at the digits' bytes.
+    digits: u64,
+}
+
+impl Layout {
+    const fn new(template: &[u8; 8]) -> Layout {
+        let mut digits = 0u64;
+        let mut k = 0;
+        while k < 8 {
+            if template[k] == b'0' {
+                digits |= 0xFF << (8 * k);
+            }
+            k += 1;
+        }
+        Layout {
+            pattern: u64::from_le_bytes(*template),
+            digits,
+        }
+    }
+
+    /// The digit values of a little-endian word laid out so: each digit's byte holds its
+    /// value, every other byte zero. `None` unless every digit's byte holds an ASCII digit
+    /// and every other byte equals the template's.
+    #[inline(always)]
+    fn digit_values(self, word: u64) -> Option<u64> {
+        const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+        const HIGH: u64 = u64::from_le_bytes([0xF0; 8]);
+        const SIX: u64 = u64::from_le_bytes([6; 8]);
+        let digits = self.digits;
+        let others = (word ^ self.pattern) & !digits == 0;
+        // A digit is 0x30..=0x39: high nibble 3, and still 3 after adding 6. Adding 6
+        // carries into the next byte only from a byte of 0xFA or more, which fails a check
+        // anyway.
+        let high = word & HIGH & digits == ZEROS & digits;
+        let six = word.wrapping_add(SIX) & HIGH & digits == ZEROS & digits;
+        (others & high & six).then_some((word ^ ZEROS) & digits)
+    }
+}
+
+/// For a word of digit values (each byte at most 9): byte `k` becomes ten times itself plus
+/// byte `k + 1`, the two-digit number starting there (at most 99: no byte carries over).
+#[inline(always)]
+fn pairs(x: u64) -> u64 {
+    x.wrapping_mul(10).wrapping_add(x >> 8)
 }
 
 /// The end of both fast header readers, once the date ends at `line[end]`: an ISO header
@@ -1460,6 +1511,43 @@ mod tests {
         assert!(padded_header(lines[0]).is_some());
         assert!(padded_header(&padded[0]).is_some());
         assert!(padded_header("000 (1.000.000) 2024-12-01 23:59:59").is_some());
+    }
+
+    #[test]
+    fn padded_headers_with_any_byte_changed_read_as_nom_reads_them() {
+        let bases = [
+            "012 (17219110.000.000) 2024-05-26 15:13:42 Job was held.",
+            "000 (1.123.456) 1999-12-31 23:59:59",
+            "040 (42.009.090) 2026-02-28 00:00:00 Started transferring input files",
+        ];
+        // Bytes next to digits and separators in ASCII, and the ones that carry when 6 is added.
+        let replacements = b"0159/:;.-) (aZ\t\xfa\xff";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut fast, mut tried) = (0, 0);
+        for round in 0..30_000 {
+            let mut line = bases[round % bases.len()].as_bytes().to_vec();
+            for _ in 0..1 + next(2) {
+                let at = next(line.len().min(45));
+                line[at] = replacements[next(replacements.len())];
+            }
+            let Ok(line) = String::from_utf8(line) else {
+                continue;
+            };
+            tried += 1;
+            if let Some(h) = padded_header(&line) {
+                assert_eq!(Ok(h), parse_header_nom(&line), "{line:?}");
+                fast += 1;
+            }
+            assert_eq!(parse_header(&line), parse_header_nom(&line), "{line:?}");
+        }
+        // Many changed lines are still valid padded headers (a digit for a digit).
+        assert!(tried > 20_000 && fast > 3_000, "{tried} {fast}");
     }
 
     #[test]
