@@ -91,7 +91,7 @@ fn padded_header(line: &str) -> Option<Header<'_>> {
     if b.len() < 5 || b[3] != b' ' || b[4] != b'(' {
         return None;
     }
-    let (cluster, i) = digits(b, 5)?;
+    let (cluster, i) = word_digits(b, 5)?;
     // `.PPP.SSS) YYYY-MM-DD HH:MM:SS`, 29 bytes, as four words checked and converted eight
     // bytes at a time (the month spans the second and third).
     let t: &[u8; 29] = b.get(i..i + 29)?.try_into().ok()?;
@@ -244,6 +244,40 @@ fn digits(b: &[u8], from: usize) -> Option<(i64, usize)> {
         len += 1;
     }
     (len > 0).then_some((n, from + len))
+}
+
+/// [`digits`] for fewer than eight digits with eight bytes to read, found and converted as
+/// one word; more digits, or fewer bytes left, take the loop.
+#[inline(always)]
+fn word_digits(b: &[u8], from: usize) -> Option<(i64, usize)> {
+    let Some(chunk) = b.get(from..from + 8) else {
+        return digits(b, from);
+    };
+    let mut w = [0; 8];
+    w.copy_from_slice(chunk);
+    // Digits become their values 0..=9; any other byte is above 9.
+    let x = u64::from_le_bytes(w) ^ u64::from_le_bytes([b'0'; 8]);
+    // The high bit of a byte above 9, or of one whose own high bit is set. A carry out of
+    // such a byte spoils only the bytes after the first non-digit, which are not read.
+    let above_nine =
+        (x.wrapping_add(u64::from_le_bytes([0x76; 8])) | x) & u64::from_le_bytes([0x80; 8]);
+    let len = above_nine.trailing_zeros() / 8;
+    if len == 8 {
+        return digits(b, from);
+    }
+    if len == 0 {
+        return None;
+    }
+    // The digits as an eight-digit number with leading zeros (the first digit is the lowest
+    // byte), then summed in pairs, fours and the eight.
+    let mut v = x << (8 * (8 - len));
+    v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const LOW: u64 = 0x0000_00FF_0000_00FF;
+    v = ((v & LOW)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((v >> 16) & LOW).wrapping_mul(1 + (10_000 << 32))))
+        >> 32;
+    Some((v as i64, from + len as usize))
 }
 
 fn two(b: &[u8]) -> Option<u32> {
@@ -1548,6 +1582,28 @@ mod tests {
         }
         // Many changed lines are still valid padded headers (a digit for a digit).
         assert!(tried > 20_000 && fast > 3_000, "{tried} {fast}");
+    }
+
+    #[test]
+    fn digits_read_as_a_word_as_the_loop_reads_them() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let others = b"./:) a\x00\xff\xc6\x8a\x89\x39\x30";
+        for _ in 0..20_000 {
+            let mut b: Vec<u8> = (0..next(4)).map(|_| b'x').collect();
+            let from = b.len();
+            b.extend((0..next(21)).map(|_| b'0' + next(10) as u8));
+            b.extend((0..next(12)).map(|_| others[next(others.len())]));
+            assert_eq!(word_digits(&b, from), digits(&b, from), "{b:?} from {from}");
+        }
+        assert_eq!(word_digits(b"(1234567.000", 1), Some((1_234_567, 8)));
+        assert_eq!(word_digits(b"(17219110.000", 1), Some((17_219_110, 9)));
+        assert_eq!(word_digits(b"(.000.000)", 1), None);
     }
 
     #[test]
