@@ -159,6 +159,8 @@ pub struct EventReader<R> {
     threads: usize,
     /// Bytes per parallel batch.
     batch: usize,
+    /// A mapped file's handle for the parsing threads, which read their chunks themselves.
+    read_chunks: Option<Arc<File>>,
     /// In a parallel worker: year effects by event offset, instead of resolving years.
     defer: Option<VecDeque<(u64, YearEffect)>>,
     /// File offset up to which bytes were prefetched.
@@ -232,6 +234,7 @@ impl<R: Read> EventReader<R> {
             own: None,
             threads: 0,
             batch: BATCH,
+            read_chunks: None,
             defer: None,
             last_observe: None,
             prefetched: 0,
@@ -920,7 +923,21 @@ impl<R: Read> EventReader<R> {
         }
         let buf = std::mem::take(&mut self.buf);
         let data = &buf[self.pos..];
-        let cuts = batch_cuts(data, self.threads * 16, self.batch);
+        // Parsing threads read a mapped file's chunks through a handle of their own, made at
+        // the first batch (small files never need one).
+        if let (Data::Map { file, .. }, None) = (&buf, &self.read_chunks) {
+            self.read_chunks = file.try_clone().ok().map(Arc::new);
+        }
+        let file = match (&buf, &self.read_chunks) {
+            (Data::Map { .. }, Some(file)) => Some((Arc::clone(file), self.pos as u64)),
+            _ => None,
+        };
+        let cuts = batch_cuts(
+            data,
+            self.threads * 16,
+            self.batch,
+            file.as_ref().map(|(f, at)| (&**f, *at)),
+        );
         if cuts.len() < 3 {
             self.buf = buf;
             return false;
@@ -933,6 +950,7 @@ impl<R: Read> EventReader<R> {
         let n = cuts.len() - 1;
         let job = Arc::new(Job {
             data: RawSlice::new(data),
+            file,
             base: self.base + self.pos as u64,
             name: self.name.clone(),
             opts: self.opts.clone(),
@@ -1202,6 +1220,9 @@ struct Job {
     /// The batch: `EventReader::text_batch` keeps it alive and unchanged until every chunk
     /// taken (`next`) is done, and a chunk is only read once taken.
     data: RawSlice,
+    /// The mapped file and the file offset of `data`'s first byte: each thread reads its
+    /// chunks from the file into a buffer of its own instead of through the map.
+    file: Option<(Arc<File>, u64)>,
     cuts: Vec<usize>,
     base: u64,
     name: String,
@@ -1237,14 +1258,21 @@ impl Job {
             // SAFETY: chunk `i` is taken and not yet done, so the batch is alive (see `data`).
             let data = unsafe { self.data.get() };
             let piece = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                parse_piece(
-                    &data[a..b],
-                    self.base + a as u64,
-                    &self.name,
-                    &self.opts,
-                    self.tally.as_ref(),
-                    out,
-                )
+                CHUNK.with_borrow_mut(|copy| {
+                    let bytes = self
+                        .file
+                        .as_ref()
+                        .and_then(|(file, at)| read_chunk(file, at + a as u64, b - a, copy))
+                        .unwrap_or(&data[a..b]);
+                    parse_piece(
+                        bytes,
+                        self.base + a as u64,
+                        &self.name,
+                        &self.opts,
+                        self.tally.as_ref(),
+                        out,
+                    )
+                })
             }));
             let mut state = lock();
             match piece {
@@ -1270,6 +1298,36 @@ fn spawn_worker() -> Option<mpsc::Sender<Arc<Job>>> {
         })
         .ok()?;
     Some(send)
+}
+
+thread_local! {
+    /// A parsing thread's copy of the chunk it parses (kept at its largest size).
+    static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `len` bytes of `file` from `at`, read into `copy`; `None` if they cannot all be read
+/// (the caller reads the map instead).
+///
+/// Why copy what is mapped: the kernel then never maps those pages into this process. On a
+/// log in the page cache, mapping each 64 KB on first touch and unmapping it all at exit
+/// cost more than copying, and two threads faulting pages into one address space wait on
+/// each other; a chunk of a few hundred KB copied into a buffer of the thread's own is also
+/// in its cache when parsed.
+fn read_chunk<'c>(file: &File, at: u64, len: usize, copy: &'c mut Vec<u8>) -> Option<&'c [u8]> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        if copy.len() < len {
+            copy.resize(len, 0);
+        }
+        file.read_exact_at(&mut copy[..len], at).ok()?;
+        Some(&copy[..len])
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, at, len, copy);
+        None
+    }
 }
 
 /// What a parallel worker made of one chunk.
@@ -1321,14 +1379,21 @@ fn parse_piece(
 
 /// Where to split `data` for `n` threads: 0, the chunk ends at event boundaries, and the
 /// batch's end (the first boundary past about `batch` bytes, or near the end of `data`).
-fn batch_cuts(data: &[u8], n: usize, batch: usize) -> Vec<usize> {
+///
+/// With `file` (the file and the offset of `data` in it), boundaries are looked for in
+/// small reads of the file, so that the map's pages stay unmapped (see [`read_chunk`]).
+fn batch_cuts(data: &[u8], n: usize, batch: usize, file: Option<(&File, u64)>) -> Vec<usize> {
+    let find = |from: usize| match file {
+        Some((file, at)) => boundary_read(file, at, data, from),
+        None => boundary(data, from),
+    };
     let from = batch.min(data.len().saturating_sub(batch / 128));
-    let Some(end) = boundary(data, from) else {
+    let Some(end) = find(from) else {
         return Vec::new();
     };
     let mut cuts = vec![0];
     for k in 1..n {
-        if let Some(c) = boundary(data, end / n * k)
+        if let Some(c) = find(end / n * k)
             && c > cuts[cuts.len() - 1]
             && c < end
         {
@@ -1337,6 +1402,43 @@ fn batch_cuts(data: &[u8], n: usize, batch: usize) -> Vec<usize> {
     }
     cuts.push(end);
     cuts
+}
+
+/// An event boundary at or after `from` in `data`, found in reads of the same bytes from
+/// `file` (where `data` starts at offset `at`) a few KB at a time; the map is looked at only
+/// if the file cannot be read.
+fn boundary_read(file: &File, at: u64, data: &[u8], from: usize) -> Option<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        const WINDOW: usize = 4096;
+        let mut window = [0u8; WINDOW];
+        let mut start = from;
+        while start < data.len() {
+            let len = WINDOW.min(data.len() - start);
+            if file
+                .read_exact_at(&mut window[..len], at + start as u64)
+                .is_err()
+            {
+                return boundary(data, start);
+            }
+            // A boundary whose header start lies wholly in the window is one in `data` too.
+            if let Some(k) = boundary(&window[..len], 0) {
+                return Some(start + k);
+            }
+            if start + len == data.len() {
+                return None;
+            }
+            // The next window overlaps this one by a `\n...\r\n` and a header's first bytes.
+            start += len - 10;
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, at);
+        boundary(data, from)
+    }
 }
 
 /// The first event boundary after `from`: the start of a line that looks like a header,
@@ -1448,4 +1550,48 @@ pub fn read_bytes(bytes: &[u8], opts: ReadOptions) -> LogRead {
     out.incomplete = reader.incomplete();
     out.format = reader.format();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_found_in_small_reads_are_those_found_in_the_map() {
+        use std::io::Write;
+        // Events of many sizes, some with CRLF, with look-alikes of a boundary in between.
+        let mut data = Vec::new();
+        for n in 0..3000usize {
+            let body = "x".repeat(n * 7 % 4500);
+            let end = if n % 5 == 0 { "...\r\n" } else { "...\n" };
+            data.extend(
+                format!(
+                    "00{} (1.0.0) 2024-01-01 00:00:00 t\n\t{body}\n{end}",
+                    n % 10
+                )
+                .bytes(),
+            );
+            if n % 7 == 0 {
+                data.extend(b"\n...\nnot a header\n...\n12 (bad\n");
+            }
+        }
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let at = 3;
+        let data = &data[at..];
+        let mut found = 0;
+        for from in (0..data.len())
+            .step_by(997)
+            .chain(data.len() - 40..data.len() + 2)
+        {
+            let expected = boundary(data, from);
+            assert_eq!(
+                boundary_read(&file, at as u64, data, from),
+                expected,
+                "from {from}"
+            );
+            found += usize::from(expected.is_some());
+        }
+        assert!(found > 1000, "{found}");
+    }
 }
