@@ -35,7 +35,8 @@ fn big_log(dir: &Path) -> std::path::PathBuf {
         }
     }
     data.extend(b"005 (7.0.0) 2024-03-01 10:00:00 Job terminated.\n");
-    // Past three of the reader's 8 MB batches.
+    // Past three of the reader's 8 MB batches (and six of the 4 MB ones `--summary` is also
+    // given below).
     assert!(data.len() > 24 << 20, "{} bytes", data.len());
     let path = dir.join("big.log");
     std::fs::write(&path, data).unwrap();
@@ -93,7 +94,13 @@ fn summary_counts_what_json_prints() {
     for job in [None, Some("7"), Some("7.0"), Some("1003"), Some("1003.1")] {
         let filter: Vec<&str> = job.map(|j| vec!["--job", j]).unwrap_or_default();
         let json = events(log, &[&["--json"], &filter[..]].concat());
+        // Counting reads 32 MB batches, a single one here: 4 MB ones as well, seven of them.
         let sum = events(log, &[&["--summary"], &filter[..]].concat());
+        let small = events(
+            log,
+            &[&["--summary", "--batch-bytes", "4194304"], &filter[..]].concat(),
+        );
+        assert_eq!(small.stdout, sum.stdout, "--job {job:?}");
         let want = json_counts(&json);
         let (counts, [incomplete, bad, total]) = summary(&sum);
         assert_eq!(counts, want, "--job {job:?}");

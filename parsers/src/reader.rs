@@ -41,6 +41,10 @@ const READ_CHUNK: usize = 1 << 20;
 /// (less than an eighth of it left is parsed on the calling thread). The threads meet at the
 /// end of every batch; at 2 MB that wait cost a two-core count of 537 MB about 5% of its time.
 const BATCH: usize = 8 << 20;
+/// The batch when only counting: counted events are dropped where they are parsed, so a
+/// batch holds no events and may be larger, with fewer meetings (a two-core count of 537 MB,
+/// twelve alternating runs: median 0.255 s at 8 MB, 0.237 s at 32 MB, 0.244 s at 64 MB).
+const COUNT_BATCH: usize = 32 << 20;
 
 /// The three formats HTCondor writes event logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +287,9 @@ impl<R: Read> EventReader<R> {
     /// (of one job's, if `job` is given). Events are parsed in full as before, but counted
     /// and dropped on the thread that parsed them, not passed between threads.
     pub fn count_only(&mut self, job: Option<(i64, Option<i64>)>) {
+        if self.batch == BATCH {
+            self.batch = COUNT_BATCH;
+        }
         self.tally = Some(Tally {
             job,
             counts: EventCounts::default(),

@@ -31,6 +31,10 @@ pub struct EventsArgs {
     /// Stop at the first malformed event (exit 1) instead of reporting it and reading on.
     #[arg(long)]
     pub strict: bool,
+    /// Bytes per parallel batch (at most 8 MB; default: the reader's own): for tests of
+    /// batch boundaries on logs of a few MB.
+    #[arg(long, hide = true)]
+    pub batch_bytes: Option<usize>,
 }
 
 /// A job filter: `CLUSTER` or `CLUSTER.PROC`.
@@ -69,6 +73,9 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
     }
     for path in &args.files {
         let mut reader = open_reader(path, &opts)?;
+        if let Some(bytes) = args.batch_bytes {
+            reader.set_batch_bytes(bytes);
+        }
         // Strict stops at the first error and must count only the events before it, so it
         // reads one event at a time.
         if args.summary && !args.strict {
