@@ -604,6 +604,7 @@ fn set_rusage(r: &mut Rusage, text: &str, label: &str) -> bool {
 }
 
 /// Column layout of a usage table, from its header line (as HTCondor's reader does).
+#[derive(Debug, PartialEq)]
 struct UsageColumns {
     use_end: usize,
     req_end: usize,
@@ -612,6 +613,25 @@ struct UsageColumns {
 }
 
 impl UsageColumns {
+    /// The columns of the header HTCondor writes above nearly every table (with or without
+    /// its last space), known without reading it: `    Usage  Request Allocated `.
+    const USUAL: UsageColumns = UsageColumns {
+        use_end: 10,
+        req_end: 19,
+        alloc_end: Some(28),
+        assigned_start: None,
+    };
+    const USUAL_HEADER: &str = "\tPartitionable Resources :    Usage  Request Allocated ";
+
+    fn of_header(line: &str) -> UsageColumns {
+        match line.strip_suffix(' ').unwrap_or(line) {
+            l if l.len() + 1 == Self::USUAL_HEADER.len() && Self::USUAL_HEADER.starts_with(l) => {
+                Self::USUAL
+            }
+            _ => UsageColumns::from_header(line),
+        }
+    }
+
     fn from_header(line: &str) -> UsageColumns {
         let table = byte_at(line, b':').map_or("", |c| &line[c + 1..]);
         let b = table.as_bytes();
@@ -829,7 +849,7 @@ fn bytes_and_usage(body: &mut Body, r: &mut Rusage) -> Vec<UsageRow> {
         }
         let t = line.trim_ascii_start();
         if t.starts_with("Partitionable ") || t.starts_with("Resources") {
-            columns = Some(UsageColumns::from_header(line));
+            columns = Some(UsageColumns::of_header(line));
             body.take();
             // At most one row per line left: one allocation instead of a growing vector.
             usage.reserve_exact(body.lines.len() - body.next);
@@ -1767,6 +1787,29 @@ mod tests {
             slot_property("\tMemory = 128"),
             Some((Cow::Borrowed("Memory"), Value::Int(128)))
         );
+    }
+
+    #[test]
+    fn the_usual_usage_header_has_the_columns_its_reading_gives() {
+        let usual = UsageColumns::USUAL_HEADER;
+        assert_eq!(UsageColumns::from_header(usual), UsageColumns::USUAL);
+        assert_eq!(UsageColumns::of_header(usual), UsageColumns::USUAL);
+        let bare = usual.trim_end();
+        assert_eq!(UsageColumns::from_header(bare), UsageColumns::USUAL);
+        assert_eq!(UsageColumns::of_header(bare), UsageColumns::USUAL);
+        for other in [
+            "\tPartitionable Resources :    Usage  Request Allocated Assigned",
+            "\tPartitionable Resources :    Usage  Request          ",
+            "\tPartitionable Resources :    Usage  Request Allocate",
+            "\tPartitionable Resources :    Usage  Request Allocated  ",
+            "\tResources :    Usage  Request Allocated ",
+        ] {
+            assert_eq!(
+                UsageColumns::of_header(other),
+                UsageColumns::from_header(other),
+                "{other:?}"
+            );
+        }
     }
 
     #[test]
