@@ -1163,12 +1163,23 @@ pub fn parse_body(number: u16, title: &str, lines: &[&str]) -> Result<EventBody,
                 let Some((value, label)) = bytes_line(line) else {
                     break;
                 };
-                let label = &label[..byte_at(label, b' ').unwrap_or(label.len())];
-                let slot = if label.eq_ignore_ascii_case("MemoryUsage") {
+                // The word before the first space names the value, in any case; as HTCondor
+                // writes it (`MemoryUsage of job (MB)`) it is known by one comparison.
+                let written = |name: &str| {
+                    label
+                        .strip_prefix(name)
+                        .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+                };
+                let is = |name: &str| {
+                    written(name)
+                        || label[..byte_at(label, b' ').unwrap_or(label.len())]
+                            .eq_ignore_ascii_case(name)
+                };
+                let slot = if is("MemoryUsage") {
                     &mut ev.memory_usage_mb
-                } else if label.eq_ignore_ascii_case("ResidentSetSize") {
+                } else if is("ResidentSetSize") {
                     &mut ev.resident_set_size_kb
-                } else if label.eq_ignore_ascii_case("ProportionalSetSize") {
+                } else if is("ProportionalSetSize") {
                     &mut ev.proportional_set_size_kb
                 } else {
                     break;
@@ -1872,6 +1883,35 @@ mod tests {
         assert_eq!(row.request, Some(Value::Int(10240)));
         assert_eq!(row.allocated, Some(Value::Int(11264)));
         assert_eq!(row.assigned, None);
+    }
+
+    #[test]
+    fn image_size_labels_are_read_by_their_first_word_in_any_case() {
+        let body = |lines: &[&str]| match parse_body(6, "Image size of job updated: 7", lines) {
+            Ok(EventBody::ImageSize(ev)) => (
+                ev.memory_usage_mb,
+                ev.resident_set_size_kb,
+                ev.proportional_set_size_kb,
+            ),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            body(&[
+                "\t5  -  MemoryUsage of job (MB)",
+                "\t4604  -  ResidentSetSize of job (KB)",
+                "\t99  -  ProportionalSetSize of job (KB)",
+            ]),
+            (Some(5), Some(4604), Some(99))
+        );
+        assert_eq!(
+            body(&["\t5  -  memoryusage", "\t6  -  RESIDENTSETSIZE of job"]),
+            (Some(5), Some(6), None)
+        );
+        // A longer word is another label: reading stops there.
+        assert_eq!(
+            body(&["\t5  -  MemoryUsageX of job", "\t6  -  ResidentSetSize"]),
+            (None, None, None)
+        );
     }
 
     #[test]
