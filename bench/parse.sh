@@ -46,6 +46,7 @@ assert all(x[0] == n_theirs for x in theirs), theirs
 print(f"log: {b/1e6:.0f} MB, events: bindings {n_theirs}")
 stats = {"min": min, "median": statistics.median}
 theirs_s = {w: f(x[1] for x in theirs) for w, f in stats.items()}
+print("htcondor2.JobEventLog, each round: " + " ".join(f"{x[1]:.2f}" for x in theirs) + " s")
 for w, t in theirs_s.items():
     print(f"htcondor2.JobEventLog, {w} of {len(theirs)}:  {t:.2f} s  {b/1e6/t:.0f} MB/s  {n_theirs/t:,.0f} events/s")
 for label, s in ((f"{cores} cores", sys.argv[4]), ("one core (taskset -c 0)", sys.argv[5])):
@@ -54,6 +55,7 @@ for label, s in ((f"{cores} cores", sys.argv[4]), ("one core (taskset -c 0)", sy
         continue
     n = r[0][0]
     assert all(x[0] == n for x in r), r
+    print(f"holdadvisor, {label}, each round: " + " ".join(f"{x[1]:.3f}" for x in r) + " s")
     for w, f in stats.items():
         t = f(x[1] for x in r)
         print(f"holdadvisor events --summary, {label}, {w} of {len(r)}: {t:.2f} s  {b/1e6/t:.0f} MB/s  "
