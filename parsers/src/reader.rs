@@ -1098,12 +1098,26 @@ impl<R: Read> EventReader<R> {
                 i += 1;
             }
             let rest = &data[i..];
-            let skip_line = rest.starts_with(b"...")
-                || (format == Format::Xml
-                    && (rest.starts_with(b"<?xml")
-                        || rest.starts_with(b"<!DOCTYPE")
-                        || rest.starts_with(b"<classads>")
-                        || rest.starts_with(b"</classads>")));
+            let skipped: &[&[u8]] = match format {
+                Format::Xml => &[
+                    b"...",
+                    b"<?xml",
+                    b"<!DOCTYPE",
+                    b"<classads>",
+                    b"</classads>",
+                ],
+                _ => &[b"..."],
+            };
+            // Bytes that may yet become one of those lines wait for the rest: what is skipped
+            // must not depend on where a read happened to end.
+            if !self.eof
+                && skipped
+                    .iter()
+                    .any(|s| s.len() > rest.len() && s.starts_with(rest))
+            {
+                return false;
+            }
+            let skip_line = skipped.iter().any(|s| rest.starts_with(s));
             if !skip_line {
                 break;
             }
