@@ -1480,6 +1480,16 @@ fn other(title: &str, lines: &[&str]) -> EventBody {
 mod tests {
     use super::*;
 
+    /// A seeded xorshift generator: `next(n)` is a number below `n`, the same every run.
+    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
     #[test]
     fn header_forms() {
         let h = parse_header("012 (17219110.000.000) 2024-05-26 15:13:42 Job was held.").unwrap();
@@ -1587,13 +1597,7 @@ mod tests {
         ];
         // Bytes next to digits and separators in ASCII, and the ones that carry when 6 is added.
         let replacements = b"0159/:;.-) (aZ\t\xfa\xff";
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let (mut fast, mut tried) = (0, 0);
         for round in 0..30_000 {
             let mut line = bases[round % bases.len()].as_bytes().to_vec();
@@ -1617,13 +1621,7 @@ mod tests {
 
     #[test]
     fn digits_read_as_a_word_as_the_loop_reads_them() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let others = b"./:) a\x00\xff\xc6\x8a\x89\x39\x30";
         for _ in 0..20_000 {
             let mut b: Vec<u8> = (0..next(4)).map(|_| b'x').collect();
@@ -1702,13 +1700,7 @@ mod tests {
 
     #[test]
     fn usage_and_byte_lines_read_in_place_as_by_search() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let leads = ["\t", "\t\t", "", " "];
         let usages = [
             NO_USAGE,
@@ -1845,13 +1837,7 @@ mod tests {
         let alphabet = [
             " ", " ", " ", " ", "1", "0", "42", "x", ":", "\t", "\u{e9}", "-", "\r",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let (mut masked, mut rows) = (0, 0);
         for round in 0..20_000 {
             let cols = UsageColumns::from_header(headers[round % headers.len()]);
