@@ -291,3 +291,60 @@ fn truth_is_learnable_but_not_trivial() {
         "no clusters with several procs held alike"
     );
 }
+
+/// Per owner, the first decision on each cluster held for memory or disk: `qedit_release`
+/// (fixed, then released) or `release`. Owners with at least three such clusters.
+fn fix_decisions(dir: &Path) -> Vec<Vec<bool>> {
+    let mut first: BTreeMap<i64, (String, bool)> = BTreeMap::new();
+    for e in truth(dir) {
+        let action = e["user_action"].as_str().unwrap_or("");
+        if matches!(e["code"].as_i64(), Some(21 | 34))
+            && matches!(action, "release" | "qedit_release")
+        {
+            first.entry(e["cluster"].as_i64().unwrap()).or_insert((
+                e["owner"].as_str().unwrap().to_string(),
+                action == "qedit_release",
+            ));
+        }
+    }
+    let mut by_owner: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+    for (owner, fixed) in first.into_values() {
+        by_owner.entry(owner).or_default().push(fixed);
+    }
+    by_owner.into_values().filter(|d| d.len() >= 3).collect()
+}
+
+#[test]
+fn owner_habits_make_owners_decide_alike() {
+    // Many memory holds and no periodic or default-off noise, so each owner decides often.
+    let scenario = |spread: f64| {
+        Scenario::from_toml(Some(&format!(
+            "[users]\nhabit_spread = {spread}\n[causes]\nmemory_over = 0.5\n"
+        )))
+        .unwrap()
+    };
+    // The share of owners whose decisions were all of one kind.
+    let unanimous = |spread: f64| {
+        let d = tempfile::tempdir().unwrap();
+        simulate(&scenario(spread), 20000, 21, d.path(), LogFormat::Text).unwrap();
+        let owners = fix_decisions(d.path());
+        assert!(
+            owners.len() >= 15,
+            "only {} owners decided 3+ times",
+            owners.len()
+        );
+        let alike = owners
+            .iter()
+            .filter(|d| d.iter().all(|&f| f) || d.iter().all(|&f| !f))
+            .count();
+        alike as f64 / owners.len() as f64
+    };
+    let (without, with) = (unanimous(0.0), unanimous(2.0));
+    // Without habits each decision is drawn afresh (2 in 3 fix), so few owners are unanimous;
+    // with log-odds spread 4, most owners nearly always or nearly never fix.
+    assert!(without < 0.5, "unanimous owners without habits: {without}");
+    assert!(
+        with > without + 0.25,
+        "with habits {with}, without {without}"
+    );
+}

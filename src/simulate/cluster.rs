@@ -18,10 +18,49 @@ use super::scenario::{Reaction, Scenario};
 pub struct Spec {
     pub cluster: i64,
     pub owner: String,
+    /// The owner's habits, the same for all their clusters.
+    pub habit: Habit,
     pub submit: i64,
     pub procs: u32,
     pub end: i64,
     pub seed: u64,
+}
+
+/// How one owner differs from the scenario's average owner (`[users] habit_spread`): how
+/// often their jobs are broken as submitted, whether they fix a resource hold's cause before
+/// releasing, and how soon they look at held jobs. Real owners have such habits, and a pool's
+/// log shows them only through each owner's own earlier holds and releases.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Habit {
+    /// Multiplies the chances of a job's own faults (missing input or output, bad executable).
+    pub faults: f64,
+    /// Log-odds added to `qedit_release` against a plain release on resource holds.
+    pub fixes: f64,
+    /// Multiplies the time until the owner looks at a held job.
+    pub delay: f64,
+}
+
+impl Habit {
+    /// The scenario's average owner: what every owner is when `habit_spread` is 0.
+    pub const AVERAGE: Habit = Habit {
+        faults: 1.0,
+        fixes: 0.0,
+        delay: 1.0,
+    };
+
+    /// Owner `index`'s habits, from their own random stream, so that drawing them changes no
+    /// other draw of the pool (a spread of 0 gives the pools of earlier versions, byte for byte).
+    pub fn of_owner(seed: u64, index: u32, spread: f64) -> Habit {
+        if spread <= 0.0 {
+            return Habit::AVERAGE;
+        }
+        let mut rng = Rng::derive(seed, 9, u64::from(index));
+        Habit {
+            faults: (spread * rng.normal()).exp(),
+            fixes: 2.0 * spread * rng.normal(),
+            delay: (spread * rng.normal()).exp(),
+        }
+    }
 }
 
 /// The hidden cause of a hold.
@@ -283,13 +322,14 @@ pub fn simulate(sc: &Scenario, pool: &Pool, spec: &Spec) -> ClusterOut {
     let runtime_median = rng
         .lognormal(c.runtime_median_s, c.runtime_sigma)
         .clamp(60.0, 7.0 * 86400.0);
-    let missing_input = rng.chance(k.missing_input);
+    let faults = spec.habit.faults;
+    let missing_input = rng.chance((k.missing_input * faults).min(1.0));
     let missing_all = rng.chance(k.missing_input_all_procs);
-    let missing_output = rng.chance(k.missing_output);
+    let missing_output = rng.chance((k.missing_output * faults).min(1.0));
     let mem_over = rng.chance(k.memory_over);
     let mem_share = rng.uniform(0.3, 1.0);
     let disk_over = rng.chance(k.disk_over);
-    let bad_exe = rng.chance(k.bad_executable);
+    let bad_exe = rng.chance((k.bad_executable * faults).min(1.0));
     let runtime_limit = rng
         .chance(k.periodic_hold)
         .then(|| (runtime_median * rng.uniform(1.0, 1.6)) as i64 + 60);
@@ -1171,7 +1211,7 @@ impl Sim<'_> {
             let d = self
                 .rng
                 .lognormal(
-                    self.sc.users.response_delay_median_s,
+                    self.sc.users.response_delay_median_s * self.spec.habit.delay,
                     self.sc.users.response_delay_sigma,
                 )
                 .max(60.0) as i64;
@@ -1229,9 +1269,11 @@ impl Sim<'_> {
             1 => r.user,
             _ => r.policy,
         };
+        // exp(±fixes/2) shifts the log-odds of fixing against not fixing by `fixes`.
+        let tilt = (self.spec.habit.fixes / 2.0).exp();
         let mut choice = self.rng.weighted(&[
-            reaction.release,
-            reaction.qedit_release,
+            reaction.release / tilt,
+            reaction.qedit_release * tilt,
             reaction.remove,
             reaction.nothing,
         ]);
@@ -1483,5 +1525,31 @@ impl Sim<'_> {
         put("WhenToTransferOutput", Str("ON_EXIT".into()));
         let _ = &self.schedd_tag;
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Habit;
+
+    #[test]
+    fn habits_are_per_owner_and_spread_as_asked() {
+        assert_eq!(Habit::of_owner(5, 3, 0.0), Habit::AVERAGE);
+        assert_eq!(Habit::of_owner(5, 3, 0.5), Habit::of_owner(5, 3, 0.5));
+        assert_ne!(Habit::of_owner(5, 3, 0.5), Habit::of_owner(5, 4, 0.5));
+        assert_ne!(Habit::of_owner(5, 3, 0.5), Habit::of_owner(6, 3, 0.5));
+        // Over many owners each habit's log spreads with the asked deviation (2s for fixes).
+        let spread = 0.5;
+        let owners: Vec<Habit> = (0..4000).map(|i| Habit::of_owner(9, i, spread)).collect();
+        let sd = |xs: Vec<f64>| {
+            let m = xs.iter().sum::<f64>() / xs.len() as f64;
+            (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt()
+        };
+        let faults = sd(owners.iter().map(|h| h.faults.ln()).collect());
+        let fixes = sd(owners.iter().map(|h| h.fixes).collect());
+        let delay = sd(owners.iter().map(|h| h.delay.ln()).collect());
+        assert!((faults - spread).abs() < 0.03, "faults {faults}");
+        assert!((fixes - 2.0 * spread).abs() < 0.06, "fixes {fixes}");
+        assert!((delay - spread).abs() < 0.03, "delay {delay}");
     }
 }

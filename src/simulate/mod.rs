@@ -7,8 +7,10 @@
 //! cause (site storage/network outages, black-hole execution points, missing input or output
 //! files, memory or disk above the request, a bad executable, a `periodic_hold` limit, the
 //! owner's `condor_hold`), after which simulated owners release, `condor_qedit` and release,
-//! remove, leave the job, or a `periodic_release` policy releases it. Every rate comes from a
-//! scenario file (`default_scenario.toml`, embedded).
+//! remove, leave the job, or a `periodic_release` policy releases it. In the default scenario
+//! every owner decides each hold afresh; `[users] habit_spread` gives each owner lasting habits
+//! (how often their jobs are broken, whether they fix a cause before releasing, how soon they
+//! look). Every rate comes from a scenario file (`default_scenario.toml`, embedded).
 //!
 //! Output in `--out DIR`: `EventLog` (the access point's global event log, all jobs in time
 //! order, starting with the `008 Global JobLog` header; rotated past a size if the scenario
@@ -41,7 +43,7 @@ use holdadvisor_parsers::event::{DateForm, Event, EventBody, JobId, Position};
 use holdadvisor_parsers::writer::{TextOptions, global_header_info, write_json, write_text};
 
 pub use cluster::QVal;
-use cluster::{ClusterOut, Spec};
+use cluster::{ClusterOut, Habit, Spec};
 use pool::Pool;
 use rng::Rng;
 pub use scenario::Scenario;
@@ -439,6 +441,7 @@ pub fn simulate(
         let spec = Spec {
             cluster: sc.pool.first_cluster + k as i64,
             owner: user_name(*owner),
+            habit: Habit::of_owner(seed, *owner, sc.users.habit_spread),
             submit: *submit,
             procs: *procs,
             end,

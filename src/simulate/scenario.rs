@@ -47,6 +47,8 @@ pub struct Users {
     pub count: u32,
     pub response_delay_median_s: f64,
     pub response_delay_sigma: f64,
+    /// Spread of the owners' habits (`cluster::Habit`); 0: every owner alike.
+    pub habit_spread: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
