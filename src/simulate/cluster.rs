@@ -61,6 +61,19 @@ impl Habit {
             delay: (spread * rng.normal()).exp(),
         }
     }
+
+    /// The weights of a plain release and of `qedit_release` for this owner: the same total
+    /// (they release as often as anyone), with the log-odds of fixing first moved by `fixes`.
+    /// Hold kinds where nobody fixes first (no `qedit_release` weight) are left as they are.
+    fn fix_or_not(&self, reaction: Reaction) -> (f64, f64) {
+        let (release, fix) = (reaction.release, reaction.qedit_release);
+        if self.fixes == 0.0 || release <= 0.0 || fix <= 0.0 {
+            return (release, fix);
+        }
+        let total = release + fix;
+        let fixing = 1.0 / (1.0 + (release / fix) * (-self.fixes).exp());
+        (total * (1.0 - fixing), total * fixing)
+    }
 }
 
 /// The hidden cause of a hold.
@@ -1269,14 +1282,10 @@ impl Sim<'_> {
             1 => r.user,
             _ => r.policy,
         };
-        // exp(±fixes/2) shifts the log-odds of fixing against not fixing by `fixes`.
-        let tilt = (self.spec.habit.fixes / 2.0).exp();
-        let mut choice = self.rng.weighted(&[
-            reaction.release / tilt,
-            reaction.qedit_release * tilt,
-            reaction.remove,
-            reaction.nothing,
-        ]);
+        let (release, qedit_release) = self.spec.habit.fix_or_not(reaction);
+        let mut choice =
+            self.rng
+                .weighted(&[release, qedit_release, reaction.remove, reaction.nothing]);
         // Owners who already released in vain lose patience.
         if choice <= 1
             && self.checks > 0
@@ -1530,7 +1539,7 @@ impl Sim<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Habit;
+    use super::{Habit, Reaction};
 
     #[test]
     fn habits_are_per_owner_and_spread_as_asked() {
@@ -1551,5 +1560,28 @@ mod tests {
         assert!((faults - spread).abs() < 0.03, "faults {faults}");
         assert!((fixes - 2.0 * spread).abs() < 0.06, "fixes {fixes}");
         assert!((delay - spread).abs() < 0.03, "delay {delay}");
+    }
+
+    #[test]
+    fn fixing_habits_move_only_the_choice_between_fixing_and_not() {
+        let reaction = |release, qedit_release| Reaction {
+            release,
+            qedit_release,
+            remove: 0.2,
+            nothing: 0.1,
+        };
+        let owner = |fixes| Habit {
+            fixes,
+            ..Habit::AVERAGE
+        };
+        // log-odds of fixing: ln(0.5 / 0.25) + 1.
+        let (r, q) = owner(1.0).fix_or_not(reaction(0.25, 0.5));
+        assert!((r + q - 0.75).abs() < 1e-12, "{r} + {q}");
+        assert!(((q / r).ln() - (2f64.ln() + 1.0)).abs() < 1e-12, "{r} {q}");
+        let (r, q) = owner(-1.0).fix_or_not(reaction(0.25, 0.5));
+        assert!(((q / r).ln() - (2f64.ln() - 1.0)).abs() < 1e-12, "{r} {q}");
+        // Nobody fixes a transfer hold first: its weights stay, whatever the habit.
+        assert_eq!(owner(2.0).fix_or_not(reaction(0.55, 0.0)), (0.55, 0.0));
+        assert_eq!(Habit::AVERAGE.fix_or_not(reaction(0.25, 0.5)), (0.25, 0.5));
     }
 }
