@@ -163,8 +163,8 @@ pub struct EventReader<R> {
     own: Option<File>,
     /// Threads for parallel text batches (1: none; 0: not decided yet).
     threads: usize,
-    /// Bytes per parallel batch.
-    batch: usize,
+    /// Bytes per parallel batch, if the caller chose (else [`EventReader::batch`] picks).
+    batch: Option<usize>,
     /// A mapped file's handle for the parsing threads, which read their chunks themselves.
     read_chunks: Option<Arc<File>>,
     /// In a parallel worker: year effects by event offset, instead of resolving years.
@@ -239,7 +239,7 @@ impl<R: Read> EventReader<R> {
             buf: Data::Buf(Vec::new()),
             own: None,
             threads: 0,
-            batch: BATCH,
+            batch: None,
             read_chunks: None,
             defer: None,
             last_observe: None,
@@ -289,9 +289,6 @@ impl<R: Read> EventReader<R> {
     /// (of one job's, if `job` is given). Events are parsed in full as before, but counted
     /// and dropped on the thread that parsed them, not passed between threads.
     pub fn count_only(&mut self, job: Option<(i64, Option<i64>)>) {
-        if self.batch == BATCH {
-            self.batch = COUNT_BATCH;
-        }
         self.tally = Some(Tally {
             job,
             counts: EventCounts::default(),
@@ -306,7 +303,16 @@ impl<R: Read> EventReader<R> {
     /// Bytes per parallel batch (tests make it small to split often).
     #[doc(hidden)]
     pub fn set_batch_bytes(&mut self, bytes: usize) {
-        self.batch = bytes.clamp(64, BATCH);
+        self.batch = Some(bytes.clamp(64, BATCH));
+    }
+
+    /// Bytes per parallel batch: the caller's choice, else larger when only counting.
+    fn batch(&self) -> usize {
+        self.batch.unwrap_or(if self.tally.is_some() {
+            COUNT_BATCH
+        } else {
+            BATCH
+        })
     }
 
     /// The format detected (or forced), once the first byte has been seen.
@@ -356,6 +362,7 @@ impl<R: Read> EventReader<R> {
     }
 
     fn fill(&mut self) -> io::Result<bool> {
+        let batch = self.batch();
         let buf = match &mut self.buf {
             Data::Map { map, end, .. } => {
                 let grown = (*end + READ_CHUNK).min(map.len());
@@ -380,11 +387,7 @@ impl<R: Read> EventReader<R> {
         // Read into a scratch block allocated once, so no read pays for zeroing fresh memory;
         // a batch's worth when text is parsed in parallel (one read: never waits for more
         // than a pipe has).
-        let chunk = if self.threads > 1 {
-            self.batch
-        } else {
-            READ_CHUNK
-        };
+        let chunk = if self.threads > 1 { batch } else { READ_CHUNK };
         let scratch = self
             .scratch
             .get_or_insert_with(|| vec![0u8; chunk].into_boxed_slice());
@@ -924,10 +927,11 @@ impl<R: Read> EventReader<R> {
     fn text_batch(&mut self) -> bool {
         // Reads happen only where the sequential path would read (`fill`, which reads a
         // batch at a time here): a batch never waits on a pipe for data.
+        let batch = self.batch();
         if let Data::Map { map, end, .. } = &mut self.buf {
-            *end = (*end).max((self.pos + self.batch + READ_CHUNK).min(map.len()));
+            *end = (*end).max((self.pos + batch + READ_CHUNK).min(map.len()));
         }
-        if self.buf.len() - self.pos < self.batch / 8 {
+        if self.buf.len() - self.pos < batch / 8 {
             return false;
         }
         let buf = std::mem::take(&mut self.buf);
@@ -944,7 +948,7 @@ impl<R: Read> EventReader<R> {
         let cuts = batch_cuts(
             data,
             self.threads * 16,
-            self.batch,
+            batch,
             file.as_ref().map(|(f, at)| (&**f, *at)),
         );
         if cuts.len() < 3 {
@@ -1337,19 +1341,25 @@ thread_local! {
 /// each other; a chunk of a few hundred KB copied into a buffer of the thread's own is also
 /// in its cache when parsed.
 fn read_chunk<'c>(file: &File, at: u64, len: usize, copy: &'c mut Vec<u8>) -> Option<&'c [u8]> {
+    if copy.len() < len {
+        copy.resize(len, 0);
+    }
+    read_at(file, at, &mut copy[..len]).ok()?;
+    Some(&copy[..len])
+}
+
+/// `buf.len()` bytes of `file` from `at`, without moving its cursor (`pread`); an error
+/// where the platform has no such read, and the callers read the map instead.
+fn read_at(file: &File, at: u64, buf: &mut [u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        if copy.len() < len {
-            copy.resize(len, 0);
-        }
-        file.read_exact_at(&mut copy[..len], at).ok()?;
-        Some(&copy[..len])
+        file.read_exact_at(buf, at)
     }
     #[cfg(not(unix))]
     {
-        let _ = (file, at, len, copy);
-        None
+        let _ = (file, at, buf);
+        Err(std::io::ErrorKind::Unsupported.into())
     }
 }
 
@@ -1431,37 +1441,25 @@ fn batch_cuts(data: &[u8], n: usize, batch: usize, file: Option<(&File, u64)>) -
 /// `file` (where `data` starts at offset `at`) a few KB at a time; the map is looked at only
 /// if the file cannot be read.
 fn boundary_read(file: &File, at: u64, data: &[u8], from: usize) -> Option<usize> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        const WINDOW: usize = 4096;
-        let mut window = [0u8; WINDOW];
-        let mut start = from;
-        while start < data.len() {
-            let len = WINDOW.min(data.len() - start);
-            if file
-                .read_exact_at(&mut window[..len], at + start as u64)
-                .is_err()
-            {
-                return boundary(data, start);
-            }
-            // A boundary whose header start lies wholly in the window is one in `data` too.
-            if let Some(k) = boundary(&window[..len], 0) {
-                return Some(start + k);
-            }
-            if start + len == data.len() {
-                return None;
-            }
-            // The next window overlaps this one by a `\n...\r\n` and a header's first bytes.
-            start += len - 10;
+    const WINDOW: usize = 4096;
+    let mut window = [0u8; WINDOW];
+    let mut start = from;
+    while start < data.len() {
+        let len = WINDOW.min(data.len() - start);
+        if read_at(file, at + start as u64, &mut window[..len]).is_err() {
+            return boundary(data, start);
         }
-        None
+        // A boundary whose header start lies wholly in the window is one in `data` too.
+        if let Some(k) = boundary(&window[..len], 0) {
+            return Some(start + k);
+        }
+        if start + len == data.len() {
+            return None;
+        }
+        // The next window overlaps this one by a `\n...\r\n` and a header's first bytes.
+        start += len - 10;
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, at);
-        boundary(data, from)
-    }
+    None
 }
 
 /// The first event boundary after `from`: the start of a line that looks like a header,
