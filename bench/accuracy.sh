@@ -5,22 +5,31 @@
 # pool's own test split (its latest 20% of holds), and print ROC AUC and ECE of the model, the
 # per-(HoldReasonCode, HoldReasonSubCode) table and the reference design; then the means.
 #   bash bench/accuracy.sh [JOBS=100000] [SEEDS="11 12 13"]
-# About 2-3 minutes per seed on this machine (release build).
+# HOLDADVISOR_BIN=path uses that binary instead of building this tree's (to compare two
+# versions side by side); ACCURACY_OUT=dir writes there instead of bench/out/accuracy-JOBS
+# (the simulated pools are reused when present).
+# About 2-3 minutes per seed on this machine (release build). Then bench/ece_floor.py: the ECE a
+# perfectly calibrated model would show on each split, and the splits' ECE pooled.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${1:-100000}
 seeds=${2:-11 12 13}
 target=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet
-bin=$target/release/holdadvisor
-out=bench/out/accuracy-$jobs
+if [ -n "${HOLDADVISOR_BIN:-}" ]; then
+    bin=$HOLDADVISOR_BIN
+else
+    cargo build --release --quiet
+    bin=$target/release/holdadvisor
+fi
+out=${ACCURACY_OUT:-bench/out/accuracy-$jobs}
 mkdir -p "$out"
 for s in $seeds; do
     [ -f "$out/sim-$s/EventLog" ] || "$bin" simulate --jobs "$jobs" --seed "$s" --out "$out/sim-$s" >/dev/null
     rm -rf "$out/model-$s"
     "$bin" train --data "$out/sim-$s" --out "$out/model-$s" --quiet \
         --note "SIMULATED: holdadvisor simulate --jobs $jobs --seed $s" >/dev/null
-    "$bin" evaluate --model "$out/model-$s" --data "$out/sim-$s" --json >"$out/eval-$s.json"
+    "$bin" evaluate --model "$out/model-$s" --data "$out/sim-$s" --json \
+        --predictions "$out/pred-$s.csv" >"$out/eval-$s.json"
 done
 python3 - "$out" $seeds <<'PY'
 import json, sys
@@ -35,7 +44,7 @@ for s in seeds:
     table = by["code-subcode-table"]
     pc = d.get("pool_calibration")
     rows.append((s, m["n"], m["roc_auc"], m["ece"], table["roc_auc"], ref["roc_auc"] if ref else float("nan"),
-                 pc["metrics"]["ece"] if pc else float("nan"), bool(pc and pc["adopted"])))
+                 pc["metrics"]["ece"] if pc else float("nan"), bool(pc and pc["adopted"]), m["brier"]))
     b = d.get("bootstrap")
     if b:
         iv = {p["name"]: p for p in b["predictors"]}
@@ -43,12 +52,12 @@ for s in seeds:
         ti = iv["code-subcode-table"]["roc_auc_below_first"]
         intervals.append((s, b["clusters"], mi["roc_auc"], mi["ece"], ti))
 print("SIMULATED pools (synthetic data), each model scored on its own pool's later test split")
-print("seed  test n  model AUC  model ECE  code+subcode AUC  reference AUC  model - table  ECE as scan uses it (pool fit adopted)")
-for s, n, auc, ece, t, r, pece, adopted in rows:
-    print(f"{s:>4}  {n:>6}  {auc:9.4f}  {ece:9.4f}  {t:16.4f}  {r:13.4f}  {auc - t:+13.4f}  {pece:9.4f} ({'yes' if adopted else 'no'})")
+print("seed  test n  model AUC  model ECE  model Brier  code+subcode AUC  reference AUC  model - table  ECE as scan uses it (pool fit adopted)")
+for s, n, auc, ece, t, r, pece, adopted, brier in rows:
+    print(f"{s:>4}  {n:>6}  {auc:9.4f}  {ece:9.4f}  {brier:11.4f}  {t:16.4f}  {r:13.4f}  {auc - t:+13.4f}  {pece:9.4f} ({'yes' if adopted else 'no'})")
 k = len(rows)
 mean = lambda i: sum(r[i] for r in rows) / k
-print(f"mean  {'':>6}  {mean(2):9.4f}  {mean(3):9.4f}  {mean(4):16.4f}  {mean(5):13.4f}  {mean(2) - mean(4):+13.4f}  {mean(6):9.4f}")
+print(f"mean  {'':>6}  {mean(2):9.4f}  {mean(3):9.4f}  {mean(8):11.4f}  {mean(4):16.4f}  {mean(5):13.4f}  {mean(2) - mean(4):+13.4f}  {mean(6):9.4f}")
 if intervals:
     print(f"90% intervals from resampling each test split's ClusterIds (procs of a cluster share their fate):")
     print("seed  clusters  model AUC          model ECE          model AUC - table AUC")
@@ -57,3 +66,6 @@ if intervals:
         print(f"{s:>4}  {c:>8}  {f(a):17}  {f(e):17}  {f(t)}")
 print(f"seeds with ECE <= 0.05: {sum(r[3] <= 0.05 for r in rows)} of {k}; as scan uses the model: {sum(r[6] <= 0.05 for r in rows)} of {k}")
 PY
+# How much of each split's ECE a calibrated model would show too (episodes of one cluster and
+# hold code share their fate), and the ECE of the splits pooled.
+python3 bench/ece_floor.py $(for s in $seeds; do echo "$out/pred-$s.csv"; done)
