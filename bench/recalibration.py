@@ -9,6 +9,7 @@
 # val_lastF (on its newest fraction F), val_expT (weights e^((t - t_end)/(T * span))).
 # Probabilities in the CSV are already calibrated; refitting on their logits composes with that.
 import csv, math, sys
+from ece_floor import ece  # the same 10 equal-width bins
 def load(p):
     rows=[]
     for r in csv.DictReader(open(p)):
@@ -16,11 +17,6 @@ def load(p):
         pr=min(max(float(r['probability']),1e-6),1-1e-6)
         rows.append((r['split'],int(r['hold_time']),math.log(pr/(1-pr)),int(r['label']),int(r['code']),int(r['subcode'])))
     return rows
-def ece(ps,ys,bins=10):
-    b=[[0,0,0] for _ in range(bins)]
-    for p,y in zip(ps,ys):
-        k=min(int(p*bins),bins-1); b[k][0]+=1; b[k][1]+=p; b[k][2]+=y
-    n=len(ps); return sum(abs(s-y) for c,s,y in b if c)/n
 def sig(x): return 1/(1+math.exp(-x)) if x>-60 else 0.0
 def platt(z,y,w,iters=200):
     a,b=1.0,0.0
