@@ -8,18 +8,17 @@
 # HOLDADVISOR_BIN=path uses that binary instead of building this tree's (to compare two
 # versions side by side); ACCURACY_OUT=dir writes there instead of bench/out/accuracy-JOBS
 # (the simulated pools are reused when present).
-# About 2-3 minutes per seed on this machine (release build). Then bench/ece_floor.py: the ECE a
+# About 3.5 minutes per seed on this machine (release build). Then bench/ece_floor.py: the ECE a
 # perfectly calibrated model would show on each split, and the splits' ECE pooled.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${1:-100000}
 seeds=${2:-11 12 13}
-target=${CARGO_TARGET_DIR:-$PWD/target}
 if [ -n "${HOLDADVISOR_BIN:-}" ]; then
     bin=$HOLDADVISOR_BIN
 else
     cargo build --release --quiet
-    bin=$target/release/holdadvisor
+    bin=${CARGO_TARGET_DIR:-$PWD/target}/release/holdadvisor
 fi
 out=${ACCURACY_OUT:-bench/out/accuracy-$jobs}
 mkdir -p "$out"
