@@ -42,8 +42,10 @@ for s in seeds:
     ref = next((v for k, v in by.items() if k.startswith("reference")), None)
     table = by["code-subcode-table"]
     pc = d.get("pool_calibration")
+    cr = (d.get("collect_replay") or {}).get("metrics") or {}
     rows.append((s, m["n"], m["roc_auc"], m["ece"], table["roc_auc"], ref["roc_auc"] if ref else float("nan"),
-                 pc["metrics"]["ece"] if pc else float("nan"), bool(pc and pc["adopted"]), m["brier"]))
+                 pc["metrics"]["ece"] if pc else float("nan"), bool(pc and pc["adopted"]), m["brier"],
+                 cr.get("roc_auc", float("nan")), cr.get("ece", float("nan")), cr.get("brier", float("nan"))))
     b = d.get("bootstrap")
     if b:
         iv = {p["name"]: p for p in b["predictors"]}
@@ -51,19 +53,21 @@ for s in seeds:
         ti = iv["code-subcode-table"]["roc_auc_below_first"]
         intervals.append((s, b["clusters"], mi["roc_auc"], mi["ece"], ti))
 print("SIMULATED pools (synthetic data), each model scored on its own pool's later test split")
-print("seed  test n  model AUC  model ECE  model Brier  code+subcode AUC  reference AUC  model - table  ECE as scan uses it (pool fit adopted)")
-for s, n, auc, ece, t, r, pece, adopted, brier in rows:
-    print(f"{s:>4}  {n:>6}  {auc:9.4f}  {ece:9.4f}  {brier:11.4f}  {t:16.4f}  {r:13.4f}  {auc - t:+13.4f}  {pece:9.4f} ({'yes' if adopted else 'no'})")
+print("seed  test n  model AUC  model ECE  model Brier  code+subcode AUC  reference AUC  model - table  ECE, pool fit once (adopted)  as collect serves it: AUC  ECE  Brier")
+for s, n, auc, ece, t, r, pece, adopted, brier, cauc, cece, cbrier in rows:
+    print(f"{s:>4}  {n:>6}  {auc:9.4f}  {ece:9.4f}  {brier:11.4f}  {t:16.4f}  {r:13.4f}  {auc - t:+13.4f}  {pece:9.4f} ({'yes' if adopted else 'no'})"
+          f"  {cauc:22.4f}  {cece:6.4f}  {cbrier:6.4f}")
 k = len(rows)
 mean = lambda i: sum(r[i] for r in rows) / k
-print(f"mean  {'':>6}  {mean(2):9.4f}  {mean(3):9.4f}  {mean(8):11.4f}  {mean(4):16.4f}  {mean(5):13.4f}  {mean(2) - mean(4):+13.4f}  {mean(6):9.4f}")
+print(f"mean  {'':>6}  {mean(2):9.4f}  {mean(3):9.4f}  {mean(8):11.4f}  {mean(4):16.4f}  {mean(5):13.4f}  {mean(2) - mean(4):+13.4f}  {mean(6):9.4f}"
+      f"        {mean(9):22.4f}  {mean(10):6.4f}  {mean(11):6.4f}")
 if intervals:
     print(f"90% intervals from resampling each test split's ClusterIds (procs of a cluster share their fate):")
     print("seed  clusters  model AUC          model ECE          model AUC - table AUC")
     f = lambda i: f"{i['low']:.3f} to {i['high']:.3f}" if i else "n/a"
     for s, c, a, e, t in intervals:
         print(f"{s:>4}  {c:>8}  {f(a):17}  {f(e):17}  {f(t)}")
-print(f"seeds with ECE <= 0.05: {sum(r[3] <= 0.05 for r in rows)} of {k}; as scan uses the model: {sum(r[6] <= 0.05 for r in rows)} of {k}")
+print(f"seeds with ECE <= 0.05: {sum(r[3] <= 0.05 for r in rows)} of {k}; pool fit once: {sum(r[6] <= 0.05 for r in rows)} of {k}; as collect serves it: {sum(r[10] <= 0.05 for r in rows)} of {k}")
 PY
 # How much of each split's ECE a calibrated model would show too (episodes of one cluster and
 # hold code share their fate), and the ECE of the splits pooled.

@@ -33,16 +33,19 @@ def load(kind, s):
     d = json.load(open(f"{out}/eval-{kind}-{s}.json"))
     by = {b["name"]: b["metrics"] for b in d["baselines"]}
     ref = next((v for k, v in by.items() if k.startswith("reference")), None)
-    return d["model"]["metrics"], by["code-subcode-table"], ref, d.get("pool_calibration")
+    return d["model"]["metrics"], by["code-subcode-table"], ref, d.get("pool_calibration"), (d.get("collect_replay") or {}).get("metrics")
 print("Pools by bench/othergen.py (SYNTHETIC; another generator than holdadvisor simulate)")
-print("seed  test n | trained on the pool: AUC   ECE  | table AUC  reference AUC | shipped model, test split: AUC   ECE  | + pool fit: AUC   ECE  (adopted) | all episodes: n   AUC   ECE  (table AUC)")
+print("seed  test n | trained on the pool: AUC   ECE  (as collect serves it: AUC   ECE) | table AUC  reference AUC | shipped model, test split: AUC   ECE  | + pool fit once: AUC   ECE  (adopted) | as collect serves it: AUC   ECE | all episodes: n   AUC   ECE  (table AUC)")
+def replayed(m):
+    return f"{m['roc_auc']:5.3f} {m['ece']:5.3f}" if m else "  n/a   n/a"
 def pooled(pc):
     return f"{pc['metrics']['roc_auc']:17.3f} {pc['metrics']['ece']:5.3f} ({'yes' if pc['adopted'] else 'no'})" if pc else f"{'n/a':>30}"
 for s in seeds:
-    own, table, ref, _ = load("own", s)
-    dft, _, _, pc = load("default", s)
-    alld, allt, _, _ = load("default-all", s)
-    print(f"{s:>4}  {own['n']:>6} | {own['roc_auc']:27.3f} {own['ece']:5.3f} | {table['roc_auc']:9.3f}  {ref['roc_auc'] if ref else float('nan'):13.3f} |"
-          f" {dft['roc_auc']:30.3f} {dft['ece']:5.3f} | {pooled(pc)}   | {alld['n']:16} {alld['roc_auc']:5.3f} {alld['ece']:5.3f}  ({allt['roc_auc']:.3f})")
-print("pool fit: the model refitted to the pool's own earlier resolved holds (its logit and the pool's (code, subcode) success rate), as scan and q do")
+    own, table, ref, _, own_cr = load("own", s)
+    dft, _, _, pc, dft_cr = load("default", s)
+    alld, allt, _, _, _ = load("default-all", s)
+    print(f"{s:>4}  {own['n']:>6} | {own['roc_auc']:27.3f} {own['ece']:5.3f}  ({replayed(own_cr):>33}) | {table['roc_auc']:9.3f}  {ref['roc_auc'] if ref else float('nan'):13.3f} |"
+          f" {dft['roc_auc']:30.3f} {dft['ece']:5.3f} | {pooled(pc)}        | {replayed(dft_cr):>30} | {alld['n']:16} {alld['roc_auc']:5.3f} {alld['ece']:5.3f}  ({allt['roc_auc']:.3f})")
+print("pool fit once: the model refitted to the pool's own resolved holds before the test split (its logit and the pool's (code, subcode) success rate)")
+print("as collect serves it: each test hold given the fit made on the outcomes decided before it, refitted every 1,024 new outcomes, as `collect` following the log does")
 PY

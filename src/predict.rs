@@ -11,7 +11,9 @@ use anyhow::Context;
 use holdadvisor_models::encode::Episode;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
-use holdadvisor_models::pool_calibration::{PoolCalibration, ResolvedHold};
+use holdadvisor_models::pool_calibration::{
+    CALIBRATION_WINDOW, PoolCalibration, ResolvedHold, newest_resolved,
+};
 use holdadvisor_parsers::JobId;
 use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
@@ -411,25 +413,6 @@ impl<'a> Advisor<'a> {
     }
 }
 
-/// Resolved holds among the newest `CALIBRATION_WINDOW` that still have their tensors, at
-/// most `CALIBRATION_HOLDS` spread evenly over them, oldest first: what [`fit_to_pool`] is
-/// given. The window is of holds, whatever became of them: picking the newest *resolved*
-/// holds instead would pick mostly failures, which resolve sooner than successes.
-pub fn newest_resolved(episodes: &[Episode]) -> Vec<usize> {
-    let from = episodes.len().saturating_sub(CALIBRATION_WINDOW);
-    let mut resolved: Vec<usize> = (from..episodes.len())
-        .filter(|&i| episodes[i].label.target().is_some() && !episodes[i].inputs.is_empty())
-        .collect();
-    resolved.sort_by_key(|&i| (episodes[i].hold_time, i));
-    if resolved.len() > CALIBRATION_HOLDS {
-        let n = resolved.len();
-        resolved = (0..CALIBRATION_HOLDS)
-            .map(|k| resolved[k * n / CALIBRATION_HOLDS])
-            .collect();
-    }
-    resolved
-}
-
 /// The model refitted to the pool's resolved holds in `resolved` (oldest first), when that
 /// lowers the newest ones' log-loss; see [`PoolCalibration`].
 pub fn fit_to_pool(
@@ -494,13 +477,6 @@ pub struct ReadLog {
     /// tensors: what the model is refitted to the pool on.
     pub resolved: Vec<usize>,
 }
-
-/// Resolved holds the model is refitted to the pool on: enough to fit three weights and a
-/// table of rates per (code, subcode), few enough to predict in a tenth of a second.
-const CALIBRATION_HOLDS: usize = 8192;
-
-/// The newest holds (episodes, in the order they began) whose resolved ones are used for it.
-const CALIBRATION_WINDOW: usize = 4 * CALIBRATION_HOLDS;
 
 /// Reads and encodes an event log, streamed (a global log has millions of events). The
 /// newest open episode of each job in `wanted` (of every job, without it) keeps its tensor,
@@ -574,7 +550,7 @@ pub fn read_log(
         .join()
         .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?;
     let mut episodes = stream.finish();
-    let resolved = newest_resolved(&episodes);
+    let resolved = newest_resolved(&episodes, None);
     let mut for_refit = vec![false; episodes.len()];
     for &i in &resolved {
         for_refit[i] = true;

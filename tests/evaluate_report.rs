@@ -254,6 +254,7 @@ fn evaluate_report_writes_markdown_svg_and_png() {
         "{}",
         all["pool_calibration"]
     );
+    assert!(all["collect_replay"].is_null(), "{}", all["collect_replay"]);
 
     // On the test split: the model refitted to the pool's earlier resolved holds (training
     // and validation splits), scored on the same episodes as the model.
@@ -318,6 +319,21 @@ fn evaluate_report_writes_markdown_svg_and_png() {
             "{pc}"
         );
         assert!(pc["weights"][0].as_f64().unwrap() >= 0.0);
+    }
+    // Replaying `collect` over the test split: every test hold scored, fits made as outcomes
+    // came in (the first at the first test hold, with the earlier splits' outcomes known).
+    let replay = &test["collect_replay"];
+    assert_eq!(
+        replay["metrics"]["n"], test["model"]["metrics"]["n"],
+        "{replay}"
+    );
+    let fits = replay["fits"].as_u64().unwrap();
+    assert!(
+        fits >= 1 && replay["adopted"].as_u64().unwrap() <= fits,
+        "{replay}"
+    );
+    if replay["adopted"] == 0 {
+        assert_eq!(replay["metrics"], test["model"]["metrics"]);
     }
 }
 

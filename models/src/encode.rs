@@ -214,6 +214,9 @@ pub struct Episode {
     /// The job's NumHolds counting this hold (what `periodic_release` would see).
     pub num_holds: u32,
     pub label: Label,
+    /// Unix seconds of the event that decided the label (`None` while open): from then on
+    /// the outcome is known, to a model refitted to the pool as much as to its owner.
+    pub decided_time: Option<i64>,
     /// Released at least once since the hold (false for episodes still held).
     pub released: bool,
     /// One input per encoder of the stream, in the order given to [`EpisodeStream::new`].
@@ -595,6 +598,7 @@ impl EpisodeStream {
                 let label = job.labeller.label();
                 let e = &mut self.episodes[ep];
                 e.label = label;
+                e.decided_time = Some(now);
                 if matches!(label, Label::Positive | Label::Negative) {
                     let ok = label == Label::Positive;
                     self.pool.add_outcome(now, e.code, e.subcode, job.site, ok);
@@ -772,6 +776,7 @@ impl EpisodeStream {
                 subcode,
                 num_holds: job.holds,
                 label: Label::Open,
+                decided_time: None,
                 released: false,
                 inputs,
             });

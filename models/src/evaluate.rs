@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::bootstrap::{ClusterBootstrap, RESAMPLES, cluster_bootstrap};
 use crate::data::Sample;
 use crate::encode::Episode;
-use crate::pool_calibration::{PoolCalibration, ResolvedHold};
+use crate::pool_calibration::{PoolCalibration, ResolvedHold, replay_collect};
 
 /// Counts at threshold 0.5 (positive = release succeeds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -430,6 +430,11 @@ pub struct Report {
     /// pool it was not trained on. `None` for `--split all`.
     #[serde(default)]
     pub pool_calibration: Option<PoolCalibrationScore>,
+    /// The model as `collect` following the log would have served the test split: each hold
+    /// given the pool fit made on the outcomes decided before it, refitted as they came in
+    /// ([`crate::pool_calibration::replay_collect`]). `None` for `--split all`.
+    #[serde(default)]
+    pub collect_replay: Option<CollectReplayScore>,
     /// Intervals for the model and the baselines from resampling the split's ClusterIds
     /// ([`crate::bootstrap`]): the procs of a cluster share their fate, so the split's
     /// figures are less sure than its episode count suggests.
@@ -455,6 +460,16 @@ pub struct PoolCalibrationScore {
     /// Mean log-loss on the newest fifth: as is, refitted on the older four fifths.
     pub held_out_log_loss: Option<(f64, f64)>,
     /// The refitted model on the test split (the model's own metrics when not adopted).
+    pub metrics: Metrics,
+}
+
+/// The model scored as a replay of `collect` served it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectReplayScore {
+    /// Pool fits made over the split, and how many were adopted (the others left the model
+    /// as it is until the next).
+    pub fits: usize,
+    pub adopted: usize,
     pub metrics: Metrics,
 }
 
@@ -601,6 +616,22 @@ pub fn evaluate_model_dir_on(
             metrics: metrics(&refitted, &labels),
         }
     });
+    let collect_replay = (split == "test").then(|| {
+        // In the order the holds began, which is the order `collect` met them in.
+        let mut order: Vec<usize> = (0..chosen.len()).collect();
+        order.sort_by_key(|&k| chosen[k].episode);
+        let targets: Vec<usize> = order.iter().map(|&k| chosen[k].episode).collect();
+        let replay = replay_collect(&episodes, &all_probs, &targets);
+        let mut replayed = vec![0.0; chosen.len()];
+        for (&k, p) in order.iter().zip(replay.probabilities) {
+            replayed[k] = p;
+        }
+        CollectReplayScore {
+            fits: replay.fits,
+            adopted: replay.adopted,
+            metrics: metrics(&replayed, &labels),
+        }
+    });
     let mut scored = Vec::new();
     let mut curves = vec![(model.name.clone(), probs.clone())];
     for b in baselines(&episodes, &train) {
@@ -707,6 +738,7 @@ pub fn evaluate_model_dir_on(
         malformed_events: malformed,
         truth,
         pool_calibration,
+        collect_replay,
         bootstrap,
         scores: SplitScores {
             labels,
@@ -758,6 +790,19 @@ impl Report {
                     pc.episodes
                 ));
             }
+        }
+        if let Some(r) = &self.collect_replay {
+            s.push_str(&format!(
+                "\nAs `collect` following the log would have served each test hold: refitted to the pool on the outcomes decided before it, again after every {} more ({} fits, {} adopted):\n\n",
+                crate::pool_calibration::REFIT_OUTCOMES,
+                r.fits,
+                r.adopted
+            ));
+            let row = Scored {
+                name: "model + pool fit as collect serves it".into(),
+                metrics: r.metrics.clone(),
+            };
+            s.push_str(&metrics_table(&[&row]));
         }
         if let Some(t) = &self.truth {
             s.push_str(&format!(

@@ -15,8 +15,14 @@
 //! The refit is adopted only when it earns it: fitted on the older 80% of the resolved holds
 //! (rates from those alone), it must lower the log-loss of the newest 20%; then it is refitted
 //! on all of them. A model that already fits the pool is left as it is.
+//!
+//! Which holds it is fitted on ([`newest_resolved`]) and how often a followed log refits
+//! ([`REFIT_OUTCOMES`]) are defined here once, for `scan`, `q` and `collect` to use and for
+//! `evaluate` to replay ([`replay_collect`]).
 
 use std::collections::HashMap;
+
+use crate::encode::Episode;
 
 /// The fewest resolved holds, and of each outcome, a refit is tried on.
 pub const MIN_EPISODES: usize = 200;
@@ -26,6 +32,97 @@ pub const MIN_PER_OUTCOME: usize = 20;
 const SHRINK: f64 = 10.0;
 /// Ridge toward the model as it is (weights 1, 0, 0), per resolved hold.
 const RIDGE: f64 = 1e-3;
+
+/// Resolved holds the model is refitted to the pool on: enough to fit three weights and a
+/// table of rates per (code, subcode), few enough to predict in a tenth of a second.
+pub const CALIBRATION_HOLDS: usize = 8192;
+
+/// The newest holds (episodes, in the order they began) whose resolved ones are used for it.
+pub const CALIBRATION_WINDOW: usize = 4 * CALIBRATION_HOLDS;
+
+/// New outcomes after which `collect`, following a log, fits the model to the pool again.
+pub const REFIT_OUTCOMES: usize = 1024;
+
+/// Resolved holds among the newest [`CALIBRATION_WINDOW`] of `episodes` (in the order they
+/// began) that still have their tensors, at most [`CALIBRATION_HOLDS`] spread evenly over
+/// them, oldest first: what a fit is given. With `known_before`, only outcomes decided
+/// before that Unix second count (a replay of the log as it stood then). The window is of
+/// holds, whatever became of them: picking the newest *resolved* holds instead would pick
+/// mostly failures, which resolve sooner than successes.
+pub fn newest_resolved(episodes: &[Episode], known_before: Option<i64>) -> Vec<usize> {
+    let from = episodes.len().saturating_sub(CALIBRATION_WINDOW);
+    let known = |e: &Episode| match (known_before, e.decided_time) {
+        (None, _) => true,
+        (Some(t), Some(d)) => d < t,
+        (Some(_), None) => false,
+    };
+    let mut resolved: Vec<usize> = (from..episodes.len())
+        .filter(|&i| {
+            let e = &episodes[i];
+            e.label.target().is_some() && known(e) && !e.inputs.is_empty()
+        })
+        .collect();
+    resolved.sort_by_key(|&i| (episodes[i].hold_time, i));
+    if resolved.len() > CALIBRATION_HOLDS {
+        let n = resolved.len();
+        resolved = (0..CALIBRATION_HOLDS)
+            .map(|k| resolved[k * n / CALIBRATION_HOLDS])
+            .collect();
+    }
+    resolved
+}
+
+/// What a replay of `collect` gave some holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// One probability per target: the model's, refitted by the fit in force at its hold.
+    pub probabilities: Vec<f32>,
+    /// Fits tried, and how many were adopted.
+    pub fits: usize,
+    pub adopted: usize,
+}
+
+/// The probabilities `collect`, following the log from its start, would have stored for the
+/// holds at `targets` (indices into `episodes`, which are in the order they began;
+/// `probabilities` holds the model's own for every episode). At each target's hold it uses the fit
+/// made on the outcomes decided before that hold, redone after every [`REFIT_OUTCOMES`]
+/// newly decided ones: only what the log said at the time.
+pub fn replay_collect(episodes: &[Episode], probabilities: &[f32], targets: &[usize]) -> Replay {
+    let mut decided: Vec<i64> = episodes.iter().filter_map(|e| e.decided_time).collect();
+    decided.sort_unstable();
+    let mut out = Replay {
+        probabilities: Vec::with_capacity(targets.len()),
+        fits: 0,
+        adopted: 0,
+    };
+    let mut fit: Option<PoolCalibration> = None;
+    let mut outcomes_at_fit: Option<usize> = None;
+    for &i in targets {
+        let ep = &episodes[i];
+        let outcomes = decided.partition_point(|&d| d < ep.hold_time);
+        if outcomes_at_fit.is_none_or(|n| outcomes >= n + REFIT_OUTCOMES) {
+            let holds: Vec<ResolvedHold> = newest_resolved(&episodes[..=i], Some(ep.hold_time))
+                .into_iter()
+                .map(|j| ResolvedHold {
+                    probability: probabilities[j],
+                    code: episodes[j].code,
+                    subcode: episodes[j].subcode,
+                    released_ok: episodes[j].label.target() == Some(1.0),
+                })
+                .collect();
+            fit = PoolCalibration::fit(&holds);
+            outcomes_at_fit = Some(outcomes);
+            out.fits += 1;
+            out.adopted += usize::from(fit.is_some());
+        }
+        let p = probabilities[i];
+        out.probabilities.push(match &fit {
+            Some(f) => f.apply(p, ep.code, ep.subcode),
+            None => p,
+        });
+    }
+    out
+}
 
 /// One resolved hold: the model's probability, the hold's codes, and whether the release
 /// succeeded.
@@ -397,5 +494,87 @@ mod tests {
         let d = solve3(a, b).unwrap();
         assert!((0..3).all(|k| (d[k] - x[k]).abs() < 1e-12), "{d:?}");
         assert!(solve3([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 1.0]], b).is_none());
+    }
+
+    /// Holds a minute apart, each decided ten minutes later: code 12 holds succeed 9 times
+    /// in 10 until `switch`, then 1 in 10; code 13 holds half the time throughout. The model
+    /// says 0.9 for code 12 and 0.5 for code 13, whatever happened.
+    fn drifting_log(n: usize, switch: usize) -> (Vec<Episode>, Vec<f32>) {
+        use crate::encode::EpisodeInput;
+        use crate::labels::Label;
+        let mut episodes = Vec::new();
+        let mut probabilities = Vec::new();
+        for i in 0..n {
+            let code = if i % 2 == 0 { 12 } else { 13 };
+            let ok = match code {
+                12 if i < switch => i % 10 != 0,
+                12 => i % 10 == 0,
+                _ => i % 4 == 1,
+            };
+            let hold_time = 1_000_000 + 60 * i as i64;
+            episodes.push(Episode {
+                job: holdadvisor_parsers::JobId {
+                    cluster: i as i64,
+                    proc: 0,
+                    subproc: 0,
+                },
+                index: 0,
+                hold_time,
+                code,
+                subcode: 0,
+                num_holds: 1,
+                label: if ok { Label::Positive } else { Label::Negative },
+                decided_time: Some(hold_time + 600),
+                released: true,
+                inputs: vec![EpisodeInput::from_dense(1, 1, &[1.0])],
+            });
+            probabilities.push(if code == 12 { 0.9 } else { 0.5 });
+        }
+        (episodes, probabilities)
+    }
+
+    #[test]
+    fn a_replay_follows_drift_with_the_outcomes_known_at_each_hold() {
+        let (episodes, probabilities) = drifting_log(6000, 3000);
+        let targets: Vec<usize> = (0..6000).collect();
+        let replay = replay_collect(&episodes, &probabilities, &targets);
+        // Before MIN_EPISODES outcomes are known there is no fit: the model as it is.
+        assert_eq!(replay.probabilities[100], 0.9);
+        assert_eq!(replay.probabilities[101], 0.5);
+        // Refitted after every REFIT_OUTCOMES newly decided holds, from the first target on.
+        let decided_by_last = 6000 - 11;
+        assert_eq!(replay.fits, 1 + decided_by_last / REFIT_OUTCOMES);
+        assert!(replay.adopted >= 1, "{replay:?}");
+        // After the switch, the fits pull code 12 down from the model's 0.9.
+        let last_12 = replay.probabilities[5998];
+        assert!(last_12 < 0.7, "code 12 at the end: {last_12}");
+        assert!(replay.probabilities[2998] > last_12);
+    }
+
+    #[test]
+    fn a_replay_uses_no_outcome_decided_after_the_hold() {
+        use crate::labels::Label;
+        let (episodes, probabilities) = drifting_log(6000, 3000);
+        let target = 4500;
+        let before = replay_collect(&episodes, &probabilities, &[target]);
+        // Every outcome decided at or after the target's hold turned around, and episodes
+        // with no outcome yet: the replayed probability must not move.
+        let mut altered = episodes.clone();
+        let t = episodes[target].hold_time;
+        for e in altered.iter_mut().filter(|e| e.decided_time.unwrap() >= t) {
+            e.label = match e.label {
+                Label::Positive => Label::Negative,
+                _ => Label::Positive,
+            };
+        }
+        let after = replay_collect(&altered, &probabilities, &[target]);
+        assert_eq!(before, after);
+        // While turning around an outcome known by then does move it.
+        let mut known = episodes.clone();
+        for e in known[3000..4400].iter_mut() {
+            e.label = Label::Positive;
+        }
+        let moved = replay_collect(&known, &probabilities, &[target]);
+        assert_ne!(before.probabilities, moved.probabilities);
     }
 }

@@ -17,14 +17,13 @@ use anyhow::{Context, bail};
 use holdadvisor_models::encode::EpisodeStream;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
-use holdadvisor_models::pool_calibration::PoolCalibration;
+use holdadvisor_models::pool_calibration::{PoolCalibration, REFIT_OUTCOMES, newest_resolved};
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
 use crate::predict::{
-    Histories, fit_to_pool, fitted, model_id, new_episode, newest_resolved, note_memory,
-    prediction_row,
+    Histories, fit_to_pool, fitted, model_id, new_episode, note_memory, prediction_row,
 };
 use crate::{config, schedd};
 
@@ -122,9 +121,6 @@ struct Collector<'a> {
     outcomes_at_fit: Option<usize>,
 }
 
-/// New outcomes after which a followed log's pool fit is redone.
-const REFIT_OUTCOMES: usize = 1024;
-
 impl Collector<'_> {
     fn push(&mut self, e: &holdadvisor_parsers::Event) {
         note_memory(&mut self.memory, e);
@@ -183,7 +179,8 @@ impl Collector<'_> {
             .outcomes_at_fit
             .is_none_or(|n| self.outcomes_added >= n + REFIT_OUTCOMES)
         {
-            self.pool_fit = fit_to_pool(&self.predictor, episodes, &newest_resolved(episodes))?;
+            self.pool_fit =
+                fit_to_pool(&self.predictor, episodes, &newest_resolved(episodes, None))?;
             self.outcomes_at_fit = Some(self.outcomes_added);
         }
         let inputs: Vec<_> = todo.iter().map(|&i| &episodes[i].inputs[0]).collect();
