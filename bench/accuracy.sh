@@ -22,21 +22,33 @@ else
 fi
 out=${ACCURACY_OUT:-bench/out/accuracy-$jobs}
 mkdir -p "$out"
+scored=()
 for s in $seeds; do
     [ -f "$out/sim-$s/EventLog" ] || "$bin" simulate --jobs "$jobs" --seed "$s" --out "$out/sim-$s" >/dev/null
     rm -rf "$out/model-$s"
     "$bin" train --data "$out/sim-$s" --out "$out/model-$s" --quiet \
         --note "SIMULATED: holdadvisor simulate --jobs $jobs --seed $s" >/dev/null
-    "$bin" evaluate --model "$out/model-$s" --data "$out/sim-$s" --json \
-        --predictions "$out/pred-$s.csv" >"$out/eval-$s.json"
+    # A tiny pool can have no labelled hold in its test split: say so and go on.
+    if "$bin" evaluate --model "$out/model-$s" --data "$out/sim-$s" --json \
+        --predictions "$out/pred-$s.csv" >"$out/eval-$s.json"; then
+        scored+=("$s")
+    else
+        echo "seed $s: not scored (the error is above)" >&2
+    fi
 done
-python3 - "$out" $seeds <<'PY'
+[ ${#scored[@]} -gt 0 ] || { echo "no seed could be scored" >&2; exit 1; }
+python3 - "$out" "${scored[@]}" <<'PY'
 import json, sys
+def nan_for_null(d):
+    # A split with one class has no ROC AUC (null): print nan rather than fail.
+    if "brier" in d and d.get("roc_auc") is None:
+        d["roc_auc"] = float("nan")
+    return d
 out, seeds = sys.argv[1], sys.argv[2:]
 rows = []
 intervals = []
 for s in seeds:
-    d = json.load(open(f"{out}/eval-{s}.json"))
+    d = json.load(open(f"{out}/eval-{s}.json"), object_hook=nan_for_null)
     by = {b["name"]: b["metrics"] for b in d["baselines"]}
     m = d["model"]["metrics"]
     ref = next((v for k, v in by.items() if k.startswith("reference")), None)
@@ -71,4 +83,4 @@ print(f"seeds with ECE <= 0.05: {sum(r[3] <= 0.05 for r in rows)} of {k}; pool f
 PY
 # How much of each split's ECE a calibrated model would show too (episodes of one cluster and
 # hold code share their fate), and the ECE of the splits pooled.
-python3 bench/ece_floor.py $(for s in $seeds; do echo "$out/pred-$s.csv"; done)
+python3 bench/ece_floor.py $(for s in "${scored[@]}"; do echo "$out/pred-$s.csv"; done)

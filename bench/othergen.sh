@@ -28,9 +28,14 @@ for s in $seeds; do
 done
 python3 - "$out" $seeds <<'PY'
 import json, sys
+def nan_for_null(d):
+    # A split with one class has no ROC AUC (null): print nan rather than fail.
+    if "brier" in d and d.get("roc_auc") is None:
+        d["roc_auc"] = float("nan")
+    return d
 out, seeds = sys.argv[1], sys.argv[2:]
 def load(kind, s):
-    d = json.load(open(f"{out}/eval-{kind}-{s}.json"))
+    d = json.load(open(f"{out}/eval-{kind}-{s}.json"), object_hook=nan_for_null)
     by = {b["name"]: b["metrics"] for b in d["baselines"]}
     ref = next((v for k, v in by.items() if k.startswith("reference")), None)
     return d["model"]["metrics"], by["code-subcode-table"], ref, d.get("pool_calibration"), (d.get("collect_replay") or {}).get("metrics")
