@@ -428,12 +428,7 @@ pub fn fit_to_pool(
     let holds: Vec<ResolvedHold> = resolved
         .iter()
         .zip(probs)
-        .map(|(&i, probability)| ResolvedHold {
-            probability,
-            code: episodes[i].code,
-            subcode: episodes[i].subcode,
-            released_ok: episodes[i].label == Label::Positive,
-        })
+        .map(|(&i, probability)| ResolvedHold::of(&episodes[i], probability))
         .collect();
     Ok(PoolCalibration::fit(&holds))
 }

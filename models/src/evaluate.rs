@@ -592,12 +592,7 @@ pub fn evaluate_model_dir_on(
         earlier.sort_by_key(|s| episodes[s.episode].hold_time);
         let holds: Vec<ResolvedHold> = earlier
             .iter()
-            .map(|s| ResolvedHold {
-                probability: all_probs[s.episode],
-                code: episodes[s.episode].code,
-                subcode: episodes[s.episode].subcode,
-                released_ok: s.target > 0.5,
-            })
+            .map(|s| ResolvedHold::of(&episodes[s.episode], all_probs[s.episode]))
             .collect();
         let fit = PoolCalibration::fit(&holds);
         let refitted: Vec<f32> = match &fit {

@@ -84,9 +84,9 @@ pub struct Replay {
 
 /// The probabilities `collect`, following the log from its start, would have stored for the
 /// holds at `targets` (indices into `episodes`, which are in the order they began;
-/// `probabilities` holds the model's own for every episode). At each target's hold it uses the fit
-/// made on the outcomes decided before that hold, redone after every [`REFIT_OUTCOMES`]
-/// newly decided ones: only what the log said at the time.
+/// `probabilities` holds the model's own for every episode). At each target's hold it uses
+/// the fit made on the outcomes decided before that hold, redone after every
+/// [`REFIT_OUTCOMES`] newly decided ones: only what the log said at the time.
 pub fn replay_collect(episodes: &[Episode], probabilities: &[f32], targets: &[usize]) -> Replay {
     let mut decided: Vec<i64> = episodes.iter().filter_map(|e| e.decided_time).collect();
     decided.sort_unstable();
@@ -103,12 +103,7 @@ pub fn replay_collect(episodes: &[Episode], probabilities: &[f32], targets: &[us
         if outcomes_at_fit.is_none_or(|n| outcomes >= n + REFIT_OUTCOMES) {
             let holds: Vec<ResolvedHold> = newest_resolved(&episodes[..=i], Some(ep.hold_time))
                 .into_iter()
-                .map(|j| ResolvedHold {
-                    probability: probabilities[j],
-                    code: episodes[j].code,
-                    subcode: episodes[j].subcode,
-                    released_ok: episodes[j].label.target() == Some(1.0),
-                })
+                .map(|j| ResolvedHold::of(&episodes[j], probabilities[j]))
                 .collect();
             fit = PoolCalibration::fit(&holds);
             outcomes_at_fit = Some(outcomes);
@@ -132,6 +127,18 @@ pub struct ResolvedHold {
     pub code: i64,
     pub subcode: i64,
     pub released_ok: bool,
+}
+
+impl ResolvedHold {
+    /// A labelled episode with the model's probability for it.
+    pub fn of(episode: &Episode, probability: f32) -> ResolvedHold {
+        ResolvedHold {
+            probability,
+            code: episode.code,
+            subcode: episode.subcode,
+            released_ok: episode.label == crate::labels::Label::Positive,
+        }
+    }
 }
 
 /// Outcomes of resolved holds per (code, subcode), per code and overall.
