@@ -335,6 +335,50 @@ fn evaluate_report_writes_markdown_svg_and_png() {
     if replay["adopted"] == 0 {
         assert_eq!(replay["metrics"], test["model"]["metrics"]);
     }
+    // The advice as given: every predictor decided by the cost model's threshold, and the
+    // rule policies, on the same holds; always-release and always-remove bound the rest.
+    let d = &test["decisions"];
+    let threshold = d["release_threshold"].as_f64().unwrap();
+    assert!(threshold > 0.0 && threshold < 0.5, "{d}");
+    let rows = d["rows"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {d}"))
+    };
+    let n = test["model"]["metrics"]["n"].as_u64().unwrap();
+    let positive_rate = test["model"]["metrics"]["positive_rate"].as_f64().unwrap();
+    for r in rows {
+        assert_eq!(r["score"]["holds"].as_u64(), Some(n), "{r}");
+    }
+    let acc = |name: &str| row(name)["score"]["accuracy"].as_f64().unwrap();
+    assert!((acc("always release") - positive_rate).abs() < 1e-9, "{d}");
+    assert!(
+        (acc("always remove") - (1.0 - positive_rate)).abs() < 1e-9,
+        "{d}"
+    );
+    assert_eq!(
+        row("always remove")["score"]["remove_share"].as_f64(),
+        Some(1.0)
+    );
+    // Each hold's regret is what releasing or removing it costs beyond hindsight, so a list
+    // of decisions regrets at most the two constant policies' regrets together (every hold
+    // decided against hindsight), and at least nothing.
+    let regret = |name: &str| row(name)["score"]["regret_hours"].as_f64().unwrap();
+    let worst = regret("always release") + regret("always remove");
+    for r in rows {
+        let x = r["score"]["regret_hours"].as_f64().unwrap();
+        assert!(x >= 0.0 && x <= worst + 1e-9, "{r}");
+    }
+    assert!(
+        row("model as collect serves it")["metrics"]["brier"].is_f64(),
+        "{d}"
+    );
+    assert!(
+        row("code-subcode table")["metrics"]["brier"].is_f64(),
+        "{d}"
+    );
+    assert!(row("CHTC template")["metrics"].is_null(), "{d}");
 }
 
 /// A negative or non-finite cap is refused by name before any log is read.

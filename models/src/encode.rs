@@ -219,6 +219,9 @@ pub struct Episode {
     pub decided_time: Option<i64>,
     /// Released at least once since the hold (false for episodes still held).
     pub released: bool,
+    /// Unix seconds of the first release after the hold: how long the job stayed held
+    /// before its owner (or a policy) released it.
+    pub release_time: Option<i64>,
     /// One input per encoder of the stream, in the order given to [`EpisodeStream::new`].
     pub inputs: Vec<EpisodeInput>,
 }
@@ -607,7 +610,9 @@ impl EpisodeStream {
                 job.open_episode = None;
             }
             if job.labeller.label() == Label::Open && event.is(EventType::JobReleased) {
-                self.episodes[ep].released = true;
+                let e = &mut self.episodes[ep];
+                e.released = true;
+                e.release_time.get_or_insert(now);
             }
         }
 
@@ -778,6 +783,7 @@ impl EpisodeStream {
                 label: Label::Open,
                 decided_time: None,
                 released: false,
+                release_time: None,
                 inputs,
             });
             self.stats.episodes += 1;

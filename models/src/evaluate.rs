@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{ClusterBootstrap, RESAMPLES, cluster_bootstrap};
 use crate::data::Sample;
+use crate::decision::{CostModel, Decision, DecisionScore, score_decisions};
 use crate::encode::Episode;
 use crate::pool_calibration::{PoolCalibration, ResolvedHold, replay_collect};
 
@@ -306,6 +307,180 @@ pub fn baselines(episodes: &[Episode], train: &[Sample]) -> Vec<Box<dyn Baseline
     ]
 }
 
+/// The rule policies people run today for held jobs (`hold-policies.md` in the project's
+/// shared reference), as the decision each would take on a hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RulePolicy {
+    AlwaysRelease,
+    AlwaysRemove,
+    /// CHTC's former submit template: release after 30 minutes held, at most 4 times, never
+    /// for HoldReasonCode 6, 14 or 22.
+    ChtcTemplate,
+    /// GlideinWMS's factory: only codes listed as recoverable are released (here the
+    /// transient ones: file-transfer codes and those whose usual remedy is a plain release),
+    /// at most `max_releases` times, with a growing wait that changes when, not whether.
+    TransientAllowlist {
+        max_releases: u32,
+    },
+    /// Pegasus (30 minutes) and HTCondor-CE (24 hours): a hold not released by then is
+    /// removed. Before the timer fires the owner decides: where the log shows a release
+    /// within the time, the job was released.
+    RemoveAfter {
+        seconds: i64,
+    },
+}
+
+impl RulePolicy {
+    /// Every rule policy that evaluations compare against.
+    pub fn all() -> Vec<RulePolicy> {
+        vec![
+            RulePolicy::AlwaysRelease,
+            RulePolicy::AlwaysRemove,
+            RulePolicy::ChtcTemplate,
+            RulePolicy::TransientAllowlist { max_releases: 3 },
+            RulePolicy::RemoveAfter { seconds: 1800 },
+            RulePolicy::RemoveAfter { seconds: 86_400 },
+        ]
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            RulePolicy::AlwaysRelease => "always release".into(),
+            RulePolicy::AlwaysRemove => "always remove".into(),
+            RulePolicy::ChtcTemplate => "CHTC template (30 min, 4 times, not 6/14/22)".into(),
+            RulePolicy::TransientAllowlist { max_releases } => {
+                format!("transient allowlist (at most {max_releases} releases)")
+            }
+            RulePolicy::RemoveAfter { seconds } if seconds % 3600 == 0 => {
+                format!("remove after {} h", seconds / 3600)
+            }
+            RulePolicy::RemoveAfter { seconds } => format!("remove after {} min", seconds / 60),
+        }
+    }
+
+    pub fn decide(&self, e: &Episode) -> Decision {
+        let release = match self {
+            RulePolicy::AlwaysRelease => true,
+            RulePolicy::AlwaysRemove => false,
+            RulePolicy::ChtcTemplate => !matches!(e.code, 6 | 14 | 22) && e.num_holds <= 4,
+            RulePolicy::TransientAllowlist { max_releases } => {
+                let transient = i32::try_from(e.code)
+                    .ok()
+                    .and_then(holdadvisor_parsers::hold_code::hold_code)
+                    .is_some_and(|c| {
+                        c.transfer || c.prior == holdadvisor_parsers::hold_code::HoldPrior::Retry
+                    });
+                transient && e.num_holds <= *max_releases
+            }
+            RulePolicy::RemoveAfter { seconds } => {
+                e.release_time.is_some_and(|t| t - e.hold_time <= *seconds)
+            }
+        };
+        if release {
+            Decision::Release
+        } else {
+            Decision::Remove
+        }
+    }
+}
+
+/// One predictor's or policy's decisions on the scored split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionRow {
+    pub name: String,
+    pub score: DecisionScore,
+    /// The probabilities' own metrics (Brier, log loss, ROC AUC, ...); `None` for a rule.
+    pub metrics: Option<Metrics>,
+}
+
+/// The advice as given, scored: each predictor's probability turned into release or
+/// remove by the cost model, and the rule policies' own decisions, on the same holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionReport {
+    pub costs: CostModel,
+    /// Release from this P(release succeeds) up; remove below it.
+    pub release_threshold: f64,
+    pub rows: Vec<DecisionRow>,
+}
+
+impl DecisionReport {
+    /// Scores each `(name, probabilities)` by the cost model's decisions and each rule
+    /// policy by its own, on the holds `scored` (episode indices) with their `labels`.
+    pub fn new(
+        costs: CostModel,
+        episodes: &[Episode],
+        scored: &[usize],
+        labels: &[bool],
+        predictors: &[(String, &[f32])],
+    ) -> DecisionReport {
+        let clusters: Vec<i64> = scored.iter().map(|&i| episodes[i].job.cluster).collect();
+        let mut rows = Vec::new();
+        for (name, probs) in predictors {
+            let decisions: Vec<Decision> =
+                probs.iter().map(|&p| costs.decide(f64::from(p))).collect();
+            rows.push(DecisionRow {
+                name: name.clone(),
+                score: score_decisions(&decisions, labels, &clusters, &costs),
+                metrics: Some(metrics(probs, labels)),
+            });
+        }
+        for rule in RulePolicy::all() {
+            let decisions: Vec<Decision> =
+                scored.iter().map(|&i| rule.decide(&episodes[i])).collect();
+            rows.push(DecisionRow {
+                name: rule.name(),
+                score: score_decisions(&decisions, labels, &clusters, &costs),
+                metrics: None,
+            });
+        }
+        DecisionReport {
+            costs,
+            release_threshold: costs.release_threshold(),
+            rows,
+        }
+    }
+
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "decisions (release when P >= {:.3}; costs in hours: failed release {}, lost work {}, a look {}):\n",
+            self.release_threshold,
+            self.costs.failed_release_hours,
+            self.costs.lost_work_hours,
+            self.costs.look_hours
+        );
+        s.push_str(&format!(
+            "{:<48} {:>8} {:>12} {:>8} {:>8} {:>12} {:>6} {:>8}\n",
+            "predictor or policy",
+            "accuracy",
+            "per cluster",
+            "removed",
+            "regret",
+            "per cluster",
+            "Brier",
+            "log loss"
+        ));
+        for r in &self.rows {
+            let d = &r.score;
+            let (brier, log_loss) = r.metrics.as_ref().map_or_else(
+                || ("-".to_string(), "-".to_string()),
+                |m| (format!("{:.3}", m.brier), format!("{:.3}", m.log_loss)),
+            );
+            s.push_str(&format!(
+                "{:<48} {:>8.3} {:>12.3} {:>7.1}% {:>7.3}h {:>11.3}h {:>6} {:>8}\n",
+                r.name,
+                d.accuracy,
+                d.accuracy_per_cluster,
+                d.remove_share * 100.0,
+                d.regret_hours,
+                d.regret_hours_per_cluster,
+                brier,
+                log_loss
+            ));
+        }
+        s
+    }
+}
+
 /// Metrics of a baseline on some samples.
 pub fn score_baseline(b: &dyn Baseline, episodes: &[Episode], samples: &[Sample]) -> Metrics {
     let probs: Vec<f32> = samples
@@ -319,6 +494,50 @@ pub fn score_baseline(b: &dyn Baseline, episodes: &[Episode], samples: &[Sample]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hold(code: i64, num_holds: u32, held_for: Option<i64>) -> Episode {
+        Episode {
+            job: holdadvisor_parsers::JobId {
+                cluster: 1,
+                proc: 0,
+                subproc: 0,
+            },
+            index: num_holds - 1,
+            hold_time: 1000,
+            code,
+            subcode: 0,
+            num_holds,
+            label: crate::labels::Label::Negative,
+            decided_time: None,
+            released: held_for.is_some(),
+            release_time: held_for.map(|s| 1000 + s),
+            inputs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rule_policies_decide_as_their_sources_say() {
+        let chtc = RulePolicy::ChtcTemplate;
+        assert_eq!(chtc.decide(&hold(13, 1, None)), Decision::Release);
+        assert_eq!(chtc.decide(&hold(13, 4, None)), Decision::Release);
+        assert_eq!(chtc.decide(&hold(13, 5, None)), Decision::Remove);
+        for never in [6, 14, 22] {
+            assert_eq!(chtc.decide(&hold(never, 1, None)), Decision::Remove);
+        }
+        let allow = RulePolicy::TransientAllowlist { max_releases: 3 };
+        assert_eq!(allow.decide(&hold(12, 3, None)), Decision::Release);
+        assert_eq!(allow.decide(&hold(12, 4, None)), Decision::Remove);
+        assert_eq!(allow.decide(&hold(34, 1, None)), Decision::Remove);
+        let pegasus = RulePolicy::RemoveAfter { seconds: 1800 };
+        assert_eq!(pegasus.decide(&hold(12, 1, Some(600))), Decision::Release);
+        assert_eq!(pegasus.decide(&hold(12, 1, Some(7200))), Decision::Remove);
+        assert_eq!(pegasus.decide(&hold(12, 1, None)), Decision::Remove);
+        assert_eq!(pegasus.name(), "remove after 30 min");
+        assert_eq!(
+            RulePolicy::RemoveAfter { seconds: 86_400 }.name(),
+            "remove after 24 h"
+        );
+    }
 
     #[test]
     fn auc_by_hand() {
@@ -440,6 +659,10 @@ pub struct Report {
     /// figures are less sure than its episode count suggests.
     #[serde(default)]
     pub bootstrap: Option<ClusterBootstrap>,
+    /// The advice as given on the scored split: accuracy and regret of each predictor's
+    /// decisions under the cost model, and of the rule policies.
+    #[serde(default)]
+    pub decisions: Option<DecisionReport>,
     /// The probabilities behind `model` and `baselines`, for curves (`evaluate --report`);
     /// not serialised.
     #[serde(skip)]
@@ -530,6 +753,7 @@ pub fn evaluate_model_dir(
         data_note,
         truth,
         crate::inference::Backend::Flex,
+        CostModel::default(),
     )
 }
 
@@ -541,6 +765,7 @@ pub fn evaluate_model_dir_on(
     data_note: &str,
     truth: Option<&std::path::Path>,
     backend: crate::inference::Backend,
+    costs: CostModel,
 ) -> anyhow::Result<(Report, Vec<PredictionRow>)> {
     use crate::data::{Split, episodes_of, label_counts, scored_samples};
     use crate::inference::{Predictor, SplitCounts};
@@ -603,14 +828,16 @@ pub fn evaluate_model_dir_on(
                 .collect(),
             None => probs.clone(),
         };
-        PoolCalibrationScore {
+        let score = PoolCalibrationScore {
             episodes: earlier.len(),
             adopted: fit.is_some(),
             weights: fit.as_ref().map_or([1.0, 0.0, 0.0], |f| f.weights),
             held_out_log_loss: fit.as_ref().map(|f| f.held_out_log_loss),
             metrics: metrics(&refitted, &labels),
-        }
+        };
+        (score, refitted)
     });
+    let (pool_calibration, fitted_once) = pool_calibration.unzip();
     let collect_replay = (split == "test").then(|| {
         // In the order the holds began, which is the order `collect` met them in.
         let mut order: Vec<usize> = (0..chosen.len()).collect();
@@ -621,12 +848,14 @@ pub fn evaluate_model_dir_on(
         for (&k, p) in order.iter().zip(replay.probabilities) {
             replayed[k] = p;
         }
-        CollectReplayScore {
+        let score = CollectReplayScore {
             fits: replay.fits,
             adopted: replay.adopted,
             metrics: metrics(&replayed, &labels),
-        }
+        };
+        (score, replayed)
     });
+    let (collect_replay, replayed) = collect_replay.unzip();
     let mut scored = Vec::new();
     let mut curves = vec![(model.name.clone(), probs.clone())];
     for b in baselines(&episodes, &train) {
@@ -652,6 +881,33 @@ pub fn evaluate_model_dir_on(
         });
         curves.push(("reference (m, j*e) encoder + LSTM".into(), p));
     }
+    // The pool's (code, subcode) table as known before the test split (train and
+    // validation), as a decision rule beside the model's.
+    let earlier: Vec<crate::data::Sample> = train.iter().chain(&validation).cloned().collect();
+    let table = CodeSubcodeTable::fit(&episodes, &earlier);
+    let table_probs: Vec<f32> = chosen
+        .iter()
+        .map(|s| table.predict(&episodes[s.episode]))
+        .collect();
+    let mut deciders: Vec<(String, &[f32])> = vec![(model.name.clone(), &probs)];
+    if let Some(p) = &fitted_once {
+        deciders.push(("model, pool fit made once before the split".into(), p));
+    }
+    if let Some(p) = &replayed {
+        deciders.push(("model as collect serves it (served advice)".into(), p));
+    }
+    deciders.push((
+        "code-subcode table (train + validation)".into(),
+        &table_probs,
+    ));
+    let scored_idx: Vec<usize> = chosen.iter().map(|s| s.episode).collect();
+    let decisions = Some(DecisionReport::new(
+        costs,
+        &episodes,
+        &scored_idx,
+        &labels,
+        &deciders,
+    ));
     let truth = match truth {
         None => None,
         Some(path) => {
@@ -735,6 +991,7 @@ pub fn evaluate_model_dir_on(
         pool_calibration,
         collect_replay,
         bootstrap,
+        decisions,
         scores: SplitScores {
             labels,
             predictors: curves,
@@ -805,6 +1062,10 @@ impl Report {
                 t.matched
             ));
             s.push_str(&metrics_table(&t.predictors.iter().collect::<Vec<_>>()));
+        }
+        if let Some(d) = &self.decisions {
+            s.push('\n');
+            s.push_str(&d.table());
         }
         s
     }

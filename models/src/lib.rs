@@ -10,6 +10,7 @@
 //! - [`model`]: the LSTM (fused gates, burn 0.22) with a linear head, and the weighted BCE;
 //! - [`training`]: the training loop, early stopping, checkpoints and resume;
 //! - [`inference`]: model directories, [`inference::Predictor`];
+//! - [`decision`]: from a probability to release or remove under a cost model, and regret;
 //! - [`evaluate`]: metrics over a whole split and the baselines;
 //! - [`bootstrap`]: how sure those figures are, from resampling whole clusters;
 //! - [`cpu_kernel`]: one job's prediction on the CPU as plain loops over the weights;
@@ -46,6 +47,7 @@
 pub mod bootstrap;
 pub mod cpu_kernel;
 pub mod data;
+pub mod decision;
 pub mod encode;
 pub mod evaluate;
 pub mod inference;

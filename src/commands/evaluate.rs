@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use holdadvisor_models::data::data_dir_logs;
+use holdadvisor_models::decision::CostModel;
 use holdadvisor_models::evaluate::{PREDICTIONS_HEADER, evaluate_model_dir_on};
 use holdadvisor_models::inference::Backend;
 
@@ -44,6 +45,15 @@ pub struct EvaluateArgs {
     /// Backend: flex (default), or cpu / cuda / cuda:N (LibTorch) when built with `--features tch`.
     #[arg(long, default_value = "flex")]
     pub device: String,
+    /// Cost model of the decisions table: hours a release that fails again wastes.
+    #[arg(long, default_value_t = CostModel::default().failed_release_hours)]
+    pub failed_release_hours: f64,
+    /// Hours a removal loses when a release would have worked (work, resubmission, waiting).
+    #[arg(long, default_value_t = CostModel::default().lost_work_hours)]
+    pub lost_work_hours: f64,
+    /// Hours of a person's look at a hold that a release did not settle.
+    #[arg(long, default_value_t = CostModel::default().look_hours)]
+    pub look_hours: f64,
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -65,6 +75,12 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let backend = Backend::parse(&args.device)?;
+    let costs = CostModel {
+        failed_release_hours: args.failed_release_hours,
+        lost_work_hours: args.lost_work_hours,
+        look_hours: args.look_hours,
+    };
+    costs.validate().map_err(anyhow::Error::msg)?;
     let (report, rows) = evaluate_model_dir_on(
         &args.model,
         &logs,
@@ -72,6 +88,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         &note,
         truth.as_deref(),
         backend,
+        costs,
     )?;
     if let Some(path) = &args.predictions {
         let mut f = std::io::BufWriter::new(
