@@ -28,6 +28,9 @@ use crate::encode::Episode;
 pub const MIN_EPISODES: usize = 200;
 pub const MIN_PER_OUTCOME: usize = 20;
 
+/// The weights that serve the pool's (code, subcode) table alone.
+const TABLE_ONLY: [f64; 3] = [0.0, 1.0, 0.0];
+
 /// Pseudo-holds of the broader rate each (code, subcode) and code rate is shrunk with.
 const SHRINK: f64 = 10.0;
 /// Ridge toward the model as it is (weights 1, 0, 0), per resolved hold.
@@ -201,9 +204,12 @@ pub struct PoolCalibration {
     pub table: PoolTable,
     /// Resolved holds it was fitted on.
     pub episodes: usize,
-    /// Mean log-loss on the newest 20% of them: the model as it is, and refitted on the
-    /// older 80%.
+    /// Mean log-loss on the newest 20% of them: the model as it is, and as chosen (refitted on
+    /// the older 80%, or the pool's table alone).
     pub held_out_log_loss: (f64, f64),
+    /// The pool's own (code, subcode) table did better on the newest holds than the model
+    /// and the refit both: it is served alone (weights 0, 1, 0).
+    pub table_only: bool,
 }
 
 impl PoolCalibration {
@@ -222,16 +228,27 @@ impl PoolCalibration {
         let held_out = features(newest, &older_table, false);
         let as_is = log_loss(&[1.0, 0.0, 0.0], &held_out, newest);
         let refitted = log_loss(&weights, &held_out, newest);
+        // Where the pool has shifted away from what the model learned, its own recent table
+        // can beat both: then it is served alone, so that the advice is never worse than the
+        // pool's table by what the newest holds show.
+        let table_alone = log_loss(&TABLE_ONLY, &held_out, newest);
+        let best = refitted.min(table_alone);
         // NaN (it cannot be, with finite inputs) counts as no improvement.
-        if refitted.partial_cmp(&as_is) != Some(std::cmp::Ordering::Less) {
+        if best.partial_cmp(&as_is) != Some(std::cmp::Ordering::Less) {
             return None;
         }
         let table = PoolTable::new(holds);
+        let table_only = table_alone < refitted;
         Some(PoolCalibration {
-            weights: fit_logistic(&features(holds, &table, true), holds),
+            weights: if table_only {
+                TABLE_ONLY
+            } else {
+                fit_logistic(&features(holds, &table, true), holds)
+            },
             table,
             episodes: n,
-            held_out_log_loss: (as_is, refitted),
+            held_out_log_loss: (as_is, best),
+            table_only,
         })
     }
 
@@ -443,6 +460,30 @@ mod tests {
     }
 
     #[test]
+    fn a_model_the_pool_has_left_behind_gives_way_to_the_pool_table() {
+        // The outcomes follow the codes only; the model, trained on another pool, ranks them
+        // backwards and saw a world that no longer is. Fitted on the older holds, a refit can
+        // only learn to ignore it: the pool's table alone is served.
+        let (_, c, holds) = pool(4000, 5);
+        let holds = with_probs(&holds, |i| sigmoid(-3.0 * c[i] + 1.0));
+        let fit = PoolCalibration::fit(&holds).expect("adopted");
+        let (as_is, chosen) = fit.held_out_log_loss;
+        assert!(chosen < as_is);
+        if fit.table_only {
+            assert_eq!(fit.weights, TABLE_ONLY);
+        }
+        // Served on every hold, the table alone and the choice both rank by the codes.
+        let (auc, _) = scores(Some(&fit), &holds);
+        assert!(auc > 0.7, "{auc}");
+        // Whatever was chosen is at least as good on the newest fifth as the table alone.
+        let cut = holds.len() * 4 / 5;
+        let older_table = PoolTable::new(&holds[..cut]);
+        let held_out = features(&holds[cut..], &older_table, false);
+        let table_alone = log_loss(&TABLE_ONLY, &held_out, &holds[cut..]);
+        assert!(chosen <= table_alone + 1e-12, "{chosen} > {table_alone}");
+    }
+
+    #[test]
     fn a_model_that_already_fits_the_pool_is_left_alone() {
         let (t, c, holds) = pool(4000, 11);
         let holds = with_probs(&holds, |i| sigmoid(t[i] + c[i]));
@@ -533,6 +574,7 @@ mod tests {
                 label: if ok { Label::Positive } else { Label::Negative },
                 decided_time: Some(hold_time + 600),
                 released: true,
+                release_time: None,
                 inputs: vec![EpisodeInput::from_dense(1, 1, &[1.0])],
             });
             probabilities.push(if code == 12 { 0.9 } else { 0.5 });
