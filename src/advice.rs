@@ -1,9 +1,12 @@
 //! From P(release succeeds) and what is known of the hold, the advice a person acts on:
-//! release, remove, raise a request and then release, or wait; with the reasons and the
-//! exact commands.
+//! release, release once and watch, remove, raise a request and then release, or wait; with
+//! the reasons and the exact commands. Release or remove is decided by the cost model of
+//! [`holdadvisor_models::decision`], not at P 0.5.
 
 use holdadvisor_parsers::condor_q::JobAd;
 use holdadvisor_parsers::hold_code::{SUBCODE_OUT_OF_DISK, SUBCODE_OUT_OF_MEMORY, hold_code};
+
+use holdadvisor_models::decision::{Band, CostModel, confidence};
 
 use crate::cache::CodeHistory;
 
@@ -11,6 +14,9 @@ use crate::cache::CodeHistory;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Release,
+    /// Releasing is the cheaper bet but more likely than not to fail: release once, and
+    /// remove the job if it is held again for the same reason.
+    ReleaseOnce,
     Remove,
     /// Raise RequestMemory to this many MB, then release.
     RaiseMemory(i64),
@@ -20,10 +26,16 @@ pub enum Action {
     Wait,
 }
 
+/// The largest request a raise advises: 16 TB of memory, 1 PB of disk. An ad's usage beyond
+/// that is a broken counter, not a job to size for.
+pub const MAX_MEMORY_MB: i64 = 16 << 20;
+pub const MAX_DISK_KB: i64 = 1 << 40;
+
 impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Release => "release".into(),
+            Action::ReleaseOnce => "uncertain: release once and watch".into(),
             Action::Remove => "remove".into(),
             Action::RaiseMemory(mb) => format!("release after raising memory to {mb} MB"),
             Action::RaiseDisk(kb) => {
@@ -33,18 +45,46 @@ impl Action {
         }
     }
 
-    /// The commands that carry it out for job `id` (`CLUSTER.PROC`).
+    /// Whether carrying it out releases the job.
+    pub fn releases(&self) -> bool {
+        !matches!(self, Action::Remove | Action::Wait)
+    }
+
+    /// The programs and arguments that carry it out for job `id` (`CLUSTER.PROC`), in order,
+    /// each to run only if the one before succeeded; none for [`Action::Wait`] (the owner
+    /// decides when). Built from the action alone: nothing stored as text is ever run.
+    pub fn argvs(&self, id: &str) -> Vec<Vec<String>> {
+        let v = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        match self {
+            Action::Release | Action::ReleaseOnce => vec![v(&["condor_release", id])],
+            Action::Remove => vec![v(&["condor_rm", id])],
+            Action::RaiseMemory(mb) => vec![
+                v(&["condor_qedit", id, "RequestMemory", &mb.to_string()]),
+                v(&["condor_release", id]),
+            ],
+            Action::RaiseDisk(kb) => vec![
+                v(&["condor_qedit", id, "RequestDisk", &kb.to_string()]),
+                v(&["condor_release", id]),
+            ],
+            Action::Wait => Vec::new(),
+        }
+    }
+
+    /// The commands that carry it out for job `id` (`CLUSTER.PROC`), as a person types them.
     pub fn commands(&self, id: &str) -> Vec<String> {
         match self {
-            Action::Release => vec![format!("condor_release {id}")],
-            Action::Remove => vec![format!("condor_rm {id}")],
-            Action::RaiseMemory(mb) => vec![format!(
-                "condor_qedit {id} RequestMemory {mb} && condor_release {id}"
-            )],
-            Action::RaiseDisk(kb) => vec![format!(
-                "condor_qedit {id} RequestDisk {kb} && condor_release {id}"
-            )],
             Action::Wait => vec![format!("condor_release {id}   # when you are ready")],
+            Action::ReleaseOnce => vec![format!(
+                "condor_release {id}   # if it is held again for this reason: condor_rm {id}"
+            )],
+            other => vec![
+                other
+                    .argvs(id)
+                    .iter()
+                    .map(|a| a.join(" "))
+                    .collect::<Vec<_>>()
+                    .join(" && "),
+            ],
         }
     }
 }
@@ -63,6 +103,9 @@ pub struct Facts<'a> {
     pub history: CodeHistory,
     /// Holds of other jobs with the same code within the hour around this one.
     pub similar: i64,
+    /// Other procs of the job's cluster held with the same code and released since: how
+    /// many recovered and how many did not (held again, failed or removed).
+    pub cluster_mates: Option<(i64, i64)>,
     /// The largest MemoryUsage (MB) the log showed for the job.
     pub log_memory_mb: Option<i64>,
     /// An input file the access point could not read (errno 2), and whether it exists now,
@@ -70,7 +113,26 @@ pub struct Facts<'a> {
     pub missing_input: Option<(String, bool)>,
     /// The model was refitted to this many of the pool's resolved holds.
     pub calibrated_on: Option<usize>,
+    /// The refit serves the pool's own (code, subcode) table alone: on the newest holds it
+    /// did better than the model.
+    pub pool_table_only: bool,
+    /// Only the job's own log was read: no global event log, no collected cache. Outages
+    /// at other sites and other users' holds cannot be seen.
+    pub partial_view: bool,
+    pub costs: CostModel,
 }
+
+/// With only a job's own log, P(release succeeds) is kept at least this high: a site outage
+/// that the pool's log would show looks like a broken job from one log, so `remove` from
+/// such a view is never given with CONF above 1 − this.
+pub const PARTIAL_VIEW_FLOOR: f32 = 0.1;
+
+/// The words in WHY that mark advice made from a job's own log only.
+pub const PARTIAL_VIEW_MARK: &str = "no pool-wide view";
+
+/// With the access point's word that an input file is not there, P(release succeeds) is at
+/// most this: a release cannot succeed until someone creates the file.
+const MISSING_INPUT_CEILING: f32 = 0.02;
 
 /// The input file named by an access point's "No such file" transfer failure.
 pub fn missing_input_file(code: i64, reason: Option<&str>) -> Option<String> {
@@ -87,7 +149,9 @@ pub fn missing_input_file(code: i64, reason: Option<&str>) -> Option<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Advice {
     pub action: Action,
+    /// P(a plain release succeeds), as served (after the pool fit and the limits above).
     pub probability: f32,
+    /// [`confidence`] of `probability`: the same function for every advice.
     pub confidence: f32,
     pub why: String,
 }
@@ -111,8 +175,32 @@ fn limit_in_reason(reason: Option<&str>) -> Option<i64> {
     })
 }
 
-fn round_up(v: f64, step: i64) -> i64 {
-    ((v / step as f64).ceil() as i64).max(1) * step
+/// `v` rounded up to a multiple of `step`, between `step` and `max` (a multiple of `step`).
+fn round_up(v: f64, step: i64, max: i64) -> i64 {
+    if !v.is_finite() || v >= max as f64 {
+        return max;
+    }
+    ((v / step as f64).ceil() as i64).clamp(1, max / step) * step
+}
+
+/// A HoldReason cut to `n` characters, on one line.
+pub fn short_reason(reason: &str, n: usize) -> String {
+    let one_line = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        format!(
+            "{}…",
+            one_line
+                .chars()
+                .take(n.saturating_sub(1))
+                .collect::<String>()
+        )
+    }
+}
+
+fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn advise(f: &Facts) -> Advice {
@@ -123,13 +211,26 @@ pub fn advise(f: &Facts) -> Advice {
             && (f.subcode == i64::from(SUBCODE_OUT_OF_MEMORY) || mentions(f.reason, "memory")));
     let disk_hold = (f.code == 34 && f.subcode == i64::from(SUBCODE_OUT_OF_DISK))
         || (matches!(f.code, 21 | 26 | 34) && mentions(f.reason, "disk"));
-    let p = f.probability;
+    let mut p = if f.probability.is_finite() {
+        f.probability.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     let mut why = Vec::new();
     let name = usize::try_from(f.code)
         .ok()
         .and_then(|c| hold_code(c as i32))
         .map_or("unknown code", |h| h.name);
     why.push(format!("{}/{} {name}", f.code, f.subcode));
+    if let Some(r) = f.reason.filter(|r| !r.trim().is_empty()) {
+        why.push(format!("\"{}\"", short_reason(r, 60)));
+    }
+    if f.partial_view && p < PARTIAL_VIEW_FLOOR {
+        p = PARTIAL_VIEW_FLOOR;
+    }
+    if matches!(f.missing_input, Some((_, false))) {
+        p = p.min(MISSING_INPUT_CEILING);
+    }
 
     let action = if memory_hold {
         let request = ad_int("RequestMemory").or_else(|| limit_in_reason(f.reason));
@@ -150,7 +251,7 @@ pub fn advise(f: &Facts) -> Advice {
             (None, Some(r)) => why.push(format!("over its {r} MB memory request")),
             _ => why.push("over its memory request".into()),
         }
-        Action::RaiseMemory(round_up(target, 256))
+        Action::RaiseMemory(round_up(target, 256, MAX_MEMORY_MB))
     } else if disk_hold {
         let request = ad_int("RequestDisk");
         let usage = ad_int("DiskUsage");
@@ -161,7 +262,7 @@ pub fn advise(f: &Facts) -> Advice {
             (None, None) => 4.0 * 1024.0 * 1024.0,
         };
         why.push("over its disk request".into());
-        Action::RaiseDisk(round_up(target, 1024))
+        Action::RaiseDisk(round_up(target, 1024, MAX_DISK_KB))
     } else if let Some((path, false)) = &f.missing_input {
         why.push(format!("input file {path} does not exist on this access point: create it and release, or remove"));
         Action::Remove
@@ -172,12 +273,35 @@ pub fn advise(f: &Facts) -> Advice {
             _ => "input still being spooled".into(),
         });
         Action::Wait
-    } else if p >= 0.5 {
-        Action::Release
     } else {
-        Action::Remove
+        match f.costs.band(f64::from(p)) {
+            Band::Release => Action::Release,
+            Band::Uncertain => Action::ReleaseOnce,
+            Band::Remove => Action::Remove,
+        }
     };
 
+    // What sets this job apart from other holds with its code.
+    if let Some((recovered, failed)) = f.cluster_mates.filter(|(r, n)| r + n > 0) {
+        why.push(format!(
+            "{} of this cluster with this code {} released: {recovered} recovered, {failed} held again or failed",
+            plural(recovered + failed, "other proc", "other procs"),
+            if recovered + failed == 1 { "was" } else { "were" },
+        ));
+    }
+    if f.similar > 0 {
+        why.push(format!(
+            "{} with code {} within the hour",
+            plural(f.similar, "other hold", "other holds"),
+            f.code
+        ));
+    }
+    if f.episode > 0 {
+        why.push(format!(
+            "held {} before",
+            plural(f.episode, "time", "times")
+        ));
+    }
     let judged = f.history.positive + f.history.negative;
     if judged >= 3 {
         why.push(format!(
@@ -185,41 +309,30 @@ pub fn advise(f: &Facts) -> Advice {
             f.history.positive
         ));
     }
-    if f.similar > 0 {
+    if f.partial_view {
         why.push(format!(
-            "{} other {} with code {} within the hour",
-            f.similar,
-            if f.similar == 1 { "hold" } else { "holds" },
-            f.code
+            "only this job's own log was read: {PARTIAL_VIEW_MARK} (give -log with the global event log, or run collect)"
         ));
     }
-    if f.episode > 0 {
+    if matches!(action, Action::Remove) && !matches!(f.missing_input, Some((_, false))) {
         why.push(format!(
-            "held {} time{} before",
-            f.episode,
-            if f.episode == 1 { "" } else { "s" }
+            "remove only below P {:.2}, where a failed release costs more than a lost job",
+            f.costs.release_threshold()
         ));
     }
     why.push(match f.calibrated_on {
+        Some(n) if f.pool_table_only => format!(
+            "P(release succeeds) {p:.2}, the pool's own rate for this code over the last {n} resolved holds in its log (it did better there than the model)"
+        ),
         Some(n) => {
             format!("P(release succeeds) {p:.2}, fitted to the last {n} resolved holds in its log")
         }
         None => format!("P(release succeeds) {p:.2}"),
     });
-    let confidence = match action {
-        Action::Release => p,
-        // The access point itself says the file is not there: a release cannot succeed.
-        Action::Remove if matches!(f.missing_input, Some((_, false))) => (1.0 - p).max(0.95),
-        Action::Remove => 1.0 - p,
-        // Raising a request is advised from the hold's cause; the model's P is for a plain
-        // release, so confidence is how sure it is that a plain release would fail.
-        Action::RaiseMemory(_) | Action::RaiseDisk(_) => (1.0 - p).max(0.5),
-        Action::Wait => 1.0,
-    };
     Advice {
         action,
         probability: p,
-        confidence,
+        confidence: confidence(p),
         why: why.join("; "),
     }
 }
@@ -329,5 +442,129 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(advise(&back).action, Action::Release);
+    }
+
+    #[test]
+    fn remove_needs_strong_evidence_and_between_is_uncertain() {
+        let at = |p: f32| {
+            advise(&Facts {
+                code: 12,
+                subcode: 2,
+                probability: p,
+                ..Default::default()
+            })
+        };
+        // 0.51 used to be a remove at CONF 0.51: it is a release now, and 0.4 an uncertain one.
+        assert_eq!(at(0.51).action, Action::Release);
+        assert_eq!(at(0.4).action, Action::ReleaseOnce);
+        assert!(at(0.4).commands_are_releases());
+        let removed = at(0.1);
+        assert_eq!(removed.action, Action::Remove);
+        assert!(
+            removed.why.contains("remove only below P 0.24"),
+            "{}",
+            removed.why
+        );
+    }
+
+    #[test]
+    fn conf_is_the_same_function_of_p_for_every_advice() {
+        let a = ad(&[("RequestMemory", 2048), ("MemoryUsage", 2301)]);
+        for p in [0.02f32, 0.2, 0.4, 0.5, 0.66, 0.83, 0.99] {
+            for (code, subcode) in [(34, 102), (34, 104), (12, 2), (1, 0), (13, 2)] {
+                let adv = advise(&Facts {
+                    code,
+                    subcode,
+                    probability: p,
+                    ad: Some(&a),
+                    ..Default::default()
+                });
+                assert_eq!(adv.probability, p);
+                assert_eq!(
+                    adv.confidence,
+                    p.max(1.0 - p),
+                    "{code}/{subcode} at {p}: {adv:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_partial_view_never_removes_with_high_confidence() {
+        let f = Facts {
+            code: 13,
+            subcode: 2,
+            probability: 0.01,
+            partial_view: true,
+            ..Default::default()
+        };
+        let a = advise(&f);
+        assert_eq!(a.action, Action::Remove);
+        assert!(a.confidence <= 1.0 - PARTIAL_VIEW_FLOOR + 1e-6, "{a:?}");
+        assert!(a.why.contains("no pool-wide view"), "{}", a.why);
+        let full = advise(&Facts {
+            partial_view: false,
+            ..f
+        });
+        assert!(full.confidence > 0.98 && !full.why.contains("pool-wide"));
+    }
+
+    #[test]
+    fn absurd_usage_gives_a_bounded_positive_request() {
+        let a = ad(&[("RequestMemory", 2048), ("MemoryUsage", i64::MAX)]);
+        let adv = advise(&Facts {
+            code: 34,
+            subcode: 102,
+            probability: 0.5,
+            ad: Some(&a),
+            ..Default::default()
+        });
+        assert_eq!(adv.action, Action::RaiseMemory(MAX_MEMORY_MB));
+        let a = ad(&[("RequestDisk", i64::MAX), ("DiskUsage", -5)]);
+        let adv = advise(&Facts {
+            code: 34,
+            subcode: 104,
+            probability: 0.5,
+            ad: Some(&a),
+            ..Default::default()
+        });
+        assert!(
+            matches!(adv.action, Action::RaiseDisk(kb) if kb > 0 && kb <= MAX_DISK_KB),
+            "{adv:?}"
+        );
+    }
+
+    #[test]
+    fn why_says_what_sets_the_job_apart() {
+        let reason = "Transfer output files failure at execution point slot1@node7 while sending files to access point ap1. Details: HTTP 503";
+        let a = advise(&Facts {
+            code: 12,
+            subcode: 2,
+            reason: Some(reason),
+            probability: 0.1,
+            cluster_mates: Some((0, 7)),
+            ..Default::default()
+        });
+        assert!(
+            a.why.contains("\"Transfer output files failure"),
+            "{}",
+            a.why
+        );
+        assert!(
+            a.why.contains("7 other procs of this cluster with this code were released: 0 recovered, 7 held again or failed"),
+            "{}",
+            a.why
+        );
+    }
+}
+
+impl Advice {
+    /// Whether every command of the advice ends in a release (for tests and `--apply`).
+    #[cfg(test)]
+    fn commands_are_releases(&self) -> bool {
+        self.action
+            .argvs("1.0")
+            .last()
+            .is_some_and(|a| a[0] == "condor_release")
     }
 }

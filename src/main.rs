@@ -38,9 +38,21 @@ struct Cli {
 enum Command {
     /// Print the events of job event logs (text, JSON or XML; detected per file).
     Events(commands::events::EventsArgs),
-    /// condor_q for held jobs, with advice: release, remove, raise a request, or wait.
+    /// condor_q for held jobs, with advice: release, release once and watch, remove, raise a
+    /// request, or wait.
+    ///
+    /// P is P(a plain release succeeds): the model's, refitted to the pool's own resolved holds
+    /// when that helps. CONF is max(P, 1 - P) for every advice: how sure the model is of how a
+    /// release would end. Release or remove follows from a cost model (a failed release costs
+    /// one more run, a removal throws the job away), so `remove` needs P below 0.24, and between
+    /// 0.24 and 0.5 the advice is to release once and watch. With only a job's own log read (no
+    /// global event log, no collected cache) the output says so, and P is kept at least 0.1.
+    #[command(verbatim_doc_comment)]
     Q(commands::q::QArgs),
     /// Every held job, advised in batches and grouped so one decision covers many jobs.
+    ///
+    /// CONF is max(P, 1 - P), as in `q`; --min-confidence filters on it.
+    #[command(verbatim_doc_comment)]
     Scan(commands::scan::ScanArgs),
     /// Ingest the global event log into the cache: holds, outcomes, predictions ahead of queries.
     Collect(commands::collect::CollectArgs),

@@ -19,8 +19,9 @@ use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
 use holdadvisor_parsers::{Event, EventBody, EventReader, ReadOptions, Zone};
 
-use crate::advice::{Action, Advice, Facts, advise};
+use crate::advice::{Action, Advice, Facts, MAX_DISK_KB, MAX_MEMORY_MB, PARTIAL_VIEW_MARK, advise};
 use crate::cache::{Cache, CodeHistory, NewEpisode, PredictionRow, Stored};
+use holdadvisor_models::decision::{CostModel, confidence};
 
 /// The model's identity in the cache: its weights and encoder hashes.
 pub fn model_id(model_dir: &Path) -> anyhow::Result<String> {
@@ -81,8 +82,14 @@ pub struct Advisor<'a> {
     pub model_dir: PathBuf,
     pub model_id: String,
     predictor: Option<Predictor>,
-    /// A log to read instead of each job's UserLog (`-log FILE`).
+    /// A log to read instead of each job's UserLog (`-log FILE`, or the access point's
+    /// global event log found in HTCondor's configuration): the pool-wide view.
     pub log_override: Option<PathBuf>,
+    /// The override was found, not given: a job whose hold it does not hold (the log was
+    /// rotated since) is answered from its own UserLog instead.
+    pub fall_back_to_user_logs: bool,
+    /// Jobs answered from their own log only, without the pool-wide view.
+    pub partial_view_jobs: usize,
     /// A log being read ahead ([`Advisor::read_ahead`]), and the flag that stops it.
     ahead: Option<ReadAhead>,
 }
@@ -104,6 +111,8 @@ impl<'a> Advisor<'a> {
             model_id,
             predictor: None,
             log_override,
+            fall_back_to_user_logs: false,
+            partial_view_jobs: 0,
             ahead: None,
         })
     }
@@ -162,8 +171,29 @@ impl<'a> Advisor<'a> {
         {
             self.ahead = None;
         }
+        let mut retry: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        let user_log = |i: usize| ads[i].string("UserLog").map(PathBuf::from);
         for (log, idx) in misses {
-            match self.compute(&log, &idx.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
+            let pool_wide = self.log_override.as_ref() == Some(&log);
+            let fall_back = pool_wide && self.fall_back_to_user_logs;
+            let subset: Vec<&JobAd> = idx.iter().map(|&i| &ads[i]).collect();
+            let results = match self.compute(&log, &subset, !pool_wide) {
+                Ok(results) => results,
+                Err(e) => idx
+                    .iter()
+                    .map(|_| Outcome::Failed(format!("{e:#}")))
+                    .collect(),
+            };
+            for (i, r) in idx.into_iter().zip(results) {
+                match (&r, fall_back.then(|| user_log(i)).flatten()) {
+                    (Outcome::Failed(_), Some(own)) => retry.entry(own).or_default().push(i),
+                    _ => out[i] = Some(r),
+                }
+            }
+        }
+        for (log, idx) in retry {
+            let subset: Vec<&JobAd> = idx.iter().map(|&i| &ads[i]).collect();
+            match self.compute(&log, &subset, true) {
                 Ok(results) => {
                     for (i, r) in idx.into_iter().zip(results) {
                         out[i] = Some(r);
@@ -245,15 +275,32 @@ impl<'a> Advisor<'a> {
                 answers.push(Ok(None));
                 continue;
             };
+            // A row this code cannot read back exactly (another version's, or altered) is
+            // not an answer: the job is predicted again. The commands are made anew from
+            // the action and the job's id; the stored text is never used to act.
+            let (Some(action), true) = (
+                parse_action(&pred.advice),
+                (0.0..=1.0).contains(&pred.probability),
+            ) else {
+                answers.push(Ok(None));
+                continue;
+            };
+            // Made from the job's own log only: not an answer for a query that reads the
+            // pool's log.
+            if self.log_override.is_some() && pred.explanation.contains(PARTIAL_VIEW_MARK) {
+                answers.push(Ok(None));
+                continue;
+            }
+            let probability = pred.probability as f32;
             made[i] = Some(answers.len());
             answers.push(Ok(Some(Answer {
+                commands: action.commands(&format!("{c}.{p}")),
                 advice: Advice {
-                    action: parse_action(&pred.advice),
-                    probability: pred.probability as f32,
-                    confidence: pred.confidence as f32,
+                    action,
+                    probability,
+                    confidence: confidence(probability),
                     why: std::mem::take(&mut pred.explanation),
                 },
-                commands: pred.commands.lines().map(str::to_string).collect(),
                 from_cache: true,
                 episode: row.episode,
             })));
@@ -278,7 +325,14 @@ impl<'a> Advisor<'a> {
         Ok(())
     }
 
-    fn compute(&mut self, log: &Path, ads: &[&JobAd]) -> anyhow::Result<Vec<Outcome>> {
+    /// Reads `log` and advises the held jobs of `ads` from it; `partial_view` when it is
+    /// the jobs' own log, not the pool's.
+    fn compute(
+        &mut self,
+        log: &Path,
+        ads: &[&JobAd],
+        partial_view: bool,
+    ) -> anyhow::Result<Vec<Outcome>> {
         let mut watch = crate::timing::Stopwatch::start();
         let read = match self.ahead.take() {
             Some(mut ahead) if ahead.path == log && ahead.handle.is_some() => ahead
@@ -332,6 +386,7 @@ impl<'a> Advisor<'a> {
             })
             .collect();
         let nearby = HoldsNearby::new(&episodes);
+        let mates = ClusterMates::new(&episodes);
         // Every code's history before anything is stored: the advice must not count this
         // scan's own rows, whichever chunk a job falls in.
         let mut histories = Histories::new(self.cache);
@@ -378,9 +433,13 @@ impl<'a> Advisor<'a> {
                         ad: Some(ad),
                         history: histories.get(ep.code, ep.subcode)?,
                         similar: nearby.others(ep),
+                        cluster_mates: mates.of(ep),
+                        partial_view,
                         log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                         missing_input: missing_input_now(ep.code, reason.as_deref()),
                         calibrated_on,
+                        pool_table_only: pool_fit.as_ref().is_some_and(|f| f.table_only),
+                        costs: CostModel::default(),
                     };
                     let advice = advise(&facts);
                     let commands = advice.action.commands(&job_id(ad));
@@ -409,6 +468,12 @@ impl<'a> Advisor<'a> {
             Ok(results)
         })?;
         watch.mark("predict, advise and store in the cache");
+        if partial_view {
+            self.partial_view_jobs += results
+                .iter()
+                .filter(|o| matches!(o, Outcome::Advised(_)))
+                .count();
+        }
         Ok(results)
     }
 }
@@ -570,7 +635,7 @@ pub fn read_log(
 /// Holds with the same code within an hour of a hold, as a log shows them: per code, the
 /// hold times sorted, so each question is two binary searches (a scan asks it for every held
 /// job, and one outage can hold tens of thousands with one code).
-struct HoldsNearby {
+pub struct HoldsNearby {
     by_code: HashMap<i64, Vec<i64>>,
     by_job: HashMap<(JobId, i64), Vec<i64>>,
 }
@@ -578,7 +643,7 @@ struct HoldsNearby {
 const NEARBY_SECONDS: i64 = 3600;
 
 impl HoldsNearby {
-    fn new(episodes: &[Episode]) -> HoldsNearby {
+    pub fn new(episodes: &[Episode]) -> HoldsNearby {
         let mut by_code: HashMap<i64, Vec<i64>> = HashMap::new();
         let mut by_job: HashMap<(JobId, i64), Vec<i64>> = HashMap::new();
         for e in episodes {
@@ -592,7 +657,7 @@ impl HoldsNearby {
     }
 
     /// How many holds of other jobs had `ep`'s code within the hour around it.
-    fn others(&self, ep: &Episode) -> i64 {
+    pub fn others(&self, ep: &Episode) -> i64 {
         let within = |t: &i64| (t - ep.hold_time).abs() <= NEARBY_SECONDS;
         let all = self.by_code.get(&ep.code).map_or(0, |times| {
             let from = times.partition_point(|&t| t < ep.hold_time - NEARBY_SECONDS);
@@ -604,6 +669,47 @@ impl HoldsNearby {
             .get(&(ep.job, ep.code))
             .map_or(0, |times| times.iter().filter(|t| within(t)).count());
         (all - own) as i64
+    }
+}
+
+/// The released holds of each cluster's procs, by code, as a log shows them: what the
+/// cluster's other procs, held the same way, did after a release is the best live evidence
+/// for this one (a cluster's procs share their inputs, their code and often their fate).
+pub struct ClusterMates {
+    /// (ClusterId, HoldReasonCode) → (ProcId, recovered) of each labelled hold.
+    by_cluster_code: HashMap<(i64, i64), Vec<(i64, bool)>>,
+}
+
+impl ClusterMates {
+    pub fn new(episodes: &[Episode]) -> ClusterMates {
+        let mut by_cluster_code: HashMap<(i64, i64), Vec<(i64, bool)>> = HashMap::new();
+        for e in episodes {
+            let recovered = match e.label {
+                Label::Positive => true,
+                Label::Negative => false,
+                Label::Censored | Label::Open => continue,
+            };
+            by_cluster_code
+                .entry((e.job.cluster, e.code))
+                .or_default()
+                .push((e.job.proc, recovered));
+        }
+        ClusterMates { by_cluster_code }
+    }
+
+    /// How many holds of `ep`'s cluster's other procs with its code were released and
+    /// recovered, and how many did not.
+    pub fn of(&self, ep: &Episode) -> Option<(i64, i64)> {
+        let holds = self.by_cluster_code.get(&(ep.job.cluster, ep.code))?;
+        let (mut recovered, mut failed) = (0, 0);
+        for &(_, ok) in holds.iter().filter(|(proc, _)| *proc != ep.job.proc) {
+            if ok {
+                recovered += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        Some((recovered, failed))
     }
 }
 
@@ -683,6 +789,7 @@ pub fn note_memory(memory: &mut BTreeMap<(i64, i64), i64>, e: &holdadvisor_parse
 pub fn encode_action(a: &Action) -> String {
     match a {
         Action::Release => "release".into(),
+        Action::ReleaseOnce => "release-once".into(),
         Action::Remove => "remove".into(),
         Action::RaiseMemory(mb) => format!("raise-memory:{mb}"),
         Action::RaiseDisk(kb) => format!("raise-disk:{kb}"),
@@ -690,14 +797,24 @@ pub fn encode_action(a: &Action) -> String {
     }
 }
 
-pub fn parse_action(s: &str) -> Action {
+/// The action an `advice` column names; `None` for anything [`encode_action`] does not
+/// write (an unknown word is never read as a removal, nor a bad size as 0 MB).
+pub fn parse_action(s: &str) -> Option<Action> {
+    let size = |v: &str, max: i64| {
+        v.parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && *n <= max && v.bytes().all(|b| b.is_ascii_digit()))
+    };
     match s.split_once(':') {
-        Some(("raise-memory", v)) => Action::RaiseMemory(v.parse().unwrap_or(0)),
-        Some(("raise-disk", v)) => Action::RaiseDisk(v.parse().unwrap_or(0)),
-        _ => match s {
-            "release" => Action::Release,
-            "wait" => Action::Wait,
-            _ => Action::Remove,
+        Some(("raise-memory", v)) => size(v, MAX_MEMORY_MB).map(Action::RaiseMemory),
+        Some(("raise-disk", v)) => size(v, MAX_DISK_KB).map(Action::RaiseDisk),
+        Some(_) => None,
+        None => match s {
+            "release" => Some(Action::Release),
+            "release-once" => Some(Action::ReleaseOnce),
+            "remove" => Some(Action::Remove),
+            "wait" => Some(Action::Wait),
+            _ => None,
         },
     }
 }
@@ -769,4 +886,37 @@ pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
         ads.push(ad);
     }
     Ok(ads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_back_exactly_and_nothing_else_does() {
+        for a in [
+            Action::Release,
+            Action::ReleaseOnce,
+            Action::Remove,
+            Action::RaiseMemory(4096),
+            Action::RaiseDisk(3_145_728),
+            Action::Wait,
+        ] {
+            assert_eq!(parse_action(&encode_action(&a)), Some(a));
+        }
+        for bad in [
+            "relase",
+            "",
+            "REMOVE",
+            "raise-memory:abc",
+            "raise-memory:0",
+            "raise-memory:-4611686018427387904",
+            "raise-memory:+5",
+            "raise-disk:99999999999999999999",
+            "condor_rm -all",
+            "remove:1",
+        ] {
+            assert_eq!(parse_action(bad), None, "{bad:?}");
+        }
+    }
 }

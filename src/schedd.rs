@@ -109,6 +109,24 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The access point's global event log, as HTCondor's configuration names it (`EVENT_LOG`).
+pub fn global_event_log() -> anyhow::Result<PathBuf> {
+    let Some(program) = find_on_path("condor_config_val") else {
+        bail!("condor_config_val was not found on PATH: give the global event log with --log PATH");
+    };
+    let out = Command::new(program)
+        .arg("EVENT_LOG")
+        .output()
+        .context("running condor_config_val EVENT_LOG")?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || path.is_empty() || path.contains("Not defined") {
+        bail!(
+            "EVENT_LOG is not set in HTCondor's configuration: the access point keeps no global event log"
+        );
+    }
+    Ok(PathBuf::from(path))
+}
+
 /// Runs `condor_q` for the query.
 pub fn condor_q(query: &Query) -> anyhow::Result<Vec<JobAd>> {
     let Some(program) = find_on_path("condor_q") else {

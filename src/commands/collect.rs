@@ -10,7 +10,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -23,7 +23,8 @@ use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
 use crate::predict::{
-    Histories, fit_to_pool, fitted, model_id, new_episode, note_memory, prediction_row,
+    ClusterMates, Histories, HoldsNearby, fit_to_pool, fitted, model_id, new_episode, note_memory,
+    prediction_row,
 };
 use crate::{config, schedd};
 
@@ -54,23 +55,6 @@ pub struct CollectArgs {
 }
 
 /// The global log's path from HTCondor's configuration.
-fn event_log_from_config() -> anyhow::Result<PathBuf> {
-    let Some(program) = schedd::find_on_path("condor_config_val") else {
-        bail!("condor_config_val was not found on PATH: give the global event log with --log PATH");
-    };
-    let out = Command::new(program)
-        .arg("EVENT_LOG")
-        .output()
-        .context("running condor_config_val EVENT_LOG")?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || path.is_empty() || path.contains("Not defined") {
-        bail!(
-            "EVENT_LOG is not set in HTCondor's configuration: the access point keeps no global event log"
-        );
-    }
-    Ok(PathBuf::from(path))
-}
-
 /// Rotated files of `path`, oldest first, then `path` itself.
 pub fn rotation_set(path: &Path) -> Vec<PathBuf> {
     let mut numbered: Vec<(u32, PathBuf)> = Vec::new();
@@ -186,6 +170,8 @@ impl Collector<'_> {
         let inputs: Vec<_> = todo.iter().map(|&i| &episodes[i].inputs[0]).collect();
         let probabilities = self.predictor.predict_refs(&inputs)?;
         let mut histories = Histories::new(self.cache);
+        let nearby = HoldsNearby::new(episodes);
+        let mates = ClusterMates::new(episodes);
         let mut stored = Vec::with_capacity(todo.len());
         for (&i, p) in todo.iter().zip(probabilities) {
             let ep = &episodes[i];
@@ -195,8 +181,11 @@ impl Collector<'_> {
                 subcode: ep.subcode,
                 probability,
                 calibrated_on,
+                pool_table_only: self.pool_fit.as_ref().is_some_and(|f| f.table_only),
                 episode: i64::from(ep.index),
                 history: histories.get(ep.code, ep.subcode)?,
+                similar: nearby.others(ep),
+                cluster_mates: mates.of(ep),
                 log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                 ..Default::default()
             };
@@ -235,9 +224,21 @@ fn utc() -> ReadOptions {
 }
 
 pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    // Checked before anything is read: `inf` made Duration panic, NaN never stopped.
+    if !(args.interval.is_finite() && args.interval >= 0.0 && args.interval <= 86_400.0) {
+        bail!(
+            "--interval {}: expected a number of seconds from 0 to 86400",
+            args.interval
+        );
+    }
+    if let Some(s) = args.for_seconds
+        && !(s.is_finite() && s >= 0.0)
+    {
+        bail!("--for-seconds {s}: expected a finite number of seconds >= 0");
+    }
     let path = match &args.log {
         Some(p) => p.clone(),
-        None => event_log_from_config()?,
+        None => schedd::global_event_log()?,
     };
     let cache = Cache::open(&config::cache_path(args.cache.as_deref())?)?;
     let model_dir = config::model_dir(args.model.as_deref())?;

@@ -82,6 +82,33 @@ impl Source {
         Ok(query.filter(schedd::condor_q(&query)?))
     }
 
+    /// The event log that gives the pool-wide view: `-log FILE`, else the access point's
+    /// global event log (`condor_config_val EVENT_LOG`) when this user can read it. The flag
+    /// says it was found, not given (jobs it does not hold fall back to their own logs).
+    pub fn pool_log(&self) -> (Option<PathBuf>, bool) {
+        if let Some(log) = &self.log {
+            return (Some(log.clone()), false);
+        }
+        if self.snapshot.is_some() || schedd::find_on_path("condor_q").is_none() {
+            return (None, false);
+        }
+        let readable = |p: &PathBuf| {
+            std::fs::File::open(p).is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        };
+        match schedd::global_event_log() {
+            Ok(log) if readable(&log) => (Some(log), true),
+            _ => (None, false),
+        }
+    }
+
+    /// An Advisor over `cache` reading the pool-wide log when there is one.
+    pub fn advisor<'c>(&self, cache: &'c Cache, model_dir: PathBuf) -> anyhow::Result<Advisor<'c>> {
+        let (log, found) = self.pool_log();
+        let mut advisor = Advisor::new(cache, model_dir, log)?;
+        advisor.fall_back_to_user_logs = found;
+        Ok(advisor)
+    }
+
     pub fn open(&self) -> anyhow::Result<(Cache, PathBuf)> {
         let cache = Cache::open(&config::cache_path(self.cache.as_deref())?)?;
         let model = config::model_dir(self.model.as_deref())?;
@@ -140,7 +167,7 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let mut ads = args.source.ads(specs, args.hold)?;
     let (cache, model_dir) = args.source.open()?;
-    let mut advisor = Advisor::new(&cache, model_dir, args.source.log.clone())?;
+    let mut advisor = args.source.advisor(&cache, model_dir)?;
     let outcomes = advisor.advise_all(&ads);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -148,6 +175,7 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
         for (ad, o) in ads.iter_mut().zip(&outcomes) {
             annotate(ad, o);
         }
+        note_partial_view(&mut std::io::stderr(), advisor.partial_view_jobs)?;
         if args.json {
             out.write_all(format_job_ads(&ads).as_bytes())?;
         } else {
@@ -159,7 +187,27 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print_table(&mut out, &ads, &outcomes, &advisor.model_id)?;
+    note_partial_view(&mut out, advisor.partial_view_jobs)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says, when some advice was made from jobs' own logs only, that the pool-wide view was
+/// missing and how to get it.
+pub fn note_partial_view(out: &mut impl Write, jobs: usize) -> std::io::Result<()> {
+    if jobs == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nNo pool-wide view for {jobs} job{}: only {} own event log{} read, which cannot show \
+         outages at other sites or other users' holds, so no `remove` from it is given with \
+         CONF above {:.2}. Give the global event log with -log FILE (condor_config_val \
+         EVENT_LOG), or point `cache` at a cache that `holdadvisor collect` fills.",
+        if jobs == 1 { "" } else { "s" },
+        if jobs == 1 { "its" } else { "their" },
+        if jobs == 1 { " was" } else { "s were" },
+        1.0 - crate::advice::PARTIAL_VIEW_FLOOR
+    )
 }
 
 /// A value as `condor_q -af` prints it: strings unquoted, missing as `undefined`.
@@ -210,8 +258,8 @@ pub fn print_table(
     }
     writeln!(
         out,
-        " {:<10} {:<12} {:<11} {:<8} {:<42} {:>5}  WHY",
-        "ID", "OWNER", "HELD_SINCE", "CODE/SUB", "ADVICE", "CONF"
+        " {:<10} {:<12} {:<11} {:<8} {:<30} {:<42} {:>5}  WHY",
+        "ID", "OWNER", "HELD_SINCE", "CODE/SUB", "HOLD_REASON", "ADVICE", "CONF"
     )?;
     let mut commands = Vec::new();
     for (ad, o) in ads.iter().zip(outcomes) {
@@ -232,8 +280,9 @@ pub fn print_table(
                 );
                 writeln!(
                     out,
-                    " {id:<10} {owner:<12} {:<11} {code:<8} {:<42} {:>5.2}  {}",
+                    " {id:<10} {owner:<12} {:<11} {code:<8} {:<30} {:<42} {:>5.2}  {}",
                     held_since(ad),
+                    crate::advice::short_reason(ad.string("HoldReason").unwrap_or("-"), 30),
                     short(&a.advice.action.describe(), 42),
                     a.advice.confidence,
                     a.advice.why

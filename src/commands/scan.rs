@@ -11,7 +11,7 @@ use holdadvisor_parsers::condor_q::JobAd;
 use crate::advice::Action;
 use crate::cache::Cache;
 use crate::commands::q::Source;
-use crate::predict::{ADVICE_ATTRS, Advisor, Outcome};
+use crate::predict::{ADVICE_ATTRS, Outcome};
 
 /// The attributes of a job ad a scan reads besides [`ADVICE_ATTRS`]: its group keys.
 const GROUP_ATTRS: &[&str] = &[
@@ -130,6 +130,9 @@ pub struct Group {
     /// The most common advice in the group.
     pub advice: String,
     pub commands: Vec<String>,
+    /// The job ids and actions behind `commands`, which `--apply` carries out.
+    #[serde(skip)]
+    pub actions: Vec<(String, Action)>,
 }
 
 /// Groups advised jobs; sorted by how many jobs one decision covers.
@@ -152,7 +155,7 @@ pub fn group(
         });
         entry.0.jobs += 1;
         entry.0.advised += 1;
-        if matches!(a.advice.action, Action::Release) {
+        if matches!(a.advice.action, Action::Release | Action::ReleaseOnce) {
             entry.0.release_share += 1.0;
         }
         entry.2 += f64::from(a.advice.confidence);
@@ -164,6 +167,12 @@ pub fn group(
         *entry.1.entry(kind).or_default() += 1;
         if a.advice.confidence >= min_confidence {
             entry.0.commands.extend(a.commands.iter().cloned());
+            if let (Some(c), Some(p)) = (ad.cluster(), ad.proc()) {
+                entry
+                    .0
+                    .actions
+                    .push((format!("{c}.{p}"), a.advice.action.clone()));
+            }
         }
     }
     let mut out: Vec<Group> = groups
@@ -187,23 +196,23 @@ pub fn group(
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let mut watch = crate::timing::Stopwatch::start();
     let (cache, model_dir) = args.source.open()?;
-    let mut advisor = Advisor::new(&cache, model_dir, args.source.log.clone())?;
+    let mut advisor = args.source.advisor(&cache, model_dir)?;
     // A global log (`-log`) is read while condor_q gives the job ads. A snapshot is parsed
     // here, on every core: the log is read after it, while the cache is asked (with every
     // answer cached, as after `collect`, the reading stops there; started before the parse it
     // took a core from it and cost 1-3 CPU-seconds for nothing).
     let from_snapshot = args.source.snapshot.is_some();
-    if let Some(log) = &args.source.log
+    if let Some(log) = advisor.log_override.clone()
         && !from_snapshot
     {
-        advisor.read_ahead(log)?;
+        advisor.read_ahead(&log)?;
     }
     let attrs: Vec<&str> = ADVICE_ATTRS.iter().chain(GROUP_ATTRS).copied().collect();
     let ads = args.source.ads_keeping(Vec::new(), true, Some(&attrs))?;
-    if let Some(log) = &args.source.log
+    if let Some(log) = advisor.log_override.clone()
         && from_snapshot
     {
-        advisor.read_ahead(log)?;
+        advisor.read_ahead(&log)?;
     }
     watch.mark("job ads");
     let outcomes = advisor.advise_all(&ads);
@@ -270,26 +279,34 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if matches!(args.format, Format::Table) {
+        crate::commands::q::note_partial_view(&mut out, advisor.partial_view_jobs)?;
+    } else {
+        crate::commands::q::note_partial_view(&mut std::io::stderr(), advisor.partial_view_jobs)?;
+    }
     if args.apply {
-        let commands: Vec<&String> = groups
+        let actions: Vec<&(String, Action)> = groups
             .iter()
-            .flat_map(|g| &g.commands)
-            .filter(|c| !c.contains("# when you are ready"))
+            .flat_map(|g| &g.actions)
+            .filter(|(_, a)| *a != Action::Wait)
             .collect();
         drop(out);
-        apply(&cache, &commands, args.yes)?;
+        apply(&cache, &actions, args.yes)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `a && b` command lines as argv lists (never through a shell), after asking.
-fn apply(cache: &Cache, commands: &[&String], yes: bool) -> anyhow::Result<()> {
-    if commands.is_empty() {
+/// Carries out each job's action, after asking: the programs and arguments are made from
+/// the action and the job's id alone (never from stored text, never through a shell), each
+/// step only after the one before it succeeded. Each run is logged in the cache.
+fn apply(cache: &Cache, actions: &[&(String, Action)], yes: bool) -> anyhow::Result<()> {
+    let count: usize = actions.iter().map(|(id, a)| a.argvs(id).len()).sum();
+    if count == 0 {
         println!("Nothing to apply.");
         return Ok(());
     }
     if !yes {
-        print!("\nRun these {} commands? [y/N] ", commands.len());
+        print!("\nRun these {count} commands? [y/N] ");
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -298,17 +315,20 @@ fn apply(cache: &Cache, commands: &[&String], yes: bool) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    for line in commands {
-        for part in line.split(" && ") {
-            let argv: Vec<&str> = part.split_whitespace().collect();
+    for (id, action) in actions {
+        for argv in action.argvs(id) {
             let Some((program, rest)) = argv.split_first() else {
                 continue;
             };
-            if !matches!(*program, "condor_release" | "condor_rm" | "condor_qedit") {
+            if !matches!(
+                program.as_str(),
+                "condor_release" | "condor_rm" | "condor_qedit"
+            ) {
                 bail!(
                     "refusing to run {program:?}: only condor_release, condor_rm and condor_qedit"
                 );
             }
+            let line = argv.join(" ");
             let output = Command::new(program).args(rest).output();
             let (status, text) = match output {
                 Ok(o) => (
@@ -321,9 +341,9 @@ fn apply(cache: &Cache, commands: &[&String], yes: bool) -> anyhow::Result<()> {
                 ),
                 Err(e) => (None, e.to_string()),
             };
-            cache.log_action(part, status, text.trim())?;
+            cache.log_action(&line, status, text.trim())?;
             println!(
-                "{part}: {}",
+                "{line}: {}",
                 if status == Some(0) {
                     "done".to_string()
                 } else {

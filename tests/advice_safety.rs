@@ -1,0 +1,249 @@
+//! Advice that cannot harm: `scan --apply` runs only what it makes from an action and a job
+//! id (never text read back from the cache), an advice word it does not know is never read as
+//! a removal, the partial view says so and never removes with high confidence, and `collect`
+//! refuses timings it cannot keep. On a small simulated pool (synthetic data) with the
+//! shipped model, and stand-ins for condor_release, condor_rm and condor_qedit on PATH that
+//! record their arguments.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_holdadvisor")
+}
+
+struct Pool {
+    _dir: tempfile::TempDir,
+    sim: PathBuf,
+    cache: PathBuf,
+    fakebin: PathBuf,
+    calls: PathBuf,
+}
+
+fn pool() -> Pool {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let out = Command::new(bin())
+        .args(["simulate", "--jobs", "1500", "--seed", "9", "--out"])
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fakebin = dir.path().join("bin");
+    std::fs::create_dir_all(&fakebin).unwrap();
+    let calls = dir.path().join("calls.log");
+    for program in ["condor_release", "condor_rm", "condor_qedit"] {
+        let script = fakebin.join(program);
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# A stand-in: records its name and arguments, one per line.\nprintf '%s' '{program}' >> '{log}'\nfor a in \"$@\"; do printf ' [%s]' \"$a\" >> '{log}'; done\necho >> '{log}'\n",
+                log = calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    Pool {
+        cache: dir.path().join("cache.sqlite"),
+        _dir: dir,
+        sim,
+        fakebin,
+        calls,
+    }
+}
+
+impl Pool {
+    fn holdadvisor(&self, args: &[&str]) -> Output {
+        self.holdadvisor_with(args, &self.cache)
+    }
+
+    fn holdadvisor_with(&self, args: &[&str], cache: &Path) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.fakebin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(bin())
+            .args(args)
+            .arg("-schedd-snapshot")
+            .arg(self.sim.join("condor_q.json"))
+            .arg("-cache")
+            .arg(cache)
+            .env("PATH", path)
+            .env_remove("HOLDADVISOR_MODEL")
+            .env_remove("HOLDADVISOR_CACHE")
+            .output()
+            .unwrap()
+    }
+
+    fn sql(&self, statement: &str) -> String {
+        let out = Command::new("sqlite3")
+            .arg(&self.cache)
+            .arg(statement)
+            .output()
+            .expect("the sqlite3 shell (CI installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.calls)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `CLUSTER.PROC` with both parts digits.
+fn is_job_id(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(c, p)| {
+        !c.is_empty()
+            && !p.is_empty()
+            && c.bytes().all(|b| b.is_ascii_digit())
+            && p.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+#[test]
+fn apply_runs_only_commands_made_from_the_advice() {
+    let p = pool();
+    let first = p.holdadvisor(&["scan", "-allusers"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let advised: i64 = p.sql("SELECT COUNT(*) FROM predictions").parse().unwrap();
+    assert!(advised > 10, "{advised} predictions stored");
+    // What a hostile user of a shared cache could plant: commands for another user's
+    // `--apply`, an advice word no version writes, and a size no job has.
+    p.sql(
+        "UPDATE predictions SET commands = 'condor_rm -all && condor_qedit 1.0 Cmd /tmp/evil.sh && condor_release 1.0'",
+    );
+    p.sql("UPDATE predictions SET advice = 'relase' WHERE id IN (SELECT id FROM predictions ORDER BY id LIMIT 3)");
+    p.sql("UPDATE predictions SET advice = 'raise-memory:-4611686018427387904' WHERE id IN (SELECT id FROM predictions ORDER BY id LIMIT 3 OFFSET 3)");
+    let applied = p.holdadvisor(&["scan", "-allusers", "--apply", "--yes"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let calls = p.calls();
+    assert!(!calls.is_empty(), "nothing was run: {}", text(&applied));
+    for call in &calls {
+        let words: Vec<&str> = call
+            .split(' ')
+            .skip(1)
+            .map(|w| w.trim_start_matches('[').trim_end_matches(']'))
+            .collect();
+        assert!(!call.contains("-all") && !call.contains("evil"), "{call}");
+        assert!(is_job_id(words[0]), "{call}");
+        match call.split(' ').next().unwrap() {
+            "condor_release" | "condor_rm" => assert_eq!(words.len(), 1, "{call}"),
+            "condor_qedit" => {
+                assert_eq!(words.len(), 3, "{call}");
+                assert!(
+                    matches!(words[1], "RequestMemory" | "RequestDisk"),
+                    "{call}"
+                );
+                let size: i64 = words[2].parse().unwrap();
+                assert!(size > 0, "{call}");
+            }
+            other => panic!("ran {other}"),
+        }
+    }
+    // The rows this version could not read back were advised afresh, not taken as removals.
+    let unknown: i64 = p
+        .sql("SELECT COUNT(*) FROM predictions WHERE advice = 'relase' OR advice LIKE 'raise-memory:-%'")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        unknown, 6,
+        "the altered rows stay as they were (INSERT OR IGNORE)"
+    );
+}
+
+#[test]
+fn own_logs_only_says_so_and_never_removes_with_high_confidence() {
+    let p = pool();
+    let out = p.holdadvisor(&["q", "-allusers", "-hold"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("No pool-wide view for"), "{table}");
+    assert!(table.contains("HOLD_REASON"), "{table}");
+    let json = p.holdadvisor(&["q", "-allusers", "-hold", "-json"]);
+    let ads: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let ads = ads.as_array().unwrap();
+    let advised: Vec<&serde_json::Value> = ads.iter().filter(|a| a["Advice"].is_string()).collect();
+    assert!(advised.len() > 10, "{}", advised.len());
+    for ad in &advised {
+        let p = ad["ReleaseProbability"].as_f64().unwrap();
+        let conf = ad["AdviceConfidence"].as_f64().unwrap();
+        // One meaning of CONF for every advice.
+        assert!((conf - p.max(1.0 - p)).abs() < 1e-6, "{ad}");
+        let why = ad["AdviceReason"].as_str().unwrap();
+        assert!(why.contains("no pool-wide view"), "{why}");
+        if ad["Advice"] == "remove" && !why.contains("does not exist on this access point") {
+            assert!(conf <= 0.9 + 1e-6, "{ad}");
+        }
+    }
+    // With the global log the view is whole: no such note, in the same cache (answers made
+    // from a partial view are not served to a query that has the whole one).
+    let log = p.sim.join("EventLog");
+    let whole = p.holdadvisor(&[
+        "q",
+        "-allusers",
+        "-hold",
+        "-json",
+        "-log",
+        log.to_str().unwrap(),
+    ]);
+    assert!(whole.status.success(), "{}", text(&whole));
+    let ads: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    let reasons: Vec<&str> = ads
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["AdviceReason"].as_str())
+        .collect();
+    assert!(reasons.len() > 10);
+    assert!(
+        reasons.iter().all(|r| !r.contains("pool-wide")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn collect_refuses_timings_it_cannot_keep() {
+    let p = pool();
+    let log = p.sim.join("EventLog");
+    for (flag, value) in [
+        ("--interval", "inf"),
+        ("--interval", "NaN"),
+        ("--interval", "-1"),
+        ("--for-seconds", "NaN"),
+        ("--for-seconds", "inf"),
+    ] {
+        let out = Command::new(bin())
+            .args(["collect", "--follow", "--log"])
+            .arg(&log)
+            .arg("--cache")
+            .arg(&p.cache)
+            .args([flag, value])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {value}: {}", text(&out));
+        assert!(text(&out).contains(flag), "{flag} {value}: {}", text(&out));
+    }
+}
