@@ -191,6 +191,27 @@ fn write_picture(dir: &Path, stem: &str, pic: &impl Picture) -> anyhow::Result<[
     Ok([svg, png])
 }
 
+/// A reliability diagram of `probs` against `labels` (with bin counts below it), as one SVG
+/// at `path`: `feedback --plot` draws past advice with it.
+pub fn reliability_svg(
+    path: &Path,
+    title: &str,
+    name: &str,
+    probs: &[f32],
+    labels: &[bool],
+) -> anyhow::Result<()> {
+    register_fonts()?;
+    let pic = Reliability {
+        title: title.to_string(),
+        name: name.to_string(),
+        bins: reliability_bins(probs, labels, BINS),
+    };
+    let root = SVGBackend::new(path, pic.size()).into_drawing_area();
+    pic.draw(&root)
+        .and_then(|()| root.present().map_err(Into::into))
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+}
+
 /// ROC curves of every predictor that gives probabilities; a 0/1 rule is one point.
 struct Roc {
     title: String,

@@ -9,8 +9,12 @@ use std::process::ExitCode;
 
 use chrono::Datelike;
 
+use holdadvisor_models::evaluate::ece;
+
+use crate::advice::Action;
 use crate::cache::{Cache, JudgedPrediction};
 use crate::config;
+use crate::predict::parse_action;
 
 #[derive(clap::Args, Debug)]
 pub struct FeedbackArgs {
@@ -27,51 +31,71 @@ pub struct FeedbackArgs {
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Score {
     pub group: String,
+    /// Predictions whose hold was released and then recovered or not: the scored ones.
     pub predictions: usize,
-    /// Advice that matched the outcome: release and the job recovered, or anything else and
-    /// it did not (removed or failed again). Censored episodes count as "did not recover".
+    /// Holds removed while still held (censored): whether a release would have worked is
+    /// unknown, so they are neither a success nor a failure of the advice, and not scored.
+    pub censored: usize,
+    /// Scored advice that matched the outcome: a release (plain, once, or after raising a
+    /// request) and the job recovered, or a removal and it did not.
     pub correct: usize,
-    pub accuracy: f64,
-    pub brier: f64,
+    /// `None` when nothing was scored.
+    pub accuracy: Option<f64>,
+    pub brier: Option<f64>,
     /// Expected calibration error over 10 bins of predicted probability.
-    pub ece: f64,
+    pub ece: Option<f64>,
 }
 
-fn positive(p: &JudgedPrediction) -> bool {
-    p.label == "positive"
+/// Whether the outcome is known: released, then recovered (`Some(true)`) or not.
+fn outcome(p: &JudgedPrediction) -> Option<bool> {
+    match p.label.as_str() {
+        "positive" => Some(true),
+        "negative" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether the advice was to release (in any form); `None` for a stored word this version
+/// does not know.
+fn advised_release(p: &JudgedPrediction) -> Option<bool> {
+    parse_action(&p.advice).map(|a| a.releases() || a == Action::Wait)
 }
 
 pub fn score(group: String, items: &[&JudgedPrediction]) -> Score {
-    let n = items.len();
-    let correct = items
+    let censored = items.iter().filter(|p| outcome(p).is_none()).count();
+    let scored: Vec<(&JudgedPrediction, bool)> = items
         .iter()
-        .filter(|p| (p.advice == "release") == positive(p))
+        .filter_map(|p| Some((*p, outcome(p)?)))
+        .collect();
+    let n = scored.len();
+    let correct = scored
+        .iter()
+        .filter(|(p, ok)| advised_release(p) == Some(*ok))
         .count();
-    let brier = items
-        .iter()
-        .map(|p| (p.probability - f64::from(u8::from(positive(p)))).powi(2))
-        .sum::<f64>()
-        / n.max(1) as f64;
-    let mut bins = [(0usize, 0.0f64, 0.0f64); 10];
-    for p in items {
-        let b = ((p.probability * 10.0) as usize).min(9);
-        bins[b].0 += 1;
-        bins[b].1 += p.probability;
-        bins[b].2 += f64::from(u8::from(positive(p)));
-    }
-    let ece = bins
-        .iter()
-        .filter(|b| b.0 > 0)
-        .map(|b| (b.0 as f64 / n as f64) * (b.1 / b.0 as f64 - b.2 / b.0 as f64).abs())
-        .sum();
+    let (probs, labels) = probs_and_labels(&scored);
+    let some = |v: f64| (n > 0).then_some(v);
     Score {
         group,
         predictions: n,
+        censored,
         correct,
-        accuracy: correct as f64 / n.max(1) as f64,
-        brier,
-        ece,
+        accuracy: some(correct as f64 / n.max(1) as f64),
+        brier: some(
+            scored
+                .iter()
+                .map(|(p, ok)| (p.probability - f64::from(u8::from(*ok))).powi(2))
+                .sum::<f64>()
+                / n.max(1) as f64,
+        ),
+        ece: some(ece(&probs, &labels, 10)),
     }
+}
+
+fn probs_and_labels(scored: &[(&JudgedPrediction, bool)]) -> (Vec<f32>, Vec<bool>) {
+    scored
+        .iter()
+        .map(|(p, ok)| (p.probability as f32, *ok))
+        .unzip()
 }
 
 fn week(t: i64) -> String {
@@ -83,55 +107,11 @@ fn week(t: i64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// A reliability diagram: predicted probability against the observed rate, per bin.
-pub fn reliability_svg(items: &[JudgedPrediction]) -> String {
-    let mut bins = [(0usize, 0.0f64, 0.0f64); 10];
-    for p in items {
-        let b = ((p.probability * 10.0) as usize).min(9);
-        bins[b].0 += 1;
-        bins[b].1 += p.probability;
-        bins[b].2 += f64::from(u8::from(positive(p)));
+fn figure(v: Option<f64>, scale: f64, width: usize, digits: usize) -> String {
+    match v {
+        Some(v) => format!("{:>width$.digits$}", v * scale),
+        None => format!("{:>width$}", "-"),
     }
-    let (w, h, m) = (420.0, 420.0, 50.0);
-    let x = |v: f64| m + v * (w - 2.0 * m);
-    let y = |v: f64| h - m - v * (h - 2.0 * m);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n"
-    );
-    svg.push_str("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-    svg.push_str(&format!(
-        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\" stroke-dasharray=\"4\"/>\n",
-        x(0.0),
-        y(0.0),
-        x(1.0),
-        y(1.0)
-    ));
-    svg.push_str(&format!(
-        "<rect x=\"{m}\" y=\"{m}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n",
-        w - 2.0 * m,
-        h - 2.0 * m
-    ));
-    let mut points = Vec::new();
-    for b in bins.iter().filter(|b| b.0 > 0) {
-        let (px, py) = (x(b.1 / b.0 as f64), y(b.2 / b.0 as f64));
-        points.push(format!("{px:.1},{py:.1}"));
-        svg.push_str(&format!(
-            "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"{:.1}\" fill=\"#1f77b4\"/>\n",
-            3.0 + (b.0 as f64).sqrt().min(12.0)
-        ));
-    }
-    svg.push_str(&format!(
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"#1f77b4\"/>\n",
-        points.join(" ")
-    ));
-    svg.push_str(&format!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">predicted P(release succeeds)</text>\n",
-        w / 2.0,
-        h - 15.0
-    ));
-    svg.push_str(&format!("<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">observed share that recovered</text>\n", h / 2.0, h / 2.0));
-    svg.push_str(&format!("<text x=\"{}\" y=\"30\" text-anchor=\"middle\">How past advice turned out ({} holds)</text>\n</svg>\n", w / 2.0, items.len()));
-    svg
 }
 
 pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
@@ -160,10 +140,18 @@ pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{} past predictions with a known outcome (cache {})",
+            "{} past predictions with a known outcome, {} of them scored; {} censored (removed while held: whether a release would have worked is unknown, so not scored) (cache {})",
             judged.len(),
+            all.predictions,
+            all.censored,
             cache.path().display()
         )?;
+        if all.predictions == 0 {
+            writeln!(
+                out,
+                "\nNothing to score yet: no advised hold has been released and then recovered or failed. `holdadvisor collect` records outcomes as the event log shows them."
+            )?;
+        }
         for (title, rows) in [
             ("WEEK", &weeks),
             ("CODE/SUB", &codes),
@@ -174,25 +162,40 @@ pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
             } else {
                 writeln!(
                     out,
-                    "\n{:<10} {:>6} {:>8} {:>8} {:>6}",
-                    title, "N", "ACCURACY", "BRIER", "ECE"
+                    "\n{:<10} {:>6} {:>8} {:>9} {:>8} {:>6}",
+                    title, "SCORED", "CENSORED", "ACCURACY", "BRIER", "ECE"
                 )?;
             }
             for s in rows.iter() {
                 writeln!(
                     out,
-                    "{:<10} {:>6} {:>7.1}% {:>8.3} {:>6.3}",
+                    "{:<10} {:>6} {:>8} {}% {} {}",
                     s.group,
                     s.predictions,
-                    s.accuracy * 100.0,
-                    s.brier,
-                    s.ece
+                    s.censored,
+                    figure(s.accuracy, 100.0, 8, 1),
+                    figure(s.brier, 1.0, 8, 3),
+                    figure(s.ece, 1.0, 6, 3)
                 )?;
             }
         }
     }
     if let Some(path) = &args.plot {
-        std::fs::write(path, reliability_svg(&judged))?;
+        let scored: Vec<(&JudgedPrediction, bool)> = judged
+            .iter()
+            .filter_map(|p| Some((p, outcome(p)?)))
+            .collect();
+        let (probs, labels) = probs_and_labels(&scored);
+        crate::report::reliability_svg(
+            path,
+            &format!(
+                "How past advice turned out: {} scored holds ({} censored left out)",
+                all.predictions, all.censored
+            ),
+            "past predictions",
+            &probs,
+            &labels,
+        )?;
         if !args.json {
             writeln!(out, "\nreliability plot: {}", path.display())?;
         }
@@ -218,19 +221,35 @@ mod tests {
     #[test]
     fn scores_by_hand() {
         let items = [
-            jp(0.9, "release", "positive"),
-            jp(0.8, "release", "negative"),
-            jp(0.1, "remove", "negative"),
-            jp(0.2, "remove", "positive"),
+            jp(0.95, "release", "positive"),
+            jp(0.85, "release", "negative"),
+            jp(0.15, "remove", "negative"),
+            jp(0.25, "remove", "positive"),
         ];
         let s = score("x".into(), &items.iter().collect::<Vec<_>>());
-        assert_eq!((s.predictions, s.correct), (4, 2));
-        assert!((s.brier - (0.01 + 0.64 + 0.01 + 0.64) / 4.0).abs() < 1e-12);
-        // bins: 0.1 (obs 0), 0.2 (obs 1), 0.8 (obs 0), 0.9 (obs 1): |0.1|+|0.8|+|0.8|+|0.1| over 4
-        assert!(
-            (s.ece - (0.1 + 0.8 + 0.8 + 0.1) / 4.0).abs() < 1e-12,
-            "{}",
-            s.ece
-        );
+        assert_eq!((s.predictions, s.correct, s.censored), (4, 2, 0));
+        let brier = (0.0025 + 0.7225 + 0.0225 + 0.5625) / 4.0;
+        assert!((s.brier.unwrap() - brier).abs() < 1e-6);
+        // One hold per bin: |0.95 − 1| + |0.85 − 0| + |0.15 − 0| + |0.25 − 1|, over 4.
+        let e = s.ece.unwrap();
+        assert!((e - (0.05 + 0.85 + 0.15 + 0.75) / 4.0).abs() < 1e-6, "{e}");
+    }
+
+    #[test]
+    fn censored_holds_are_left_out_of_accuracy() {
+        // A followed `remove` on a hold that was never released says nothing of the advice.
+        let items = [
+            jp(0.1, "remove", "censored"),
+            jp(0.1, "remove", "censored"),
+            jp(0.7, "release", "negative"),
+            jp(0.3, "raise-memory:4096", "positive"),
+        ];
+        let s = score("x".into(), &items.iter().collect::<Vec<_>>());
+        assert_eq!((s.predictions, s.censored, s.correct), (2, 2, 1));
+        assert_eq!(s.accuracy, Some(0.5));
+        let only_censored = [jp(0.1, "remove", "censored")];
+        let s = score("y".into(), &only_censored.iter().collect::<Vec<_>>());
+        assert_eq!((s.predictions, s.censored), (0, 1));
+        assert_eq!((s.accuracy, s.brier, s.ece), (None, None, None));
     }
 }
