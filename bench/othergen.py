@@ -16,6 +16,13 @@ event is merged in time order into one global event log in HTCondor's text forma
 
     python3 bench/othergen.py --jobs 100000 --seed 1 --out DIR    # writes DIR/EventLog
 
+`--stress NAME` lays one stress event over the pool (the same kinds as `holdadvisor simulate`'s
+bench/scenarios/): broken-cluster (one owner's 1,000-proc cluster, every proc missing its input,
+on day 26), outage-waves (about one window a day in which every site fails at once),
+failing-window (days 26-29: every site fails, so most releases fail), quiet-window (days 20-30:
+no outages and no broken clusters), ospool (fewer jobs held, more holds per held job, as the
+OSPool's public reports show). Without it the pool is the same as before, draw for draw.
+
 Everything it writes is synthetic: figures from it are not real-world accuracy.
 """
 import argparse
@@ -27,6 +34,8 @@ import random
 START = dt.datetime(2026, 5, 4, tzinfo=dt.timezone.utc)
 DAYS = 40
 HORIZON = DAYS * 86400
+# The quiet window of --stress quiet-window: days 20 to 30.
+QUIET = (20 * 86400, 30 * 86400)
 SITES = ["Wisc", "Nebraska", "UCSD", "Syracuse", "FNAL", "Purdue", "Clemson", "UChicago"]
 
 
@@ -40,8 +49,13 @@ def host(site_index, node):
     return ip, f"<{ip}:9618?addrs={ip}-9618&alias={name}&noUDP&sock=startd_{node}_a1>", name
 
 
+DAY = 86400
+# Releases a transfer hold's periodic_release makes at most (ospool: more).
+PERIODIC_RELEASE_CAP = 3
+
+
 class Pool:
-    def __init__(self, rng):
+    def __init__(self, rng, stress=None):
         self.rng = rng
         # Outages per site: (start, end), a few a week, from an hour to most of a day.
         self.outages = []
@@ -66,6 +80,24 @@ class Pool:
                 "periodic_release": rng.random() < 0.4,
                 "broken": rng.uniform(0.0, 0.35),
             })
+        # Stress events draw from their own stream: the pool above is the same without them.
+        srng = random.Random(f"stress-{stress}")
+        if stress == "outage-waves":
+            t = srng.expovariate(1 / DAY)
+            while t < HORIZON:
+                length = srng.lognormvariate(math.log(7200), 0.6)
+                for spans in self.outages:
+                    spans.append((t, t + length))
+                t += length + srng.expovariate(1 / DAY)
+        elif stress == "failing-window":
+            for spans in self.outages:
+                spans.append((26 * DAY, 29 * DAY))
+        elif stress == "quiet-window":
+            self.outages = [[(a, b) for a, b in spans if b <= QUIET[0] or a >= QUIET[1]] for spans in self.outages]
+        elif stress == "ospool":
+            for o in self.owners:
+                o["broken"] *= 0.25
+                o["gives_up"] *= 0.5
 
     def in_outage(self, site, t):
         return any(a <= t < b for a, b in self.outages[site])
@@ -156,7 +188,7 @@ def job_events(pool, rng, cluster, proc, owner, t_submit, kind, request_mb):
         holds += 1
         emit(t_hold, 12, "Job was held.", [reason, f"Code {code} Subcode {sub}"])
         # Who releases, and when.
-        if code in (12, 13) and owner["periodic_release"] and holds < 3:
+        if code in (12, 13) and owner["periodic_release"] and holds < PERIODIC_RELEASE_CAP:
             t = t_hold + 1200 + rng.uniform(0, 300)
             if t >= HORIZON:
                 return out
@@ -179,9 +211,13 @@ def main():
     ap.add_argument("--jobs", type=int, default=100000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--stress", choices=["broken-cluster", "outage-waves", "failing-window", "quiet-window", "ospool"])
     a = ap.parse_args()
+    global PERIODIC_RELEASE_CAP
+    if a.stress == "ospool":
+        PERIODIC_RELEASE_CAP = 8
     rng = random.Random(a.seed)
-    pool = Pool(rng)
+    pool = Pool(rng, a.stress)
     kinds = ["ok", "missing_input", "bad_exec", "memory", "walltime", "user_hold", "crashes"]
     events, cluster, n = [], 5000, 0
     while n < a.jobs:
@@ -190,6 +226,8 @@ def main():
         t0 = rng.uniform(0, HORIZON * 0.9)
         broken = rng.random() < owner["broken"]
         kind = rng.choice(kinds[1:]) if broken else "ok"
+        if a.stress == "quiet-window" and QUIET[0] <= t0 < QUIET[1]:
+            kind = "ok"
         request_mb = rng.choice([1024, 2048, 4096, 8192])
         for p in range(size):
             # Within a broken cluster, some procs are fine (only some inputs missing, ...).
@@ -199,12 +237,18 @@ def main():
             events.extend(job_events(pool, rng, cluster, p, owner, t0 + p * 0.5, k, request_mb))
         cluster += 1
         n += size
+    if a.stress == "broken-cluster":
+        owner = pool.owners[0]
+        for p in range(1000):
+            events.extend(job_events(pool, rng, cluster, p, owner, 26 * DAY + p * 0.5, "missing_input", 2048))
+        cluster += 1
+        n += 1000
     events.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "EventLog"), "w") as f:
         for e in events:
             f.write(e[4])
-    print(f"SYNTHETIC pool (bench/othergen.py, seed {a.seed}): {n} jobs, {cluster - 5000} clusters, {len(events)} events")
+    print(f"SYNTHETIC pool (bench/othergen.py, seed {a.seed}{', stress ' + a.stress if a.stress else ''}): {n} jobs, {cluster - 5000} clusters, {len(events)} events")
 
 
 if __name__ == "__main__":

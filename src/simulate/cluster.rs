@@ -24,6 +24,10 @@ pub struct Spec {
     pub procs: u32,
     pub end: i64,
     pub seed: u64,
+    /// `[stress]`: every proc misses its input file (the broken cluster).
+    pub broken: bool,
+    /// `[stress]`: submitted in the quiet window, with nothing wrong as submitted.
+    pub sound: bool,
 }
 
 /// How one owner differs from the scenario's average owner (`[users] habit_spread`): how
@@ -336,13 +340,15 @@ pub fn simulate(sc: &Scenario, pool: &Pool, spec: &Spec) -> ClusterOut {
         .lognormal(c.runtime_median_s, c.runtime_sigma)
         .clamp(60.0, 7.0 * 86400.0);
     let faults = spec.habit.faults;
-    let missing_input = rng.chance((k.missing_input * faults).min(1.0));
-    let missing_all = rng.chance(k.missing_input_all_procs);
-    let missing_output = rng.chance((k.missing_output * faults).min(1.0));
-    let mem_over = rng.chance(k.memory_over);
+    // Every draw is made whatever the stress flags say, so that they change no other draw.
+    let sound = spec.sound;
+    let missing_input = spec.broken || (rng.chance((k.missing_input * faults).min(1.0)) && !sound);
+    let missing_all = rng.chance(k.missing_input_all_procs) || spec.broken;
+    let missing_output = rng.chance((k.missing_output * faults).min(1.0)) && !sound;
+    let mem_over = rng.chance(k.memory_over) && !sound;
     let mem_share = rng.uniform(0.3, 1.0);
-    let disk_over = rng.chance(k.disk_over);
-    let bad_exe = rng.chance((k.bad_executable * faults).min(1.0));
+    let disk_over = rng.chance(k.disk_over) && !sound;
+    let bad_exe = rng.chance((k.bad_executable * faults).min(1.0)) && !sound;
     let runtime_limit = rng
         .chance(k.periodic_hold)
         .then(|| (runtime_median * rng.uniform(1.0, 1.6)) as i64 + 60);

@@ -385,6 +385,15 @@ pub fn simulate(
         left -= procs;
         t += arrivals.exp(cluster_gap);
     }
+    // `[stress]`: one owner's broken cluster, in submission order among the others.
+    let broken_at = (sc.stress.broken_cluster_at_hours >= 0.0)
+        .then(|| sc.pool.start + (sc.stress.broken_cluster_at_hours * 3600.0) as i64);
+    let broken_index = broken_at.map(|at| {
+        let k = specs.partition_point(|s| s.0 <= at);
+        specs.insert(k, (at, sc.stress.broken_cluster_procs.max(1), 0));
+        k
+    });
+    let quiet = sc.stress.quiet(sc.pool.start);
     let end = specs.last().map_or(sc.pool.start, |s| s.0) + (sc.pool.tail_hours * 3600.0) as i64;
     let pool = Pool::new(sc, seed, specs.last().map_or(sc.pool.start, |s| s.0));
 
@@ -404,7 +413,7 @@ pub fn simulate(
     let mut free: Vec<usize> = Vec::new();
     let mut heap: BinaryHeap<Reverse<(i64, u64, usize, usize)>> = BinaryHeap::new();
     let mut summary = Summary {
-        jobs,
+        jobs: specs.iter().map(|s| u64::from(s.1)).sum(),
         clusters: specs.len() as u64,
         start: sc.pool.start,
         end,
@@ -446,6 +455,8 @@ pub fn simulate(
             procs: *procs,
             end,
             seed,
+            broken: broken_index == Some(k),
+            sound: quiet.is_some_and(|(from, to)| (from..to).contains(submit)),
         };
         let ClusterOut {
             events,

@@ -128,6 +128,7 @@ impl Pool {
             }
         }
         black_holes.sort_by_key(|b| b.start);
+        add_stress(sc, seed, start, end, &mut outages, &mut black_holes);
         Pool {
             eps,
             site_names: sc.sites.iter().map(|s| s.name.clone()).collect(),
@@ -173,6 +174,51 @@ impl Pool {
                 .min(self.eps.len() - 1);
         }
         active[rng.weighted(&extra)].ep
+    }
+}
+
+/// The scenario's `[stress]` events: outage waves and a failing window on every site, and a
+/// quiet window without outages or black holes. Drawn from their own random stream, so that
+/// a scenario without them gives the same pool as before.
+fn add_stress(
+    sc: &Scenario,
+    seed: u64,
+    start: i64,
+    end: i64,
+    outages: &mut [Vec<Outage>],
+    black_holes: &mut Vec<BlackHole>,
+) {
+    let st = &sc.stress;
+    let mut windows = Vec::new();
+    if st.waves_per_day > 0.0 {
+        let mut rng = Rng::derive(seed, 10, 0);
+        let days = ((end - start) as f64 / 86400.0).max(0.0);
+        for _ in 0..poisson(&mut rng, st.waves_per_day * days) {
+            let s = start + rng.range(0, (end - start).max(1));
+            let d = rng
+                .lognormal(st.wave_duration_median_s, 0.6)
+                .clamp(600.0, 3.0 * 86400.0) as i64;
+            windows.push((s, s + d));
+        }
+    }
+    windows.extend(st.failing(start));
+    for list in outages.iter_mut() {
+        for &(s, e) in &windows {
+            list.push(Outage {
+                start: s,
+                end: e,
+                kind: OutageKind::Storage,
+            });
+        }
+    }
+    if let Some((from, to)) = st.quiet(start) {
+        for list in outages.iter_mut() {
+            list.retain(|o| o.end <= from || o.start >= to);
+        }
+        black_holes.retain(|b| b.end <= from || b.start >= to);
+    }
+    for list in outages.iter_mut() {
+        list.sort_by_key(|o| o.start);
     }
 }
 

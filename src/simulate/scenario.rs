@@ -18,6 +18,65 @@ pub struct Scenario {
     pub black_holes: BlackHoles,
     pub causes: Causes,
     pub responses: Responses,
+    /// Stress: events that a pool's history rarely shows and advice must survive.
+    #[serde(default)]
+    pub stress: Stress,
+}
+
+/// Stress events laid over the pool (`[stress]` in a scenario; all off by default). Times are
+/// hours after `[pool] start`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stress {
+    /// One owner's broken cluster: submitted at this hour (negative: none), all of its
+    /// `broken_cluster_procs` procs miss their input file and are held within the hour.
+    pub broken_cluster_at_hours: f64,
+    pub broken_cluster_procs: u32,
+    /// Outage waves: windows in which every site's storage fails at once.
+    pub waves_per_day: f64,
+    pub wave_duration_median_s: f64,
+    /// A window in which most releases fail: every site's transfers fail from `failing_from`
+    /// to `failing_to` hours (an access point's storage, or a pool-wide network problem).
+    pub failing_from_hours: f64,
+    pub failing_to_hours: f64,
+    /// A quiet window: no outages or black holes, and clusters submitted in it are sound.
+    pub quiet_from_hours: f64,
+    pub quiet_to_hours: f64,
+}
+
+impl Default for Stress {
+    fn default() -> Stress {
+        Stress {
+            broken_cluster_at_hours: -1.0,
+            broken_cluster_procs: 1000,
+            waves_per_day: 0.0,
+            wave_duration_median_s: 7200.0,
+            failing_from_hours: 0.0,
+            failing_to_hours: 0.0,
+            quiet_from_hours: 0.0,
+            quiet_to_hours: 0.0,
+        }
+    }
+}
+
+impl Stress {
+    /// The window `[from, to)` in Unix seconds, if it is not empty.
+    pub fn window(start: i64, from_hours: f64, to_hours: f64) -> Option<(i64, i64)> {
+        (to_hours > from_hours && from_hours.is_finite() && to_hours.is_finite()).then(|| {
+            (
+                start + (from_hours * 3600.0) as i64,
+                start + (to_hours * 3600.0) as i64,
+            )
+        })
+    }
+
+    pub fn failing(&self, start: i64) -> Option<(i64, i64)> {
+        Stress::window(start, self.failing_from_hours, self.failing_to_hours)
+    }
+
+    pub fn quiet(&self, start: i64) -> Option<(i64, i64)> {
+        Stress::window(start, self.quiet_from_hours, self.quiet_to_hours)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +226,15 @@ impl Scenario {
         anyhow::ensure!(
             !s.clusters.request_memory_mb.is_empty() && !s.clusters.request_disk_kb.is_empty(),
             "empty request lists"
+        );
+        let st = &s.stress;
+        anyhow::ensure!(
+            st.waves_per_day.is_finite()
+                && st.waves_per_day >= 0.0
+                && st.wave_duration_median_s.is_finite()
+                && st.wave_duration_median_s > 0.0
+                && st.broken_cluster_at_hours.is_finite(),
+            "[stress]: rates and durations must be finite, rates >= 0 and durations > 0"
         );
         Ok(s)
     }
