@@ -1295,7 +1295,9 @@ impl Sim<'_> {
         // Owners who already released in vain lose patience.
         if choice <= 1
             && self.checks > 0
-            && self.rng.chance((0.3 * f64::from(self.checks)).min(0.85))
+            && self
+                .rng
+                .chance((self.sc.users.patience_loss * f64::from(self.checks)).min(0.85))
         {
             choice = 2;
         }

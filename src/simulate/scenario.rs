@@ -108,6 +108,9 @@ pub struct Users {
     pub response_delay_sigma: f64,
     /// Spread of the owners' habits (`cluster::Habit`); 0: every owner alike.
     pub habit_spread: f64,
+    /// How much likelier an owner is to remove, rather than release, with each earlier look
+    /// at the cluster's holds.
+    pub patience_loss: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
