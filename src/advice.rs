@@ -120,6 +120,9 @@ pub struct Facts<'a> {
     /// at other sites and other users' holds cannot be seen.
     pub partial_view: bool,
     pub costs: CostModel,
+    /// The P below which the pool's own record backs `remove`
+    /// ([`holdadvisor_models::decision::removal_bar`]); `None`: the cost model's threshold.
+    pub remove_below: Option<f64>,
 }
 
 /// With only a job's own log, P(release succeeds) is kept at least this high: a site outage
@@ -274,7 +277,10 @@ pub fn advise(f: &Facts) -> Advice {
         });
         Action::Wait
     } else {
-        match f.costs.band(f64::from(p)) {
+        match f
+            .costs
+            .band_with_bar(f64::from(p), f.remove_below.unwrap_or(1.0))
+        {
             Band::Release => Action::Release,
             Band::Uncertain => Action::ReleaseOnce,
             Band::Remove => Action::Remove,
@@ -313,6 +319,17 @@ pub fn advise(f: &Facts) -> Advice {
         why.push(format!(
             "only this job's own log was read: {PARTIAL_VIEW_MARK} (give -log with the global event log, or run collect)"
         ));
+    }
+    let threshold = f.costs.release_threshold();
+    if matches!(action, Action::ReleaseOnce)
+        && f64::from(p) < threshold
+        && let Some(bar) = f.remove_below
+    {
+        why.push(if bar > 0.0 {
+            format!("this pool's recent holds back a removal only below P {bar:.2}")
+        } else {
+            "this pool's recent holds do not back a removal on P alone: those served a P this low recovered too often".into()
+        });
     }
     if matches!(action, Action::Remove) && !matches!(f.missing_input, Some((_, false))) {
         why.push(format!(
@@ -464,6 +481,33 @@ mod tests {
             removed.why.contains("remove only below P 0.24"),
             "{}",
             removed.why
+        );
+        // The pool's record does not back a removal: release once and watch, and say why.
+        let unbacked = advise(&Facts {
+            code: 12,
+            subcode: 2,
+            probability: 0.1,
+            remove_below: Some(0.0),
+            ..Default::default()
+        });
+        assert_eq!(unbacked.action, Action::ReleaseOnce);
+        assert!(
+            unbacked.why.contains("do not back a removal"),
+            "{}",
+            unbacked.why
+        );
+        let backed_lower = advise(&Facts {
+            code: 12,
+            subcode: 2,
+            probability: 0.1,
+            remove_below: Some(0.06),
+            ..Default::default()
+        });
+        assert_eq!(backed_lower.action, Action::ReleaseOnce);
+        assert!(
+            backed_lower.why.contains("only below P 0.06"),
+            "{}",
+            backed_lower.why
         );
     }
 

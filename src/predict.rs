@@ -12,7 +12,7 @@ use holdadvisor_models::encode::Episode;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
 use holdadvisor_models::pool_calibration::{
-    CALIBRATION_WINDOW, PoolCalibration, ResolvedHold, newest_resolved,
+    CALIBRATION_WINDOW, PoolFit, ResolvedHold, newest_resolved,
 };
 use holdadvisor_parsers::JobId;
 use holdadvisor_parsers::Value;
@@ -149,7 +149,12 @@ impl<'a> Advisor<'a> {
         for (i, answer) in held.into_iter().zip(cached) {
             let ad = &ads[i];
             match answer {
-                Ok(Some(answer)) => out[i] = Some(Outcome::Advised(answer)),
+                Ok(Some(answer)) => {
+                    if answer.advice.why.contains(PARTIAL_VIEW_MARK) {
+                        self.partial_view_jobs += 1;
+                    }
+                    out[i] = Some(Outcome::Advised(answer));
+                }
                 Ok(None) => {
                     let log = self
                         .log_override
@@ -353,9 +358,9 @@ impl<'a> Advisor<'a> {
         let (episodes, memory) = (read.episodes, read.memory);
         watch.mark("read and encode the log");
         let pool_fit = fit_to_pool(self.predictor()?, &episodes, &read.resolved)?;
-        watch.mark_with(|| match &pool_fit {
+        watch.mark_with(|| match &pool_fit.calibration {
             Some(f) => format!(
-                "refit to the pool's {} resolved holds, {} released successfully (newest fifth's log-loss {:.3} -> {:.3}; weights {:.3?})",
+                "refit to the pool's {} resolved holds, {} released successfully (newest fifth's log-loss {:.3} -> {:.3}; weights {:.3?}; remove below P {:.3})",
                 f.episodes,
                 read.resolved
                     .iter()
@@ -363,11 +368,13 @@ impl<'a> Advisor<'a> {
                     .count(),
                 f.held_out_log_loss.0,
                 f.held_out_log_loss.1,
-                f.weights
+                f.weights,
+                pool_fit.remove_below
             ),
             None => format!(
-                "no refit: {} resolved holds, too few or it would not help",
-                read.resolved.len()
+                "no refit: {} resolved holds, too few or it would not help; remove below P {:.3}",
+                read.resolved.len(),
+                pool_fit.remove_below
             ),
         });
         // The current hold of each job: its last open episode in the log.
@@ -421,8 +428,7 @@ impl<'a> Advisor<'a> {
                         )));
                         continue;
                     };
-                    let (p, calibrated_on) =
-                        fitted(pool_fit.as_ref(), probs.next().unwrap_or(0.5), ep);
+                    let (p, calibrated_on) = fitted(&pool_fit, probs.next().unwrap_or(0.5), ep);
                     let reason = ad.string("HoldReason").map(str::to_string);
                     let facts = Facts {
                         code: ep.code,
@@ -438,7 +444,11 @@ impl<'a> Advisor<'a> {
                         log_memory_mb: memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
                         missing_input: missing_input_now(ep.code, reason.as_deref()),
                         calibrated_on,
-                        pool_table_only: pool_fit.as_ref().is_some_and(|f| f.table_only),
+                        pool_table_only: pool_fit
+                            .calibration
+                            .as_ref()
+                            .is_some_and(|f| f.table_only),
+                        remove_below: Some(pool_fit.remove_below),
                         costs: CostModel::default(),
                     };
                     let advice = advise(&facts);
@@ -478,16 +488,14 @@ impl<'a> Advisor<'a> {
     }
 }
 
-/// The model refitted to the pool's resolved holds in `resolved` (oldest first), when that
-/// lowers the newest ones' log-loss; see [`PoolCalibration`].
+/// What the pool's resolved holds in `resolved` (oldest first) say about serving the model
+/// there: its refit, when that lowers the newest ones' log-loss, and the P below which their
+/// record backs `remove`; see [`PoolFit`].
 pub fn fit_to_pool(
     predictor: &Predictor,
     episodes: &[Episode],
     resolved: &[usize],
-) -> anyhow::Result<Option<PoolCalibration>> {
-    if resolved.len() < holdadvisor_models::pool_calibration::MIN_EPISODES {
-        return Ok(None);
-    }
+) -> anyhow::Result<PoolFit> {
     let inputs: Vec<_> = resolved.iter().map(|&i| &episodes[i].inputs[0]).collect();
     let probs = predictor.predict_refs(&inputs)?;
     let holds: Vec<ResolvedHold> = resolved
@@ -495,16 +503,16 @@ pub fn fit_to_pool(
         .zip(probs)
         .map(|(&i, probability)| ResolvedHold::of(&episodes[i], probability))
         .collect();
-    Ok(PoolCalibration::fit(&holds))
+    Ok(PoolFit::fit(&holds, &CostModel::default()))
 }
 
-/// The model's probability for `ep` refitted to the pool when there is a fit, and the number
-/// of holds the fit was made on (for the advice to say so).
-pub fn fitted(fit: Option<&PoolCalibration>, p: f32, ep: &Episode) -> (f32, Option<usize>) {
-    match fit {
-        Some(f) => (f.apply(p, ep.code, ep.subcode), Some(f.episodes)),
-        None => (p, None),
-    }
+/// The model's probability for `ep` as served on the pool, and the number of holds the refit
+/// was made on when there is one (for the advice to say so).
+pub fn fitted(fit: &PoolFit, p: f32, ep: &Episode) -> (f32, Option<usize>) {
+    (
+        fit.apply(p, ep.code, ep.subcode),
+        fit.calibration.as_ref().map(|c| c.episodes),
+    )
 }
 
 /// Jobs per chunk of a batch's predict-advise-store pipeline.

@@ -25,7 +25,13 @@ fn pool() -> Pool {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
     let out = Command::new(bin())
-        .args(["simulate", "--jobs", "1500", "--seed", "9", "--out"])
+        // Owners who never come back: most jobs are still held at the end.
+        .args(["simulate", "--jobs", "1500", "--seed", "9", "--scenario"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/scan-scenario.toml"
+        ))
+        .arg("--out")
         .arg(&sim)
         .output()
         .unwrap();
@@ -240,7 +246,7 @@ fn collect_refuses_timings_it_cannot_keep() {
             .arg(&log)
             .arg("--cache")
             .arg(&p.cache)
-            .args([flag, value])
+            .arg(format!("{flag}={value}"))
             .output()
             .unwrap();
         assert!(!out.status.success(), "{flag} {value}: {}", text(&out));

@@ -11,6 +11,13 @@
 //! Between that threshold and 0.5 a release is still the cheaper bet but more likely than not
 //! to fail: the advice there says so ([`Band::Uncertain`]: release once and watch).
 //!
+//! A removal is final, so the pool's own record must back it: [`removal_bar`] looks at the
+//! pool's recent resolved holds and lowers the P below which `remove` is advised until the
+//! holds served such a P did recover less often than the threshold, with 95% confidence
+//! counted over ClusterIds (a cluster's procs share their fate). Where the record does not
+//! back removal even at an eighth of the threshold, P alone never removes: the advice is to
+//! release once and watch.
+//!
 //! [`confidence`] is the one meaning of CONF everywhere: how sure the model is of how a plain
 //! release would end, `max(P, 1 − P)`, whatever the advice.
 
@@ -118,12 +125,79 @@ impl CostModel {
 
     /// The band `p` falls in.
     pub fn band(&self, p: f64) -> Band {
-        match self.decide(p) {
-            Decision::Remove => Band::Remove,
-            Decision::Release if p < 0.5 => Band::Uncertain,
-            Decision::Release => Band::Release,
+        self.band_with_bar(p, self.release_threshold())
+    }
+
+    /// The band `p` falls in when the pool's record backs removal only below `remove_below`
+    /// ([`removal_bar`]).
+    pub fn band_with_bar(&self, p: f64, remove_below: f64) -> Band {
+        if p < self.release_threshold().min(remove_below) {
+            Band::Remove
+        } else if p < 0.5 {
+            Band::Uncertain
+        } else {
+            Band::Release
         }
     }
+
+    /// Release or remove at `p` with a removal bar.
+    pub fn decide_with_bar(&self, p: f64, remove_below: f64) -> Decision {
+        match self.band_with_bar(p, remove_below) {
+            Band::Remove => Decision::Remove,
+            Band::Uncertain | Band::Release => Decision::Release,
+        }
+    }
+}
+
+/// Holds with a served P below the bar, and ClusterIds among them, that a bar needs before
+/// the record can back it; with fewer, the cost model's threshold stands as it is.
+pub const BAR_MIN_HOLDS: usize = 30;
+pub const BAR_MIN_CLUSTERS: usize = 5;
+
+/// The P below which the pool's own record backs `remove`: the largest of the cost model's
+/// threshold t, t/2, t/4 and t/8 at which the resolved holds served a lower P recovered less
+/// often than t, by the upper end of a one-sided 95% Wilson interval over their ClusterIds;
+/// 0 (never remove on P alone) when none is. `holds` are (P served, recovered, ClusterId).
+/// With too little record to judge (fewer than [`BAR_MIN_HOLDS`] holds below t from
+/// [`BAR_MIN_CLUSTERS`] clusters), t.
+pub fn removal_bar(holds: &[(f32, bool, i64)], costs: &CostModel) -> f64 {
+    let t = costs.release_threshold();
+    let below = |bar: f64| {
+        let chosen: Vec<&(f32, bool, i64)> =
+            holds.iter().filter(|h| f64::from(h.0) < bar).collect();
+        let mut clusters: Vec<i64> = chosen.iter().map(|h| h.2).collect();
+        clusters.sort_unstable();
+        clusters.dedup();
+        let recovered = chosen.iter().filter(|h| h.1).count();
+        (chosen.len(), clusters.len(), recovered)
+    };
+    let (n, k, _) = below(t);
+    if n < BAR_MIN_HOLDS || k < BAR_MIN_CLUSTERS {
+        return t;
+    }
+    for bar in [t, t / 2.0, t / 4.0, t / 8.0] {
+        let (n, k, recovered) = below(bar);
+        if n == 0 {
+            continue;
+        }
+        // The rate over holds, its certainty over clusters: one cluster's many procs are
+        // about one piece of evidence.
+        if wilson_upper(recovered as f64 / n as f64, k as f64) < t {
+            return bar;
+        }
+    }
+    0.0
+}
+
+/// The upper end of a one-sided 95% Wilson score interval for a rate `p` seen over `n`
+/// independent trials.
+fn wilson_upper(p: f64, n: f64) -> f64 {
+    if n <= 0.0 {
+        return 1.0;
+    }
+    let z: f64 = 1.645;
+    let z2 = z * z;
+    (p + z2 / (2.0 * n) + z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt()) / (1.0 + z2 / n)
 }
 
 /// CONF: how sure the model is of how a plain release would end, whatever the advice.
@@ -224,6 +298,34 @@ mod tests {
         assert!((c.regret(Decision::Release, false) - 2.0).abs() < 1e-12);
         // Removing a job that would have recovered loses its work and needs a resubmission.
         assert!((c.regret(Decision::Remove, true) - 6.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn removal_needs_the_pools_record_behind_it() {
+        let c = CostModel::default();
+        let t = c.release_threshold();
+        // Holds served P 0.05 from 40 clusters: 2% recovered. Removal at t is backed.
+        let sound: Vec<(f32, bool, i64)> = (0..400)
+            .map(|i| (0.05, i % 50 == 0, i64::from(i % 40)))
+            .collect();
+        assert_eq!(removal_bar(&sound, &c), t);
+        // The same holds, 40% recovered: removal at any P is not backed.
+        let wrong: Vec<(f32, bool, i64)> = (0..400)
+            .map(|i| (0.05, i % 5 < 2, i64::from(i % 40)))
+            .collect();
+        assert_eq!(removal_bar(&wrong, &c), 0.0);
+        // Bad at 0.2, good at 0.02: the bar drops to where the record holds.
+        let mut mixed: Vec<(f32, bool, i64)> = (0..400)
+            .map(|i| (0.2, i % 5 < 2, i64::from(i % 40)))
+            .collect();
+        mixed.extend((0..400).map(|i| (0.02, i % 100 == 0, i64::from(i % 40))));
+        assert_eq!(removal_bar(&mixed, &c), t / 2.0);
+        // 400 holds of one cluster say little: the cost model stands.
+        let one: Vec<(f32, bool, i64)> = (0..400).map(|i| (0.05, i % 5 < 2, 7)).collect();
+        assert_eq!(removal_bar(&one, &c), t);
+        assert_eq!(c.band_with_bar(0.1, 0.05), Band::Uncertain);
+        assert_eq!(c.band_with_bar(0.01, 0.05), Band::Remove);
+        assert_eq!(c.decide_with_bar(0.1, 0.0), Decision::Release);
     }
 
     #[test]

@@ -384,6 +384,10 @@ impl RulePolicy {
     }
 }
 
+/// A predictor to decide by: its name, its probabilities on the scored holds and, for the
+/// advice as served, the removal bar in force at each hold ([`crate::decision::removal_bar`]).
+pub type Decider<'a> = (String, &'a [f32], Option<&'a [f64]>);
+
 /// One predictor's or policy's decisions on the scored split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DecisionRow {
@@ -411,13 +415,19 @@ impl DecisionReport {
         episodes: &[Episode],
         scored: &[usize],
         labels: &[bool],
-        predictors: &[(String, &[f32])],
+        predictors: &[Decider],
     ) -> DecisionReport {
         let clusters: Vec<i64> = scored.iter().map(|&i| episodes[i].job.cluster).collect();
         let mut rows = Vec::new();
-        for (name, probs) in predictors {
-            let decisions: Vec<Decision> =
-                probs.iter().map(|&p| costs.decide(f64::from(p))).collect();
+        for (name, probs, bars) in predictors {
+            let decisions: Vec<Decision> = match bars {
+                Some(bars) => probs
+                    .iter()
+                    .zip(bars.iter())
+                    .map(|(&p, &bar)| costs.decide_with_bar(f64::from(p), bar))
+                    .collect(),
+                None => probs.iter().map(|&p| costs.decide(f64::from(p))).collect(),
+            };
             rows.push(DecisionRow {
                 name: name.clone(),
                 score: score_decisions(&decisions, labels, &clusters, &costs),
@@ -843,17 +853,23 @@ pub fn evaluate_model_dir_on(
         let mut order: Vec<usize> = (0..chosen.len()).collect();
         order.sort_by_key(|&k| chosen[k].episode);
         let targets: Vec<usize> = order.iter().map(|&k| chosen[k].episode).collect();
-        let replay = replay_collect(&episodes, &all_probs, &targets);
+        let replay = replay_collect(&episodes, &all_probs, &targets, &costs);
         let mut replayed = vec![0.0; chosen.len()];
-        for (&k, p) in order.iter().zip(replay.probabilities) {
+        let mut bars = vec![0.0; chosen.len()];
+        for ((&k, p), bar) in order
+            .iter()
+            .zip(replay.probabilities)
+            .zip(replay.remove_below)
+        {
             replayed[k] = p;
+            bars[k] = bar;
         }
         let score = CollectReplayScore {
             fits: replay.fits,
             adopted: replay.adopted,
             metrics: metrics(&replayed, &labels),
         };
-        (score, replayed)
+        (score, (replayed, bars))
     });
     let (collect_replay, replayed) = collect_replay.unzip();
     let mut scored = Vec::new();
@@ -889,16 +905,22 @@ pub fn evaluate_model_dir_on(
         .iter()
         .map(|s| table.predict(&episodes[s.episode]))
         .collect();
-    let mut deciders: Vec<(String, &[f32])> = vec![(model.name.clone(), &probs)];
+    let mut deciders: Vec<Decider> = vec![(model.name.clone(), &probs, None)];
     if let Some(p) = &fitted_once {
-        deciders.push(("model, pool fit made once before the split".into(), p));
+        deciders.push(("model, pool fit made once before the split".into(), p, None));
     }
-    if let Some(p) = &replayed {
-        deciders.push(("model as collect serves it (served advice)".into(), p));
+    if let Some((p, bars)) = &replayed {
+        deciders.push((
+            "model as collect serves it, removal bar (served advice)".into(),
+            p,
+            Some(bars),
+        ));
+        deciders.push(("model as collect serves it, no removal bar".into(), p, None));
     }
     deciders.push((
         "code-subcode table (train + validation)".into(),
         &table_probs,
+        None,
     ));
     let scored_idx: Vec<usize> = chosen.iter().map(|s| s.episode).collect();
     let decisions = Some(DecisionReport::new(

@@ -22,11 +22,48 @@
 
 use std::collections::HashMap;
 
+use crate::decision::{CostModel, removal_bar};
 use crate::encode::Episode;
 
 /// The fewest resolved holds, and of each outcome, a refit is tried on.
 pub const MIN_EPISODES: usize = 200;
 pub const MIN_PER_OUTCOME: usize = 20;
+
+/// What a pool's resolved holds say about serving a model there: the refit of its
+/// probabilities ([`PoolCalibration`], when adopted) and the P below which the pool's record
+/// backs `remove` ([`crate::decision::removal_bar`], on the probabilities as served).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolFit {
+    pub calibration: Option<PoolCalibration>,
+    pub remove_below: f64,
+}
+
+impl PoolFit {
+    /// Fits to resolved holds given oldest first.
+    pub fn fit(holds: &[ResolvedHold], costs: &CostModel) -> PoolFit {
+        let calibration = PoolCalibration::fit(holds);
+        let served: Vec<(f32, bool, i64)> = holds
+            .iter()
+            .map(|h| {
+                let p = calibration
+                    .as_ref()
+                    .map_or(h.probability, |c| c.apply(h.probability, h.code, h.subcode));
+                (p, h.released_ok, h.cluster)
+            })
+            .collect();
+        PoolFit {
+            calibration,
+            remove_below: removal_bar(&served, costs),
+        }
+    }
+
+    /// The model's probability for a hold with these codes, as served on this pool.
+    pub fn apply(&self, p: f32, code: i64, subcode: i64) -> f32 {
+        self.calibration
+            .as_ref()
+            .map_or(p, |c| c.apply(p, code, subcode))
+    }
+}
 
 /// The weights that serve the pool's (code, subcode) table alone.
 const TABLE_ONLY: [f64; 3] = [0.0, 1.0, 0.0];
@@ -80,6 +117,8 @@ pub fn newest_resolved(episodes: &[Episode], known_before: Option<i64>) -> Vec<u
 pub struct Replay {
     /// One probability per target: the model's, refitted by the fit in force at its hold.
     pub probabilities: Vec<f32>,
+    /// One removal bar per target: the fit's in force at its hold.
+    pub remove_below: Vec<f64>,
     /// Fits tried, and how many were adopted.
     pub fits: usize,
     pub adopted: usize,
@@ -90,15 +129,24 @@ pub struct Replay {
 /// `probabilities` holds the model's own for every episode). At each target's hold it uses
 /// the fit made on the outcomes decided before that hold, redone after every
 /// [`REFIT_OUTCOMES`] newly decided ones: only what the log said at the time.
-pub fn replay_collect(episodes: &[Episode], probabilities: &[f32], targets: &[usize]) -> Replay {
+pub fn replay_collect(
+    episodes: &[Episode],
+    probabilities: &[f32],
+    targets: &[usize],
+    costs: &CostModel,
+) -> Replay {
     let mut decided: Vec<i64> = episodes.iter().filter_map(|e| e.decided_time).collect();
     decided.sort_unstable();
     let mut out = Replay {
         probabilities: Vec::with_capacity(targets.len()),
+        remove_below: Vec::with_capacity(targets.len()),
         fits: 0,
         adopted: 0,
     };
-    let mut fit: Option<PoolCalibration> = None;
+    let mut fit = PoolFit {
+        calibration: None,
+        remove_below: costs.release_threshold(),
+    };
     let mut outcomes_at_fit: Option<usize> = None;
     for &i in targets {
         let ep = &episodes[i];
@@ -108,16 +156,14 @@ pub fn replay_collect(episodes: &[Episode], probabilities: &[f32], targets: &[us
                 .into_iter()
                 .map(|j| ResolvedHold::of(&episodes[j], probabilities[j]))
                 .collect();
-            fit = PoolCalibration::fit(&holds);
+            fit = PoolFit::fit(&holds, costs);
             outcomes_at_fit = Some(outcomes);
             out.fits += 1;
-            out.adopted += usize::from(fit.is_some());
+            out.adopted += usize::from(fit.calibration.is_some());
         }
-        let p = probabilities[i];
-        out.probabilities.push(match &fit {
-            Some(f) => f.apply(p, ep.code, ep.subcode),
-            None => p,
-        });
+        out.probabilities
+            .push(fit.apply(probabilities[i], ep.code, ep.subcode));
+        out.remove_below.push(fit.remove_below);
     }
     out
 }
@@ -130,6 +176,8 @@ pub struct ResolvedHold {
     pub code: i64,
     pub subcode: i64,
     pub released_ok: bool,
+    /// Its ClusterId: a cluster's holds are one piece of evidence more than many.
+    pub cluster: i64,
 }
 
 impl ResolvedHold {
@@ -140,6 +188,7 @@ impl ResolvedHold {
             code: episode.code,
             subcode: episode.subcode,
             released_ok: episode.label == crate::labels::Label::Positive,
+            cluster: episode.job.cluster,
         }
     }
 }
@@ -406,6 +455,7 @@ mod tests {
                 code: code as i64 + 12,
                 subcode: 0,
                 released_ok: ok,
+                cluster: holds.len() as i64,
             });
         }
         (t, c, holds)
@@ -507,6 +557,7 @@ mod tests {
             code,
             subcode: 1,
             released_ok: ok,
+            cluster: code,
         };
         let holds = [hold(12, true), hold(12, false), hold(13, true)];
         let t = PoolTable::new(&holds);
@@ -586,7 +637,7 @@ mod tests {
     fn a_replay_follows_drift_with_the_outcomes_known_at_each_hold() {
         let (episodes, probabilities) = drifting_log(6000, 3000);
         let targets: Vec<usize> = (0..6000).collect();
-        let replay = replay_collect(&episodes, &probabilities, &targets);
+        let replay = replay_collect(&episodes, &probabilities, &targets, &CostModel::default());
         // Before MIN_EPISODES outcomes are known there is no fit: the model as it is.
         assert_eq!(replay.probabilities[100], 0.9);
         assert_eq!(replay.probabilities[101], 0.5);
@@ -605,7 +656,7 @@ mod tests {
         use crate::labels::Label;
         let (episodes, probabilities) = drifting_log(6000, 3000);
         let target = 4500;
-        let before = replay_collect(&episodes, &probabilities, &[target]);
+        let before = replay_collect(&episodes, &probabilities, &[target], &CostModel::default());
         // Every outcome decided at or after the target's hold turned around, and episodes
         // with no outcome yet: the replayed probability must not move.
         let mut altered = episodes.clone();
@@ -616,14 +667,14 @@ mod tests {
                 _ => Label::Positive,
             };
         }
-        let after = replay_collect(&altered, &probabilities, &[target]);
+        let after = replay_collect(&altered, &probabilities, &[target], &CostModel::default());
         assert_eq!(before, after);
         // While turning around an outcome known by then does move it.
         let mut known = episodes.clone();
         for e in known[3000..4400].iter_mut() {
             e.label = Label::Positive;
         }
-        let moved = replay_collect(&known, &probabilities, &[target]);
+        let moved = replay_collect(&known, &probabilities, &[target], &CostModel::default());
         assert_ne!(before.probabilities, moved.probabilities);
     }
 }

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use holdadvisor_models::encode::EpisodeStream;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
-use holdadvisor_models::pool_calibration::{PoolCalibration, REFIT_OUTCOMES, newest_resolved};
+use holdadvisor_models::pool_calibration::{PoolFit, REFIT_OUTCOMES, newest_resolved};
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
@@ -101,7 +101,7 @@ struct Collector<'a> {
     outcomes_added: usize,
     predictions_added: usize,
     /// The model refitted to the pool's resolved holds, and `outcomes_added` when it was.
-    pool_fit: Option<PoolCalibration>,
+    pool_fit: Option<PoolFit>,
     outcomes_at_fit: Option<usize>,
 }
 
@@ -163,8 +163,11 @@ impl Collector<'_> {
             .outcomes_at_fit
             .is_none_or(|n| self.outcomes_added >= n + REFIT_OUTCOMES)
         {
-            self.pool_fit =
-                fit_to_pool(&self.predictor, episodes, &newest_resolved(episodes, None))?;
+            self.pool_fit = Some(fit_to_pool(
+                &self.predictor,
+                episodes,
+                &newest_resolved(episodes, None),
+            )?);
             self.outcomes_at_fit = Some(self.outcomes_added);
         }
         let inputs: Vec<_> = todo.iter().map(|&i| &episodes[i].inputs[0]).collect();
@@ -175,13 +178,15 @@ impl Collector<'_> {
         let mut stored = Vec::with_capacity(todo.len());
         for (&i, p) in todo.iter().zip(probabilities) {
             let ep = &episodes[i];
-            let (probability, calibrated_on) = fitted(self.pool_fit.as_ref(), p, ep);
+            let fit = self.pool_fit.as_ref().expect("fitted above");
+            let (probability, calibrated_on) = fitted(fit, p, ep);
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
                 probability,
                 calibrated_on,
-                pool_table_only: self.pool_fit.as_ref().is_some_and(|f| f.table_only),
+                pool_table_only: fit.calibration.as_ref().is_some_and(|f| f.table_only),
+                remove_below: Some(fit.remove_below),
                 episode: i64::from(ep.index),
                 history: histories.get(ep.code, ep.subcode)?,
                 similar: nearby.others(ep),
