@@ -202,6 +202,26 @@ pub fn short_reason(reason: &str, n: usize) -> String {
     }
 }
 
+/// A HoldReason short enough for WHY, keeping what a person needs: HTCondor's transfer
+/// failures put the cause after "Details:", and its errno at the very end, so the start of
+/// the text and of a long detail are what is cut.
+pub fn reason_gist(reason: &str) -> String {
+    match reason.split_once("Details: ") {
+        Some((head, details)) => {
+            // The errno and its words come last: keep the end of a long detail.
+            let details = details.split_whitespace().collect::<Vec<_>>().join(" ");
+            let n = details.chars().count();
+            let details = if n > 70 {
+                format!("…{}", details.chars().skip(n - 69).collect::<String>())
+            } else {
+                details
+            };
+            format!("{} Details: {details}", short_reason(head, 32))
+        }
+        None => short_reason(reason, 90),
+    }
+}
+
 fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -226,7 +246,7 @@ pub fn advise(f: &Facts) -> Advice {
         .map_or("unknown code", |h| h.name);
     why.push(format!("{}/{} {name}", f.code, f.subcode));
     if let Some(r) = f.reason.filter(|r| !r.trim().is_empty()) {
-        why.push(format!("\"{}\"", short_reason(r, 60)));
+        why.push(format!("\"{}\"", reason_gist(r)));
     }
     if f.partial_view && p < PARTIAL_VIEW_FLOOR {
         p = PARTIAL_VIEW_FLOOR;
@@ -594,6 +614,8 @@ mod tests {
             "{}",
             a.why
         );
+        // The cause after "Details:" is kept whole however long the start is.
+        assert!(a.why.contains("Details: HTTP 503\""), "{}", a.why);
         assert!(
             a.why.contains("7 other procs of this cluster with this code were released: 0 recovered, 7 held again or failed"),
             "{}",

@@ -97,6 +97,8 @@ struct Collector<'a> {
     recorded: Vec<Option<Label>>,
     predicted: Vec<bool>,
     memory: std::collections::BTreeMap<(i64, i64), i64>,
+    /// Each job's newest HoldReason, with the time of its hold.
+    reasons: std::collections::HashMap<(i64, i64), (i64, String)>,
     episodes_added: usize,
     outcomes_added: usize,
     predictions_added: usize,
@@ -108,6 +110,13 @@ struct Collector<'a> {
 impl Collector<'_> {
     fn push(&mut self, e: &holdadvisor_parsers::Event) {
         note_memory(&mut self.memory, e);
+        // The newest HoldReason of each job, for the advice's WHY and the cache's record.
+        if let holdadvisor_parsers::EventBody::Held(h) = &e.body
+            && let Some(reason) = &h.reason
+        {
+            self.reasons
+                .insert((e.id.cluster, e.id.proc), (e.timestamp, reason.clone()));
+        }
         self.stream.push(e);
     }
 
@@ -180,9 +189,15 @@ impl Collector<'_> {
             let ep = &episodes[i];
             let fit = self.pool_fit.as_ref().expect("fitted above");
             let (probability, calibrated_on) = fitted(fit, p, ep);
+            let reason = self
+                .reasons
+                .get(&(ep.job.cluster, ep.job.proc))
+                .filter(|(t, _)| *t == ep.hold_time)
+                .map(|(_, r)| r.as_str());
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
+                reason,
                 probability,
                 calibrated_on,
                 pool_table_only: fit.calibration.as_ref().is_some_and(|f| f.table_only),
@@ -199,7 +214,7 @@ impl Collector<'_> {
                 .action
                 .commands(&format!("{}.{}", ep.job.cluster, ep.job.proc));
             stored.push(Stored {
-                episode: new_episode(ep, None, None),
+                episode: new_episode(ep, reason.map(str::to_string), None),
                 prediction: prediction_row(&self.model_id, &advice, &commands),
                 owner: None,
                 user_log: None,
@@ -256,6 +271,7 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         recorded: Vec::new(),
         predicted: Vec::new(),
         memory: Default::default(),
+        reasons: Default::default(),
         episodes_added: 0,
         outcomes_added: 0,
         predictions_added: 0,
