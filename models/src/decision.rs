@@ -157,32 +157,39 @@ pub const BAR_MIN_CLUSTERS: usize = 5;
 /// The P below which the pool's own record backs `remove`: the largest of the cost model's
 /// threshold t, t/2, t/4 and t/8 at which the resolved holds served a lower P recovered less
 /// often than t, by the upper end of a one-sided 95% Wilson interval over their ClusterIds;
-/// 0 (never remove on P alone) when none is. `holds` are (P served, recovered, ClusterId).
-/// With too little record to judge (fewer than [`BAR_MIN_HOLDS`] holds below t from
-/// [`BAR_MIN_CLUSTERS`] clusters), t.
-pub fn removal_bar(holds: &[(f32, bool, i64)], costs: &CostModel) -> f64 {
+/// 0 (never remove on P alone) when none is. `holds` are (P served, recovered, ClusterId,
+/// weight in the rate: less than 1 for the holds of a cluster with many). With too little
+/// record to judge (fewer than [`BAR_MIN_HOLDS`] holds below t from [`BAR_MIN_CLUSTERS`]
+/// clusters), t.
+pub fn removal_bar(holds: &[(f32, bool, i64, f64)], costs: &CostModel) -> f64 {
     let t = costs.release_threshold();
     let below = |bar: f64| {
-        let chosen: Vec<&(f32, bool, i64)> =
+        let chosen: Vec<&(f32, bool, i64, f64)> =
             holds.iter().filter(|h| f64::from(h.0) < bar).collect();
         let mut clusters: Vec<i64> = chosen.iter().map(|h| h.2).collect();
         clusters.sort_unstable();
         clusters.dedup();
-        let recovered = chosen.iter().filter(|h| h.1).count();
-        (chosen.len(), clusters.len(), recovered)
+        let weight: f64 = chosen.iter().map(|h| h.3).sum();
+        let recovered: f64 = chosen.iter().filter(|h| h.1).map(|h| h.3).sum();
+        let rate = if weight > 0.0 {
+            recovered / weight
+        } else {
+            1.0
+        };
+        (chosen.len(), clusters.len(), rate)
     };
     let (n, k, _) = below(t);
     if n < BAR_MIN_HOLDS || k < BAR_MIN_CLUSTERS {
         return t;
     }
     for bar in [t, t / 2.0, t / 4.0, t / 8.0] {
-        let (n, k, recovered) = below(bar);
+        let (n, k, rate) = below(bar);
         if n == 0 {
             continue;
         }
         // The rate over holds, its certainty over clusters: one cluster's many procs are
         // about one piece of evidence.
-        if wilson_upper(recovered as f64 / n as f64, k as f64) < t {
+        if wilson_upper(rate, k as f64) < t {
             return bar;
         }
     }
@@ -305,23 +312,23 @@ mod tests {
         let c = CostModel::default();
         let t = c.release_threshold();
         // Holds served P 0.05 from 40 clusters: 2% recovered. Removal at t is backed.
-        let sound: Vec<(f32, bool, i64)> = (0..400)
-            .map(|i| (0.05, i % 50 == 0, i64::from(i % 40)))
+        let sound: Vec<(f32, bool, i64, f64)> = (0..400)
+            .map(|i| (0.05, i % 50 == 0, i64::from(i % 40), 1.0))
             .collect();
         assert_eq!(removal_bar(&sound, &c), t);
         // The same holds, 40% recovered: removal at any P is not backed.
-        let wrong: Vec<(f32, bool, i64)> = (0..400)
-            .map(|i| (0.05, i % 5 < 2, i64::from(i % 40)))
+        let wrong: Vec<(f32, bool, i64, f64)> = (0..400)
+            .map(|i| (0.05, i % 5 < 2, i64::from(i % 40), 1.0))
             .collect();
         assert_eq!(removal_bar(&wrong, &c), 0.0);
         // Bad at 0.2, good at 0.02: the bar drops to where the record holds.
-        let mut mixed: Vec<(f32, bool, i64)> = (0..400)
-            .map(|i| (0.2, i % 5 < 2, i64::from(i % 40)))
+        let mut mixed: Vec<(f32, bool, i64, f64)> = (0..400)
+            .map(|i| (0.2, i % 5 < 2, i64::from(i % 40), 1.0))
             .collect();
-        mixed.extend((0..400).map(|i| (0.02, i % 100 == 0, i64::from(i % 40))));
+        mixed.extend((0..400).map(|i| (0.02, i % 100 == 0, i64::from(i % 40), 1.0)));
         assert_eq!(removal_bar(&mixed, &c), t / 2.0);
         // 400 holds of one cluster say little: the cost model stands.
-        let one: Vec<(f32, bool, i64)> = (0..400).map(|i| (0.05, i % 5 < 2, 7)).collect();
+        let one: Vec<(f32, bool, i64, f64)> = (0..400).map(|i| (0.05, i % 5 < 2, 7, 1.0)).collect();
         assert_eq!(removal_bar(&one, &c), t);
         assert_eq!(c.band_with_bar(0.1, 0.05), Band::Uncertain);
         assert_eq!(c.band_with_bar(0.01, 0.05), Band::Remove);

@@ -42,13 +42,13 @@ impl PoolFit {
     /// Fits to resolved holds given oldest first.
     pub fn fit(holds: &[ResolvedHold], costs: &CostModel) -> PoolFit {
         let calibration = PoolCalibration::fit(holds);
-        let served: Vec<(f32, bool, i64)> = holds
+        let served: Vec<(f32, bool, i64, f64)> = cap_clusters(holds)
             .iter()
             .map(|h| {
                 let p = calibration
                     .as_ref()
                     .map_or(h.probability, |c| c.apply(h.probability, h.code, h.subcode));
-                (p, h.released_ok, h.cluster)
+                (p, h.released_ok, h.cluster, h.weight)
             })
             .collect();
         PoolFit {
@@ -178,6 +178,29 @@ pub struct ResolvedHold {
     pub released_ok: bool,
     /// Its ClusterId: a cluster's holds are one piece of evidence more than many.
     pub cluster: i64,
+    /// Its weight in a fit: 1, or less for the holds of a cluster with more than
+    /// [`CLUSTER_CAP`] of them ([`cap_clusters`]).
+    pub weight: f64,
+}
+
+/// The most holds one ClusterId weighs in a pool fit, all of its holds together: one owner's
+/// broken thousand-proc cluster is one piece of evidence, and must not move the probabilities
+/// served to every other cluster's holds.
+pub const CLUSTER_CAP: f64 = 20.0;
+
+/// `holds` with each cluster's weight capped at [`CLUSTER_CAP`] holds.
+pub fn cap_clusters(holds: &[ResolvedHold]) -> Vec<ResolvedHold> {
+    let mut per_cluster: HashMap<i64, f64> = HashMap::new();
+    for h in holds {
+        *per_cluster.entry(h.cluster).or_default() += 1.0;
+    }
+    holds
+        .iter()
+        .map(|h| ResolvedHold {
+            weight: (CLUSTER_CAP / per_cluster[&h.cluster]).min(1.0),
+            ..*h
+        })
+        .collect()
 }
 
 impl ResolvedHold {
@@ -189,6 +212,7 @@ impl ResolvedHold {
             subcode: episode.subcode,
             released_ok: episode.label == crate::labels::Label::Positive,
             cluster: episode.job.cluster,
+            weight: 1.0,
         }
     }
 }
@@ -205,23 +229,23 @@ impl PoolTable {
     pub fn new(holds: &[ResolvedHold]) -> PoolTable {
         let mut t = PoolTable::default();
         for h in holds {
-            let y = f64::from(u8::from(h.released_ok));
+            let y = f64::from(u8::from(h.released_ok)) * h.weight;
             for (pos, n) in [
                 t.by_subcode.entry((h.code, h.subcode)).or_default(),
                 t.by_code.entry(h.code).or_default(),
                 &mut t.all,
             ] {
                 *pos += y;
-                *n += 1.0;
+                *n += h.weight;
             }
         }
         t
     }
 
     /// The shrunk success rate of a hold with these codes; `leave_out` removes one hold's own
-    /// outcome (one that is counted in the table).
-    pub fn rate(&self, code: i64, subcode: i64, leave_out: Option<bool>) -> f64 {
-        let (dy, dn) = leave_out.map_or((0.0, 0.0), |y| (f64::from(u8::from(y)), 1.0));
+    /// outcome and weight (one that is counted in the table).
+    pub fn rate(&self, code: i64, subcode: i64, leave_out: Option<(bool, f64)>) -> f64 {
+        let (dy, dn) = leave_out.map_or((0.0, 0.0), |(y, w)| (f64::from(u8::from(y)) * w, w));
         let (pos, n) = self.all;
         let base = (pos - dy + 1.0) / (n - dn + 2.0);
         let (pos, n) = self.by_code.get(&code).copied().unwrap_or_default();
@@ -265,6 +289,7 @@ impl PoolCalibration {
     /// Fits to resolved holds given oldest first. `None` when there are too few, or the refit
     /// does not lower the newest holds' log-loss.
     pub fn fit(holds: &[ResolvedHold]) -> Option<PoolCalibration> {
+        let holds = &cap_clusters(holds);
         let n = holds.len();
         let positives = holds.iter().filter(|h| h.released_ok).count();
         if n < MIN_EPISODES || positives < MIN_PER_OUTCOME || n - positives < MIN_PER_OUTCOME {
@@ -315,7 +340,7 @@ fn features(holds: &[ResolvedHold], table: &PoolTable, counted: bool) -> Vec<[f6
     holds
         .iter()
         .map(|h| {
-            let own = counted.then_some(h.released_ok);
+            let own = counted.then_some((h.released_ok, h.weight));
             [
                 f64::from(logit(h.probability)),
                 logit_f64(table.rate(h.code, h.subcode, own)),
@@ -325,13 +350,15 @@ fn features(holds: &[ResolvedHold], table: &PoolTable, counted: bool) -> Vec<[f6
         .collect()
 }
 
-/// Logistic regression by damped Newton steps, with a small ridge toward (1, 0, 0).
+/// Logistic regression by damped Newton steps, each hold weighted, with a small ridge toward
+/// (1, 0, 0).
 fn fit_logistic(x: &[[f64; 3]], holds: &[ResolvedHold]) -> [f64; 3] {
     let prior = [1.0, 0.0, 0.0];
-    let ridge = RIDGE * x.len() as f64;
+    let total: f64 = holds.iter().map(|h| h.weight).sum();
+    let ridge = RIDGE * total;
     let loss = |w: &[f64; 3]| {
         let penalty: f64 = (0..3).map(|k| (w[k] - prior[k]).powi(2)).sum::<f64>() * ridge;
-        log_loss(w, x, holds) * x.len() as f64 + penalty
+        log_loss(w, x, holds) * total + penalty
     };
     let mut w = prior;
     let mut current = loss(&w);
@@ -344,8 +371,8 @@ fn fit_logistic(x: &[[f64; 3]], holds: &[ResolvedHold]) -> [f64; 3] {
         }
         for (xi, hold) in x.iter().zip(holds) {
             let p = sigmoid(dot(&w, xi));
-            let r = p - f64::from(u8::from(hold.released_ok));
-            let s = p * (1.0 - p);
+            let r = hold.weight * (p - f64::from(u8::from(hold.released_ok)));
+            let s = hold.weight * p * (1.0 - p);
             for a in 0..3 {
                 g[a] += r * xi[a];
                 for b in 0..3 {
@@ -412,18 +439,17 @@ fn logit_f64(p: f64) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
-/// Mean log-loss of weights `w` on inputs `x`.
+/// Mean log-loss of weights `w` on inputs `x`, each hold weighted.
 fn log_loss(w: &[f64; 3], x: &[[f64; 3]], holds: &[ResolvedHold]) -> f64 {
-    let total: f64 = x
-        .iter()
-        .zip(holds)
-        .map(|(xi, h)| {
-            let z = dot(w, xi);
-            // ln(1+e^z) - y z, stable for large |z|
-            z.max(0.0) + (-z.abs()).exp().ln_1p() - f64::from(u8::from(h.released_ok)) * z
-        })
-        .sum();
-    total / x.len().max(1) as f64
+    let (mut total, mut weight) = (0.0, 0.0);
+    for (xi, h) in x.iter().zip(holds) {
+        let z = dot(w, xi);
+        // ln(1+e^z) - y z, stable for large |z|
+        total += h.weight
+            * (z.max(0.0) + (-z.abs()).exp().ln_1p() - f64::from(u8::from(h.released_ok)) * z);
+        weight += h.weight;
+    }
+    if weight > 0.0 { total / weight } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -456,6 +482,7 @@ mod tests {
                 subcode: 0,
                 released_ok: ok,
                 cluster: holds.len() as i64,
+                weight: 1.0,
             });
         }
         (t, c, holds)
@@ -534,6 +561,51 @@ mod tests {
     }
 
     #[test]
+    fn one_clusters_flood_does_not_move_other_clusters_served_probabilities() {
+        // 3,000 holds of 300 clusters, ranked well by the model; then, in the middle of them
+        // (a validation window, say), one owner's 2,000-proc cluster held with code 13 and
+        // never recovering.
+        let (t, c, holds) = pool(3000, 21);
+        let base: Vec<ResolvedHold> = with_probs(&holds, |i| sigmoid(1.5 * (t[i] + c[i])))
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| ResolvedHold {
+                cluster: i as i64 / 10,
+                ..h
+            })
+            .collect();
+        let flood = ResolvedHold {
+            probability: 0.6,
+            code: 13,
+            subcode: 0,
+            released_ok: false,
+            cluster: 99_999,
+            weight: 1.0,
+        };
+        let mut flooded = base[..1500].to_vec();
+        flooded.extend(std::iter::repeat_n(flood, 2000));
+        flooded.extend_from_slice(&base[1500..]);
+        let costs = CostModel::default();
+        let (before, after) = (PoolFit::fit(&base, &costs), PoolFit::fit(&flooded, &costs));
+        let mut moved: f64 = 0.0;
+        for h in base.iter().filter(|h| h.code == 13) {
+            let p0 = before.apply(h.probability, h.code, h.subcode);
+            let p1 = after.apply(h.probability, h.code, h.subcode);
+            moved = moved.max(f64::from((p1 - p0).abs()));
+        }
+        assert!(
+            moved < 0.03,
+            "served probabilities of other clusters moved by {moved}"
+        );
+        assert_eq!(before.remove_below, after.remove_below);
+        // Counted hold by hold, the same flood moves them a lot: the cap is what holds them.
+        let uncapped = PoolTable::new(&flooded).rate(13, 0, None);
+        let capped = PoolTable::new(&cap_clusters(&flooded)).rate(13, 0, None);
+        let plain = PoolTable::new(&base).rate(13, 0, None);
+        assert!((uncapped - plain).abs() > 0.2 && (capped - plain).abs() < 0.03);
+    }
+
+    #[test]
     fn a_model_that_already_fits_the_pool_is_left_alone() {
         let (t, c, holds) = pool(4000, 11);
         let holds = with_probs(&holds, |i| sigmoid(t[i] + c[i]));
@@ -558,11 +630,12 @@ mod tests {
             subcode: 1,
             released_ok: ok,
             cluster: code,
+            weight: 1.0,
         };
         let holds = [hold(12, true), hold(12, false), hold(13, true)];
         let t = PoolTable::new(&holds);
         // Without the first hold, code 12 has one failure: its rate falls below the pool's.
-        let left_out = t.rate(12, 1, Some(true));
+        let left_out = t.rate(12, 1, Some((true, 1.0)));
         let with_it = t.rate(12, 1, None);
         assert!(left_out < with_it, "{left_out} {with_it}");
         // Unknown codes take the pool's rate: (2 + 1) / (3 + 2).
