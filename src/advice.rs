@@ -494,7 +494,7 @@ mod tests {
         // 0.51 used to be a remove at CONF 0.51: it is a release now, and 0.4 an uncertain one.
         assert_eq!(at(0.51).action, Action::Release);
         assert_eq!(at(0.4).action, Action::ReleaseOnce);
-        assert!(at(0.4).commands_are_releases());
+        assert!(commands_are_releases(&at(0.4)));
         let removed = at(0.1);
         assert_eq!(removed.action, Action::Remove);
         assert!(
@@ -622,15 +622,12 @@ mod tests {
             a.why
         );
     }
-}
 
-impl Advice {
-    /// Whether every command of the advice ends in a release (for tests and `--apply`).
-    #[cfg(test)]
-    fn commands_are_releases(&self) -> bool {
-        self.action
+    /// Whether the advice's last command is a release.
+    fn commands_are_releases(a: &Advice) -> bool {
+        a.action
             .argvs("1.0")
             .last()
-            .is_some_and(|a| a[0] == "condor_release")
+            .is_some_and(|argv| argv[0] == "condor_release")
     }
 }

@@ -562,6 +562,7 @@ pub fn read_log(
         zone: Zone::Utc,
         ..Default::default()
     };
+    check_event_log(log)?;
     let mut reader = EventReader::open_mapped(log, options)
         .with_context(|| format!("reading the event log {}", log.display()))?;
     // Parsing on its own thread, a batch of events at a time, while this one encodes: the
@@ -569,18 +570,29 @@ pub fn read_log(
     // parallel and then encoding would leave a core idle for the encoding.
     reader.set_threads(1);
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Event>>(8);
-    let parser = std::thread::spawn(move || {
+    // Malformed events are skipped (reading resumes at the next event header), counted, and
+    // the first one is reported.
+    let parser = std::thread::spawn(move || -> Malformed {
+        let mut malformed = Malformed::default();
         let mut batch = Vec::with_capacity(PIPE_BATCH);
-        for event in reader.flatten() {
+        for item in reader {
+            let event = match item {
+                Ok(event) => event,
+                Err(e) => {
+                    malformed.note(e);
+                    continue;
+                }
+            };
             batch.push(event);
             if batch.len() == PIPE_BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPE_BATCH));
                 if batches.send(full).is_err() {
-                    return; // the encoder stopped
+                    return malformed; // the encoder stopped
                 }
             }
         }
         let _ = batches.send(batch);
+        malformed
     });
     let mut newest: HashMap<(i64, i64), usize> = HashMap::new();
     // The newest holds, whatever is asked: their tensors are kept until they leave it.
@@ -616,7 +628,8 @@ pub fn read_log(
     }
     parser
         .join()
-        .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?;
+        .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?
+        .warn(log);
     let mut episodes = stream.finish();
     let resolved = newest_resolved(&episodes, None);
     let mut for_refit = vec![false; episodes.len()];
@@ -853,8 +866,15 @@ pub fn annotate(ad: &mut JobAd, outcome: &Outcome) {
 
 /// Job ads for the jobs held at the end of an event log (for `-log` without condor_q).
 pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
-    let (events, _) = holdadvisor_models::data::read_events(&[log.to_path_buf()])
+    check_event_log(log)?;
+    let (events, malformed) = holdadvisor_models::data::read_events(&[log.to_path_buf()])
         .with_context(|| format!("reading {}", log.display()))?;
+    if malformed > 0 {
+        eprintln!(
+            "warning: {}: {malformed} malformed event(s) skipped",
+            log.display()
+        );
+    }
     // The last hold of each job: code, subcode, time, reason.
     type LastHold = (i64, i64, i64, Option<String>);
     let mut last: BTreeMap<(i64, i64), LastHold> = BTreeMap::new();
@@ -927,4 +947,68 @@ mod tests {
             assert_eq!(parse_action(bad), None, "{bad:?}");
         }
     }
+}
+
+/// Malformed events met while reading a log: how many, and the first one's error (it names
+/// the file, line and byte offset, and what was expected).
+#[derive(Debug, Default)]
+pub struct Malformed {
+    pub count: u64,
+    pub first: Option<String>,
+}
+
+impl Malformed {
+    pub fn note(&mut self, e: impl std::fmt::Display) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(e.to_string());
+        }
+    }
+
+    /// Says on stderr what was skipped, if anything.
+    pub fn warn(&self, log: &Path) {
+        if let Some(first) = &self.first {
+            eprintln!(
+                "warning: {}: {} malformed event(s) skipped; the first: {first}",
+                log.display(),
+                self.count
+            );
+        }
+    }
+}
+
+/// Checks that `log` can be an HTCondor event log before it is read as one: a directory, or a
+/// non-empty file whose first events cannot be read in any of HTCondor's formats, is an error
+/// naming the file and what was found (an empty file is a log with nothing in it yet).
+pub fn check_event_log(log: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(log).with_context(|| format!("{}", log.display()))?;
+    anyhow::ensure!(
+        !meta.is_dir(),
+        "{}: is a directory, not an event log file",
+        log.display()
+    );
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let options = ReadOptions {
+        zone: Zone::Utc,
+        ..Default::default()
+    };
+    let reader = EventReader::open(log, options)
+        .with_context(|| format!("reading the event log {}", log.display()))?;
+    let mut first_error = None;
+    // An event read among the first few: it is a log (later errors are warned about).
+    for item in reader.take(8) {
+        match item {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    anyhow::bail!(
+        "{}: not an HTCondor event log (text, JSON or XML): {}",
+        log.display(),
+        first_error.unwrap_or_else(|| "no event in it".into())
+    )
 }

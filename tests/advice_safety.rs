@@ -253,3 +253,61 @@ fn collect_refuses_timings_it_cannot_keep() {
         assert!(text(&out).contains(flag), "{flag} {value}: {}", text(&out));
     }
 }
+
+#[test]
+fn a_log_that_is_not_one_is_an_error_naming_it() {
+    let p = pool();
+    let dir = p.sim.parent().unwrap();
+    let binary = dir.join("binary.log");
+    std::fs::write(
+        &binary,
+        (0..4096u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let prose = dir.join("notes.log");
+    std::fs::write(&prose, "hello\nthis is not an event log\n").unwrap();
+    let folder = dir.join("logs.d");
+    std::fs::create_dir_all(&folder).unwrap();
+    for bad in [&binary, &prose, &folder] {
+        let name = bad.to_str().unwrap();
+        for args in [
+            vec!["q", "-allusers", "-log", name],
+            vec!["scan", "-allusers", "-log", name],
+        ] {
+            let out = p.holdadvisor(&args);
+            assert!(!out.status.success(), "{args:?}: {}", text(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(name), "{args:?}: {err}");
+        }
+        let out = Command::new(bin())
+            .args(["collect", "--log", name, "--cache"])
+            .arg(&p.cache)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "collect {name}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(name));
+    }
+    // A log with one damaged event in the middle is read, and the damage is reported.
+    let log = std::fs::read_to_string(p.sim.join("EventLog")).unwrap();
+    let cut = log.len() / 2;
+    let cut = cut + log[cut..].find("\n...\n").unwrap() + 5;
+    let damaged = dir.join("damaged.log");
+    std::fs::write(
+        &damaged,
+        format!(
+            "{}012 (garbage) not a date\n...\n{}",
+            &log[..cut],
+            &log[cut..]
+        ),
+    )
+    .unwrap();
+    let out = p.holdadvisor(&["scan", "-allusers", "-log", damaged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("malformed event") && err.contains("damaged.log"),
+        "{err}"
+    );
+}

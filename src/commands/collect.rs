@@ -260,6 +260,7 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => schedd::global_event_log()?,
     };
+    crate::predict::check_event_log(&path)?;
     let cache = Cache::open(&config::cache_path(args.cache.as_deref())?)?;
     let model_dir = config::model_dir(args.model.as_deref())?;
     let predictor = Predictor::load(&model_dir)?;

@@ -103,6 +103,10 @@ impl Source {
 
     /// An Advisor over `cache` reading the pool-wide log when there is one.
     pub fn advisor<'c>(&self, cache: &'c Cache, model_dir: PathBuf) -> anyhow::Result<Advisor<'c>> {
+        // A log given by name that is not one is the user's mistake: say so, do not advise.
+        if let Some(log) = &self.log {
+            predict::check_event_log(log)?;
+        }
         let (log, found) = self.pool_log();
         let mut advisor = Advisor::new(cache, model_dir, log)?;
         advisor.fall_back_to_user_logs = found;
