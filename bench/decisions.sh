@@ -90,7 +90,8 @@ def rows(path):
     table = next(r for n, r in by.items() if n.startswith("code-subcode table"))
     rules = [r for r in by.values() if r["metrics"] is None]
     best = min(rules, key=lambda r: r["score"]["regret_hours"])
-    return served, table, best
+    gbt = next((r for n, r in by.items() if n.startswith("gradient-boosted")), None)
+    return served, table, best, gbt
 
 
 def auc(r):
@@ -123,13 +124,14 @@ print("against the pool's (code, subcode) table fitted on everything before the 
 print("ALL POOLS ARE SYNTHETIC (holdadvisor simulate, bench/othergen.py): none of this is real-world accuracy.")
 head = (f"{'pool':<24} {'n':>6} | {'acc':>5} {'table':>5} {'ok':>3} | {'Brier':>5} {'table':>5} {'ok':>3} | "
         f"{'AUC':>5} {'table':>5} {'ok':>3} | {'regret':>6} {'best rule':>9} {'ok':>3} {'(rule)':<34} | "
-        f"{'shipped acc':>11} {'Brier':>5} {'ok':>3} | {'own logs: remove@.95':>20} {'recovered':>9}")
+        f"{'shipped acc':>11} {'Brier':>5} {'ok':>3} | {'own logs: remove@.95':>20} {'recovered':>9} | "
+        f"{'GBT acc':>7} {'Brier':>5} {'AUC':>5} {'regret':>6}")
 print(head)
 met = {}
 for p in pools:
     kind, seed = p.split(":")
     dir = os.path.join(out, f"{kind}-{seed}")
-    s, t, b = rows(os.path.join(dir, "eval-own.json"))
+    s, t, b, g = rows(os.path.join(dir, "eval-own.json"))
     acc_ok = s["score"]["accuracy"] >= t["score"]["accuracy"] - 0.01
     brier_ok = s["metrics"]["brier"] <= t["metrics"]["brier"] + 0.005
     auc_ok = auc(s) >= auc(t)
@@ -141,7 +143,7 @@ for p in pools:
     conds = [acc_ok, brier_ok, auc_ok, regret_ok]
     shipped = os.path.join(dir, "eval-shipped.json")
     if os.path.exists(shipped):
-        ss, st, _ = rows(shipped)
+        ss, st, _, _ = rows(shipped)
         ok = ss["score"]["accuracy"] >= st["score"]["accuracy"] - 0.01 and ss["metrics"]["brier"] <= st["metrics"]["brier"] + 0.005
         conds.append(ok)
         line += f"{ss['score']['accuracy']:11.3f} {ss['metrics']['brier']:5.3f} {'yes' if ok else 'NO':>3} | "
@@ -155,6 +157,8 @@ for p in pools:
         line += f"{sure:>20} {share:9.1%}"
     else:
         line += f"{'-':>20} {'-':>9}"
+    if g is not None:
+        line += f" | {g['score']['accuracy']:7.3f} {g['metrics']['brier']:5.3f} {auc(g):5.3f} {g['score']['regret_hours']:6.3f}"
     met[p] = all(conds)
     print(line)
 print(f"all conditions met on {sum(met.values())} of {len(met)} pools: " + (", ".join(p for p, ok in met.items() if not ok) or "none missed") + (" missed" if not all(met.values()) else ""))

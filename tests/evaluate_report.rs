@@ -379,6 +379,23 @@ fn evaluate_report_writes_markdown_svg_and_png() {
         "{d}"
     );
     assert!(row("CHTC template")["metrics"].is_null(), "{d}");
+    // The learned baseline is scored beside the model, in the metrics and the decisions.
+    assert!(
+        row("gradient-boosted trees")["metrics"]["roc_auc"].is_f64(),
+        "{d}"
+    );
+    assert!(
+        test["baselines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("gradient-boosted trees")),
+        "{}",
+        test["baselines"]
+    );
 }
 
 /// A negative or non-finite cap is refused by name before any log is read.

@@ -388,6 +388,9 @@ impl RulePolicy {
 /// advice as served, the removal bar in force at each hold ([`crate::decision::removal_bar`]).
 pub type Decider<'a> = (String, &'a [f32], Option<&'a [f64]>);
 
+/// The boosted-trees baseline's name in reports.
+pub const GBT_NAME: &str = "gradient-boosted trees (same encoded holds)";
+
 /// One predictor's or policy's decisions on the scored split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DecisionRow {
@@ -459,7 +462,7 @@ impl DecisionReport {
             self.costs.look_hours
         );
         s.push_str(&format!(
-            "{:<48} {:>8} {:>12} {:>8} {:>8} {:>12} {:>6} {:>8}\n",
+            "{:<58} {:>8} {:>12} {:>8} {:>8} {:>12} {:>6} {:>8}\n",
             "predictor or policy",
             "accuracy",
             "per cluster",
@@ -476,7 +479,7 @@ impl DecisionReport {
                 |m| (format!("{:.3}", m.brier), format!("{:.3}", m.log_loss)),
             );
             s.push_str(&format!(
-                "{:<48} {:>8.3} {:>12.3} {:>7.1}% {:>7.3}h {:>11.3}h {:>6} {:>8}\n",
+                "{:<58} {:>8.3} {:>12.3} {:>7.1}% {:>7.3}h {:>11.3}h {:>6} {:>8}\n",
                 r.name,
                 d.accuracy,
                 d.accuracy_per_cluster,
@@ -885,6 +888,23 @@ pub fn evaluate_model_dir_on(
         });
         curves.push((b.name().to_string(), p));
     }
+    // The learned baseline: boosted trees on the same encoded holds, trained on the training
+    // split and stopped on the validation split, as the model was.
+    let gbt = crate::gbt::Gbt::fit_samples(
+        &crate::gbt::GbtConfig::default(),
+        &episodes,
+        &train,
+        &validation,
+    );
+    let gbt_probs: Vec<f32> = chosen
+        .iter()
+        .map(|s| gbt.predict(&crate::gbt::flat_features(&episodes[s.episode].inputs[0])))
+        .collect();
+    scored.push(Scored {
+        name: GBT_NAME.into(),
+        metrics: metrics(&gbt_probs, &labels),
+    });
+    curves.push((GBT_NAME.into(), gbt_probs.clone()));
     if let Some(r) = &reference {
         let inputs: Vec<&crate::encode::EpisodeInput> = chosen
             .iter()
@@ -922,6 +942,7 @@ pub fn evaluate_model_dir_on(
         &table_probs,
         None,
     ));
+    deciders.push((GBT_NAME.into(), &gbt_probs, None));
     let scored_idx: Vec<usize> = chosen.iter().map(|s| s.episode).collect();
     let decisions = Some(DecisionReport::new(
         costs,

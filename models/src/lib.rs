@@ -12,6 +12,7 @@
 //! - [`inference`]: model directories, [`inference::Predictor`];
 //! - [`decision`]: from a probability to release or remove under a cost model, and regret;
 //! - [`evaluate`]: metrics over a whole split and the baselines;
+//! - [`gbt`]: gradient-boosted trees on the same encoded holds, the learned baseline;
 //! - [`bootstrap`]: how sure those figures are, from resampling whole clusters;
 //! - [`cpu_kernel`]: one job's prediction on the CPU as plain loops over the weights;
 //! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds;
@@ -50,6 +51,7 @@ pub mod data;
 pub mod decision;
 pub mod encode;
 pub mod evaluate;
+pub mod gbt;
 pub mod inference;
 pub mod labels;
 pub mod model;
