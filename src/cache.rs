@@ -212,6 +212,19 @@ impl Cache {
         &self.path
     }
 
+    /// Moves everything in the write-ahead log into the database file and empties the log
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`): a writer that is done leaves its data in the file
+    /// that is copied and backed up, not in `-wal`. Readers still open keep it from finishing;
+    /// that is reported as not done, not as an error.
+    pub fn checkpoint(&self) -> anyhow::Result<bool> {
+        let (busy, _, _): (i64, i64, i64) = retry_busy(|| {
+            self.rt
+                .block_on(sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool))
+        })
+        .with_context(|| format!("checkpointing the cache {}", self.path.display()))?;
+        Ok(busy == 0)
+    }
+
     fn migrate(&self) -> anyhow::Result<()> {
         // Two processes opening a new cache at once may race to apply the same migration;
         // the loser sees it applied when it looks again.

@@ -281,13 +281,18 @@ impl<'a> Advisor<'a> {
                 continue;
             };
             // A row this code cannot read back exactly (another version's, or altered) is
-            // not an answer: the job is predicted again. The commands are made anew from
-            // the action and the job's id; the stored text is never used to act.
+            // shown as an error for the job and never acted on. The commands are made anew
+            // from the action and the job's id; the stored text is never used to act.
             let (Some(action), true) = (
                 parse_action(&pred.advice),
                 (0.0..=1.0).contains(&pred.probability),
             ) else {
-                answers.push(Ok(None));
+                answers.push(Err(format!(
+                    "the cache {} holds advice {:?} (P {}) for this hold, which this version does not write: not acted on (remove the cache, or run collect with a new cache, to advise it again)",
+                    self.cache.path().display(),
+                    pred.advice,
+                    pred.probability
+                )));
                 continue;
             };
             // Made from the job's own log only: not an answer for a query that reads the

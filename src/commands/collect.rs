@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use holdadvisor_models::encode::EpisodeStream;
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
@@ -28,6 +28,27 @@ use crate::predict::{
 };
 use crate::{config, schedd};
 
+/// `--interval`: seconds from 0 to 86400 (`inf` made the sleep panic).
+fn interval_seconds(text: &str) -> Result<f64, String> {
+    let s = finite_seconds(text)?;
+    if s > 86_400.0 {
+        return Err(format!("{s}: expected at most 86400 seconds"));
+    }
+    Ok(s)
+}
+
+/// A finite number of seconds, at least 0 (NaN never stopped `--for-seconds`).
+fn finite_seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number of seconds"))?;
+    if !s.is_finite() || s < 0.0 {
+        return Err(format!("{text}: expected a finite number of seconds >= 0"));
+    }
+    Ok(s)
+}
+
 #[derive(clap::Args, Debug)]
 pub struct CollectArgs {
     /// The global event log (default: `condor_config_val EVENT_LOG`).
@@ -39,11 +60,11 @@ pub struct CollectArgs {
     /// Keep reading as the log grows (and follow its rotations).
     #[arg(long)]
     pub follow: bool,
-    /// Seconds between looks at a followed log.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between looks at a followed log (0 to 86400).
+    #[arg(long, default_value_t = 1.0, value_parser = interval_seconds)]
     pub interval: f64,
     /// Stop following after this many seconds (default: never).
-    #[arg(long)]
+    #[arg(long, value_parser = finite_seconds)]
     pub for_seconds: Option<f64>,
     #[arg(long, value_name = "PATH")]
     pub cache: Option<PathBuf>,
@@ -244,18 +265,6 @@ fn utc() -> ReadOptions {
 }
 
 pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
-    // Checked before anything is read: `inf` made Duration panic, NaN never stopped.
-    if !(args.interval.is_finite() && args.interval >= 0.0 && args.interval <= 86_400.0) {
-        bail!(
-            "--interval {}: expected a number of seconds from 0 to 86400",
-            args.interval
-        );
-    }
-    if let Some(s) = args.for_seconds
-        && !(s.is_finite() && s >= 0.0)
-    {
-        bail!("--for-seconds {s}: expected a finite number of seconds >= 0");
-    }
     let path = match &args.log {
         Some(p) => p.clone(),
         None => schedd::global_event_log()?,
@@ -345,6 +354,13 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
             c.episodes_added,
             c.outcomes_added,
             c.predictions_added,
+            cache.path().display()
+        );
+    }
+    // What was collected belongs in the database file, not in `-wal`, once collect is done.
+    if !cache.checkpoint()? && !args.quiet {
+        eprintln!(
+            "note: {} is being read; its write-ahead log is merged when the readers close",
             cache.path().display()
         );
     }

@@ -48,8 +48,9 @@ pub struct ScanArgs {
         default_value = "code,reason"
     )]
     pub group_by: Vec<GroupKey>,
-    /// Commands only for jobs whose advice is at least this confident.
-    #[arg(long = "min-confidence", default_value_t = 0.0)]
+    /// Commands only for jobs whose advice is at least this confident (CONF, from 0.5 to 1:
+    /// max(P, 1 - P)).
+    #[arg(long = "min-confidence", default_value_t = 0.0, value_parser = confidence_bar)]
     pub min_confidence: f32,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -64,6 +65,20 @@ pub struct ScanArgs {
     pub yes: bool,
     #[command(flatten)]
     pub source: Source,
+}
+
+/// `--min-confidence`: a CONF between 0 and 1 (90 or 1.5 would select nothing, silently).
+fn confidence_bar(text: &str) -> Result<f32, String> {
+    let v: f32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number from 0 to 1"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!(
+            "{text}: CONF is max(P, 1 - P), from 0.5 to 1; give a number from 0 to 1"
+        ));
+    }
+    Ok(v)
 }
 
 /// A reason text with its numbers and addresses masked, so that the same cause groups together.
