@@ -336,3 +336,27 @@ fn a_log_that_is_not_one_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_constraint_is_never_silently_ignored_on_a_snapshot() {
+    let p = pool();
+    for command in ["q", "scan"] {
+        let out = p.holdadvisor(&[command, "-allusers", "-constraint", "Owner == \"dmitri\""]);
+        assert!(!out.status.success(), "{command}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("-constraint is not evaluated"),
+            "{command}: {}",
+            text(&out)
+        );
+    }
+    let applied = p.holdadvisor(&[
+        "scan",
+        "-allusers",
+        "-constraint",
+        "Owner == \"dmitri\"",
+        "--apply",
+        "--yes",
+    ]);
+    assert!(!applied.status.success());
+    assert!(p.calls().is_empty(), "{:?}", p.calls());
+}

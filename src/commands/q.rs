@@ -68,6 +68,14 @@ impl Source {
             attrs: attrs.map(|a| a.iter().map(|s| s.to_string()).collect()),
         };
         if let Some(snap) = &self.snapshot {
+            // A ClassAd constraint is condor_q's to evaluate; silently ignoring it offered
+            // commands for jobs it would have left out.
+            if query.constraint.is_some() {
+                anyhow::bail!(
+                    "-constraint is not evaluated on a saved snapshot ({}): give job ids or an owner instead, or save `condor_q -json -constraint ...` as the snapshot",
+                    snap.display()
+                );
+            }
             let mut ads = schedd::snapshot(snap, &query)?;
             relocate_user_logs(&mut ads, snap.parent().unwrap_or(std::path::Path::new(".")));
             return Ok(ads);
