@@ -88,6 +88,17 @@ impl Pool {
             .unwrap()
     }
 
+    /// `holdadvisor collect ARGS... --cache <the pool's cache>`.
+    fn collect(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .arg("collect")
+            .args(args)
+            .arg("--cache")
+            .arg(&self.cache)
+            .output()
+            .unwrap()
+    }
+
     fn sql(&self, statement: &str) -> String {
         let out = Command::new("sqlite3")
             .arg(&self.cache)
@@ -244,13 +255,7 @@ fn own_logs_only_says_so_and_never_removes_with_high_confidence() {
 fn collect_refuses_timings_it_cannot_keep_and_leaves_no_wal() {
     let p = pool();
     let log = p.sim.join("EventLog");
-    let done = Command::new(bin())
-        .args(["collect", "--log"])
-        .arg(&log)
-        .arg("--cache")
-        .arg(&p.cache)
-        .output()
-        .unwrap();
+    let done = p.collect(&["--log", log.to_str().unwrap()]);
     assert!(done.status.success(), "{}", text(&done));
     let wal = p.cache.with_extension("sqlite-wal");
     assert!(
@@ -266,14 +271,8 @@ fn collect_refuses_timings_it_cannot_keep_and_leaves_no_wal() {
         ("--for-seconds", "NaN"),
         ("--for-seconds", "inf"),
     ] {
-        let out = Command::new(bin())
-            .args(["collect", "--follow", "--log"])
-            .arg(&log)
-            .arg("--cache")
-            .arg(&p.cache)
-            .arg(format!("{flag}={value}"))
-            .output()
-            .unwrap();
+        let setting = format!("{flag}={value}");
+        let out = p.collect(&["--follow", "--log", log.to_str().unwrap(), &setting]);
         assert!(!out.status.success(), "{flag} {value}: {}", text(&out));
         assert!(text(&out).contains(flag), "{flag} {value}: {}", text(&out));
     }
@@ -306,11 +305,7 @@ fn a_log_that_is_not_one_is_an_error_naming_it() {
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains(name), "{args:?}: {err}");
         }
-        let out = Command::new(bin())
-            .args(["collect", "--log", name, "--cache"])
-            .arg(&p.cache)
-            .output()
-            .unwrap();
+        let out = p.collect(&["--log", name]);
         assert!(!out.status.success(), "collect {name}: {}", text(&out));
         assert!(String::from_utf8_lossy(&out.stderr).contains(name));
     }

@@ -117,11 +117,7 @@ impl CostModel {
 
     /// The cheaper decision in expectation at P(release succeeds) `p`.
     pub fn decide(&self, p: f64) -> Decision {
-        if p >= self.release_threshold() {
-            Decision::Release
-        } else {
-            Decision::Remove
-        }
+        self.decide_with_bar(p, 1.0)
     }
 
     /// The band `p` falls in.

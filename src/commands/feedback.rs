@@ -55,6 +55,16 @@ fn outcome(p: &JudgedPrediction) -> Option<bool> {
     }
 }
 
+/// The predictions whose outcome is known, each with it (censored ones left out).
+fn scored<'a>(
+    items: impl IntoIterator<Item = &'a JudgedPrediction>,
+) -> Vec<(&'a JudgedPrediction, bool)> {
+    items
+        .into_iter()
+        .filter_map(|p| Some((p, outcome(p)?)))
+        .collect()
+}
+
 /// Whether the advice was to release (in any form); `None` for a stored word this version
 /// does not know.
 fn advised_release(p: &JudgedPrediction) -> Option<bool> {
@@ -63,10 +73,7 @@ fn advised_release(p: &JudgedPrediction) -> Option<bool> {
 
 pub fn score(group: String, items: &[&JudgedPrediction]) -> Score {
     let censored = items.iter().filter(|p| outcome(p).is_none()).count();
-    let scored: Vec<(&JudgedPrediction, bool)> = items
-        .iter()
-        .filter_map(|p| Some((*p, outcome(p)?)))
-        .collect();
+    let scored = scored(items.iter().copied());
     let n = scored.len();
     let correct = scored
         .iter()
@@ -181,11 +188,7 @@ pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(path) = &args.plot {
-        let scored: Vec<(&JudgedPrediction, bool)> = judged
-            .iter()
-            .filter_map(|p| Some((p, outcome(p)?)))
-            .collect();
-        let (probs, labels) = probs_and_labels(&scored);
+        let (probs, labels) = probs_and_labels(&scored(&judged));
         crate::report::reliability_svg(
             path,
             &format!(

@@ -53,6 +53,11 @@ impl Source {
         held_only: bool,
         attrs: Option<&[&str]>,
     ) -> anyhow::Result<Vec<JobAd>> {
+        // A log given by name that is not one is the user's mistake: say so, do not advise.
+        // Checked here, once, before the job ads are read or the log is.
+        if let Some(log) = &self.log {
+            predict::check_event_log(log)?;
+        }
         let constraint = self
             .constraint
             .as_deref()
@@ -111,10 +116,6 @@ impl Source {
 
     /// An Advisor over `cache` reading the pool-wide log when there is one.
     pub fn advisor<'c>(&self, cache: &'c Cache, model_dir: PathBuf) -> anyhow::Result<Advisor<'c>> {
-        // A log given by name that is not one is the user's mistake: say so, do not advise.
-        if let Some(log) = &self.log {
-            predict::check_event_log(log)?;
-        }
         let (log, found) = self.pool_log();
         let mut advisor = Advisor::new(cache, model_dir, log)?;
         advisor.fall_back_to_user_logs = found;
