@@ -186,7 +186,7 @@ fn round_up(v: f64, step: i64, max: i64) -> i64 {
     ((v / step as f64).ceil() as i64).clamp(1, max / step) * step
 }
 
-/// A HoldReason cut to `n` characters, on one line.
+/// A text cut to `n` characters (the last one `…`), on one line: HoldReasons and table cells.
 pub fn short_reason(reason: &str, n: usize) -> String {
     let one_line = reason.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= n {

@@ -9,6 +9,7 @@ use anyhow::Context;
 use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{JobAd, format_job_ads, job_status_name};
 
+use crate::advice::short_reason;
 use crate::cache::Cache;
 use crate::jobspec::{JobSpec, validate_constraint};
 use crate::predict::{Advisor, Outcome, annotate, held_ads_from_log};
@@ -249,14 +250,6 @@ fn held_since(ad: &JobAd) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn short(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
 /// condor_q's held-jobs table with ADVICE, CONFIDENCE and WHY, then the commands to act.
 pub fn print_table(
     out: &mut impl Write,
@@ -266,7 +259,11 @@ pub fn print_table(
 ) -> anyhow::Result<()> {
     if ads.is_empty() {
         // Still say which model would have answered: it is what the user configured.
-        writeln!(out, "No matching jobs.\n\nmodel {}", short(model_id, 24))?;
+        writeln!(
+            out,
+            "No matching jobs.\n\nmodel {}",
+            short_reason(model_id, 24)
+        )?;
         return Ok(());
     }
     writeln!(
@@ -295,8 +292,8 @@ pub fn print_table(
                     out,
                     " {id:<10} {owner:<12} {:<11} {code:<8} {:<30} {:<42} {:>5.2}  {}",
                     held_since(ad),
-                    crate::advice::short_reason(ad.string("HoldReason").unwrap_or("-"), 30),
-                    short(&a.advice.action.describe(), 42),
+                    short_reason(ad.string("HoldReason").unwrap_or("-"), 30),
+                    short_reason(&a.advice.action.describe(), 42),
                     a.advice.confidence,
                     a.advice.why
                 )?;
@@ -310,7 +307,7 @@ pub fn print_table(
             writeln!(out, "  {c}")?;
         }
     }
-    writeln!(out, "\nmodel {}", short(model_id, 24))?;
+    writeln!(out, "\nmodel {}", short_reason(model_id, 24))?;
     Ok(())
 }
 
