@@ -19,6 +19,16 @@ use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 /// Bound parameters per statement: SQLite's default limit (SQLITE_MAX_VARIABLE_NUMBER).
 const MAX_BOUND: usize = 32766;
 
+/// The cache's schema, from `migrations/`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// SQLite's write-ahead log beside the cache file.
+fn wal_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
 /// How long a process waits for another's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -173,16 +183,13 @@ fn retry_busy<T, E: std::fmt::Display>(mut attempt: impl FnMut() -> Result<T, E>
 }
 
 impl Cache {
-    /// Opens (creating if needed) the cache at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the cache at `path` for writing and brings its schema up to
+    /// date.
     pub fn open(path: &Path) -> anyhow::Result<Cache> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the cache directory {}", dir.display()))?;
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the cache's runtime")?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .with_context(|| format!("cache path {}", path.display()))?
             .create_if_missing(true)
@@ -190,6 +197,80 @@ impl Cache {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        let cache = Cache::connect(path, options)?;
+        cache.refuse_newer_schema()?;
+        cache.migrate()?;
+        Ok(cache)
+    }
+
+    /// Opens an existing cache only to read it: the shared cache a facilitator's `collect`
+    /// writes and users may not. Its schema is taken as it is (a reader cannot migrate it).
+    ///
+    /// SQLite reads a WAL database read-only through its `-shm` file, which exists while a
+    /// writer (`collect --follow`) has it open; when none has, and the directory is not
+    /// writable, it cannot make one. Then, if no `-wal` file is left beside it (everything is
+    /// in the main file), it is read as immutable.
+    pub fn open_read_only(path: &Path) -> anyhow::Result<Cache> {
+        if !path.is_file() {
+            anyhow::bail!("no cache at {}", path.display());
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .with_context(|| format!("cache path {}", path.display()))?
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let opened = Cache::connect(path, options.clone()).and_then(|c| {
+            c.refuse_newer_schema()?;
+            Ok(c)
+        });
+        let cache = match opened {
+            Ok(c) => c,
+            Err(e) if !wal_file(path).exists() => {
+                let immutable = options.immutable(true);
+                Cache::connect(path, immutable).map_err(|_| e)?
+            }
+            Err(e) => return Err(e),
+        };
+        cache.refuse_newer_schema()?;
+        Ok(cache)
+    }
+
+    /// Whether this process may write the cache at `path` (the file, or where it would be
+    /// created, and the directory SQLite keeps its `-wal` and `-shm` files in).
+    pub fn writable(path: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let can_write = |p: &Path| {
+            let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+                return false;
+            };
+            // SAFETY: a NUL-terminated path; access(2) only reads it.
+            unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+        };
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => PathBuf::from("."),
+        };
+        if path.exists() {
+            can_write(path) && can_write(&dir)
+        } else {
+            // Created with its directories: the nearest existing ancestor decides.
+            let mut d = dir.as_path();
+            loop {
+                if d.exists() {
+                    return can_write(d);
+                }
+                match d.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    Some(p) => d = p,
+                    None => return can_write(Path::new(".")),
+                }
+            }
+        }
+    }
+
+    fn connect(path: &Path, options: SqliteConnectOptions) -> anyhow::Result<Cache> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the cache's runtime")?;
         let pool = retry_busy(|| {
             rt.block_on(
                 SqlitePoolOptions::new()
@@ -199,13 +280,49 @@ impl Cache {
             )
         })
         .with_context(|| format!("opening the cache {}", path.display()))?;
-        let cache = Cache {
+        Ok(Cache {
             rt,
             pool,
             path: path.to_path_buf(),
-        };
-        cache.migrate()?;
-        Ok(cache)
+        })
+    }
+
+    /// A cache whose schema is newer than this version knows was written by a newer
+    /// holdadvisor: reading or migrating it would misread it, so say so in those words.
+    fn refuse_newer_schema(&self) -> anyhow::Result<()> {
+        let known = MIGRATOR.migrations.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = self
+            .read(sqlx::query_scalar(
+                "SELECT MAX(version) FROM _sqlx_migrations
+                 WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
+            ).fetch_optional(&self.pool))
+            .or_else(|e| {
+                // A cache made before any migration ran has no such table.
+                if format!("{e:#}").contains("no such table") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?
+            .flatten();
+        if let Some(v) = applied.filter(|&v| v > known) {
+            anyhow::bail!(
+                "the cache {} was written by a newer version of holdadvisor (its schema is version {v}; this version knows up to {known}): use that version, or give another --cache",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs a read, naming the cache in its error (a damaged file says "database disk image is
+    /// malformed", which does not say which file).
+    fn read<T>(
+        &self,
+        query: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> anyhow::Result<T> {
+        self.rt
+            .block_on(query)
+            .with_context(|| format!("reading the cache {}", self.path.display()))
     }
 
     pub fn path(&self) -> &Path {
@@ -232,7 +349,7 @@ impl Cache {
         for _ in 0..5 {
             match retry_busy(|| {
                 self.rt
-                    .block_on(sqlx::migrate!("./migrations").run(&self.pool))
+                    .block_on(MIGRATOR.run(&self.pool))
             }) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
@@ -350,7 +467,7 @@ impl Cache {
         if let Some(v) = value {
             q = q.bind(v);
         }
-        Ok(self.rt.block_on(q.fetch_optional(&self.pool))?)
+        self.read(q.fetch_optional(&self.pool))
     }
 
     /// The episode of a job held at `hold_time` (the 012's time in the log).
@@ -383,7 +500,7 @@ impl Cache {
         episode_id: i64,
         model_id: &str,
     ) -> anyhow::Result<Option<PredictionRow>> {
-        Ok(self.rt.block_on(
+        self.read(
             sqlx::query_as::<_, PredictionRow>(
                 "SELECT episode_id, model_id, probability, advice, confidence, explanation, commands, created
                  FROM predictions WHERE episode_id = ? AND model_id = ?",
@@ -391,7 +508,7 @@ impl Cache {
             .bind(episode_id)
             .bind(model_id)
             .fetch_optional(&self.pool),
-        )?)
+        )
     }
 
     /// Every recorded episode of these jobs, each with this model's prediction when there is
@@ -407,7 +524,7 @@ impl Cache {
             return Ok(Vec::new());
         }
         let wanted = serde_json::to_string(jobs)?;
-        let rows: Option<String> = self.rt.block_on(
+        let rows: Option<String> = self.read(
             sqlx::query_scalar(
                 "SELECT json_group_array(json_array(
                         e.cluster, e.proc, e.episode, e.hold_time, e.entered, p.probability,
@@ -451,12 +568,13 @@ impl Cache {
 
     /// Stores predictions (and their episodes and jobs) in one transaction; an existing
     /// prediction for the same episode and model is kept (the first answer given is the one
-    /// that will be judged).
+    /// that will be judged). Returns how many predictions this call added: another process
+    /// storing the same holds at once adds the rest.
     ///
     /// Rows go in as multi-row VALUES, up to SQLite's limit of bound parameters per
     /// statement: a scan stores a hundred thousand predictions, and one statement per row cost
     /// seconds (so did one JSON parameter per table, taken apart by `json_each`).
-    pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<()> {
+    pub fn store_predictions(&self, items: &[Stored]) -> anyhow::Result<usize> {
         let first_seen = now();
         let jobs: Vec<&Stored> = items
             .iter()
@@ -464,6 +582,7 @@ impl Cache {
             .collect();
         // With JSON, SQLite spent more time taking it apart than writing the rows.
         self.write(async |c| {
+            let mut added = 0;
             for chunk in jobs.chunks(MAX_BOUND / 5) {
                 let mut insert = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO jobs (cluster, proc, owner, user_log, first_seen) ",
@@ -524,25 +643,25 @@ impl Cache {
                      FROM new AS n CROSS JOIN hold_episodes e
                        ON e.cluster = n.cluster AND e.proc = n.proc AND e.hold_time = n.hold_time",
                 );
-                insert.build().execute(&mut *c).await?;
+                added += insert.build().execute(&mut *c).await?.rows_affected() as usize;
             }
-            Ok(())
+            Ok(added)
         })
     }
 
     pub fn position(&self, path: &str) -> anyhow::Result<Option<Position>> {
-        Ok(self.rt.block_on(
+        self.read(
             sqlx::query_as::<_, Position>(
                 "SELECT path, dev, inode, offset, line FROM ingest_positions WHERE path = ?",
             )
             .bind(path)
             .fetch_optional(&self.pool),
-        )?)
+        )
     }
 
     /// Outcomes recorded for a (code, subcode) in this pool, and how many such holds there were.
     pub fn code_history(&self, code: i64, subcode: i64) -> anyhow::Result<CodeHistory> {
-        let (episodes, positive, negative): (i64, i64, i64) = self.rt.block_on(
+        let (episodes, positive, negative): (i64, i64, i64) = self.read(
             sqlx::query_as(
                 "SELECT COUNT(*), COALESCE(SUM(o.label = 'positive'), 0), COALESCE(SUM(o.label = 'negative'), 0)
                  FROM hold_episodes e LEFT JOIN outcomes o ON o.episode_id = e.id WHERE e.code = ? AND e.subcode = ?",
@@ -558,16 +677,40 @@ impl Cache {
         })
     }
 
-    /// Every prediction whose episode has an observed outcome.
+    /// Whether an outcome is recorded for this episode (by any log this cache has read).
+    pub fn has_outcome(&self, episode_id: i64) -> anyhow::Result<bool> {
+        self.read(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outcomes WHERE episode_id = ?)")
+                .bind(episode_id)
+                .fetch_one(&self.pool),
+        )
+    }
+
+    /// Predictions made after their hold's outcome was already recorded here (by `q` on a
+    /// stale snapshot, or by an older version): not judged, since the answer could have
+    /// known it.
+    pub fn after_the_fact_predictions(&self) -> anyhow::Result<i64> {
+        self.read(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM predictions p JOIN outcomes o ON o.episode_id = p.episode_id
+                 WHERE p.created > o.observed",
+            )
+            .fetch_one(&self.pool),
+        )
+    }
+
+    /// Every prediction whose episode has an observed outcome, made before that outcome was
+    /// recorded.
     pub fn judged_predictions(&self) -> anyhow::Result<Vec<JudgedPrediction>> {
-        Ok(self.rt.block_on(
+        self.read(
             sqlx::query_as::<_, JudgedPrediction>(
                 "SELECT e.hold_time, e.code, e.subcode, p.probability, p.advice, o.label
                  FROM predictions p JOIN hold_episodes e ON e.id = p.episode_id JOIN outcomes o ON o.episode_id = e.id
+                 WHERE p.created <= o.observed
                  ORDER BY e.hold_time",
             )
             .fetch_all(&self.pool),
-        )?)
+        )
     }
 
     pub fn log_action(
@@ -639,7 +782,7 @@ mod tests {
         // episodes, 6,553 jobs per statement).
         let n = 7_000;
         let items: Vec<Stored> = (0..n).map(|p| stored(42, p, None, "remove")).collect();
-        cache.store_predictions(&items).unwrap();
+        assert_eq!(cache.store_predictions(&items).unwrap(), n as usize);
         let jobs: Vec<(i64, i64)> = (0..n).map(|p| (42, p)).collect();
         let rows = cache.episodes_with_predictions(&jobs, "m1").unwrap();
         assert_eq!(rows.len(), n as usize);
@@ -656,7 +799,8 @@ mod tests {
         // Again, with EnteredCurrentStatus now known and other advice: the episode learns
         // its entered time, the first prediction is the one kept.
         let again: Vec<Stored> = (0..n).map(|p| stored(42, p, Some(p), "release")).collect();
-        cache.store_predictions(&again).unwrap();
+        // Nothing new is counted: every prediction was stored before.
+        assert_eq!(cache.store_predictions(&again).unwrap(), 0);
         let rows = cache.episodes_with_predictions(&jobs, "m1").unwrap();
         assert_eq!(rows.len(), n as usize);
         assert!(rows.iter().all(|r| r.entered == Some(r.proc)));

@@ -65,6 +65,13 @@ pub fn cache_path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(p);
         }
     }
+    own_cache_path()
+}
+
+/// This user's own cache (`$XDG_CACHE_HOME/holdadvisor/cache.sqlite`): the default, and where
+/// `q` and `scan` keep what they compute when the configured cache is shared and read-only
+/// to them.
+pub fn own_cache_path() -> anyhow::Result<PathBuf> {
     let dir =
         xdg("XDG_CACHE_HOME", ".cache").context("no HOME or XDG_CACHE_HOME: give --cache PATH")?;
     Ok(dir.join("holdadvisor/cache.sqlite"))

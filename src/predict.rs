@@ -76,9 +76,13 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Holds the model (loaded on first need) and the cache.
+/// Holds the model (loaded on first need) and the caches.
 pub struct Advisor<'a> {
+    /// Where this process stores what it computes (and looks after `shared`).
     pub cache: &'a Cache,
+    /// The shared cache `collect` writes, when this user may only read it: looked up first,
+    /// and the pool's record of outcomes.
+    pub shared: Option<&'a Cache>,
     pub model_dir: PathBuf,
     pub model_id: String,
     predictor: Option<Predictor>,
@@ -107,6 +111,7 @@ impl<'a> Advisor<'a> {
         let model_id = model_id(&model_dir)?;
         Ok(Advisor {
             cache,
+            shared: None,
             model_dir,
             model_id,
             predictor: None,
@@ -139,7 +144,7 @@ impl<'a> Advisor<'a> {
             })
             .collect();
         let mut watch = crate::timing::Stopwatch::start();
-        let cached = match self.cached(&held.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
+        let cached = match self.cached_anywhere(&held.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
             Ok(answers) => answers,
             Err(e) => {
                 let e = format!("{e:#}");
@@ -216,16 +221,39 @@ impl<'a> Advisor<'a> {
             .collect()
     }
 
-    /// The cached answer for each held job's current hold, if this model made one.
+    /// The cached answer for each held job's current hold: the shared cache's, else this
+    /// user's own.
     #[allow(clippy::type_complexity)]
-    fn cached(&self, ads: &[&JobAd]) -> anyhow::Result<Vec<Result<Option<Answer>, String>>> {
+    fn cached_anywhere(
+        &self,
+        ads: &[&JobAd],
+    ) -> anyhow::Result<Vec<Result<Option<Answer>, String>>> {
+        let Some(shared) = self.shared else {
+            return self.cached(self.cache, ads);
+        };
+        let mut answers = self.cached(shared, ads)?;
+        let missing: Vec<usize> = (0..ads.len())
+            .filter(|&i| matches!(answers[i], Ok(None)))
+            .collect();
+        let own = self.cached(self.cache, &missing.iter().map(|&i| ads[i]).collect::<Vec<_>>())?;
+        for (i, answer) in missing.into_iter().zip(own) {
+            answers[i] = answer;
+        }
+        Ok(answers)
+    }
+
+    /// The answer `cache` holds for each held job's current hold, if this model made one.
+    #[allow(clippy::type_complexity)]
+    fn cached(
+        &self,
+        cache: &Cache,
+        ads: &[&JobAd],
+    ) -> anyhow::Result<Vec<Result<Option<Answer>, String>>> {
         let jobs: Vec<(i64, i64)> = ads
             .iter()
             .filter_map(|ad| Some((ad.cluster()?, ad.proc()?)))
             .collect();
-        let mut rows = self
-            .cache
-            .episodes_with_predictions(&jobs, &self.model_id)?;
+        let mut rows = cache.episodes_with_predictions(&jobs, &self.model_id)?;
         // Each job's rows side by side, in the order the cache gave them (stable: the choice
         // below takes the first match); a map from job to its run of rows, not to a Vec each.
         rows.sort_by_key(|r| (r.cluster, r.proc));
@@ -289,7 +317,7 @@ impl<'a> Advisor<'a> {
             ) else {
                 answers.push(Err(format!(
                     "the cache {} holds advice {:?} (P {}) for this hold, which this version does not write: not acted on (remove the cache, or run collect with a new cache, to advise it again)",
-                    self.cache.path().display(),
+                    cache.path().display(),
                     pred.advice,
                     pred.probability
                 )));
@@ -401,13 +429,13 @@ impl<'a> Advisor<'a> {
         let mates = ClusterMates::new(&episodes);
         // Every code's history before anything is stored: the advice must not count this
         // scan's own rows, whichever chunk a job falls in.
-        let mut histories = Histories::new(self.cache);
+        let mut histories = Histories::new(self.shared.unwrap_or(self.cache));
         for ep in picked.iter().flatten() {
             histories.get(ep.code, ep.subcode)?;
         }
         self.predictor()?;
         let predictor = self.predictor.as_ref().expect("loaded above");
-        let (cache, model_id) = (self.cache, self.model_id.as_str());
+        let (store, model_id) = (self.cache, self.model_id.as_str());
         // Chunks predicted (on every core), advised and handed to a thread that stores them,
         // one transaction each, while the next chunk is predicted: storing is one thread's
         // work and would otherwise leave the other cores idle.
@@ -415,7 +443,7 @@ impl<'a> Advisor<'a> {
             let (stored, to_store) = std::sync::mpsc::sync_channel::<Vec<Stored>>(1);
             let storer = scope.spawn(move || -> anyhow::Result<()> {
                 for batch in to_store {
-                    cache.store_predictions(&batch)?;
+                    store.store_predictions(&batch)?;
                 }
                 Ok(())
             });

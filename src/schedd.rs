@@ -16,6 +16,9 @@ pub struct Query {
     pub all_users: bool,
     pub constraint: Option<String>,
     pub held_only: bool,
+    /// Only this owner's jobs: condor_q's default without `-allusers`, applied to snapshots
+    /// (condor_q applies it itself).
+    pub owner: Option<String>,
     /// Read only these attributes of each ad (all without); the ones [`Query::filter`] and
     /// the constraint use are added. condor_q is still asked for whole ads.
     pub attrs: Option<Vec<String>>,
@@ -55,6 +58,11 @@ impl Query {
     pub fn filter(&self, ads: Vec<JobAd>) -> Vec<JobAd> {
         ads.into_iter()
             .filter(|ad| !self.held_only || ad.is_held())
+            .filter(|ad| {
+                self.owner
+                    .as_deref()
+                    .is_none_or(|me| ad.string("Owner") == Some(me))
+            })
             .filter(|ad| {
                 self.specs.is_empty()
                     || self.specs.iter().any(|s| {
@@ -99,6 +107,33 @@ pub fn constraint_names(expr: &str) -> Vec<&str> {
         }
     }
     names
+}
+
+/// The name of the user running this process (its real uid's), as condor_q names the owner
+/// whose jobs it shows without `-allusers`.
+pub fn current_user() -> Option<String> {
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: getpwuid_r writes into `pwd` and `buf` (both ours, sized as passed) and sets
+    // `found` to `pwd` or null; the name is copied out before either goes away.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return std::env::var("USER").ok().filter(|u| !u.is_empty());
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
 }
 
 /// Finds a program on PATH.

@@ -155,7 +155,13 @@ fn apply_runs_only_commands_made_from_the_advice() {
     p.sql("UPDATE predictions SET advice = 'relase' WHERE id IN (SELECT id FROM predictions ORDER BY id LIMIT 3)");
     p.sql("UPDATE predictions SET advice = 'raise-memory:-4611686018427387904' WHERE id IN (SELECT id FROM predictions ORDER BY id LIMIT 3 OFFSET 3)");
     let applied = p.holdadvisor(&["scan", "-allusers", "--apply", "--yes"]);
-    assert!(applied.status.success(), "{}", text(&applied));
+    // Six jobs have no advice it can act on: the answer is incomplete, and says so.
+    assert_eq!(applied.status.code(), Some(1), "{}", text(&applied));
+    assert!(
+        text(&applied).contains("6 held jobs without advice"),
+        "{}",
+        text(&applied)
+    );
     let calls = p.calls();
     assert!(!calls.is_empty(), "nothing was run: {}", text(&applied));
     for call in &calls {
@@ -194,6 +200,7 @@ fn apply_runs_only_commands_made_from_the_advice() {
         );
     }
     let q = p.holdadvisor(&["q", unknown[0].as_str()]);
+    assert_eq!(q.status.code(), Some(1));
     let answer = text(&q);
     assert!(
         answer.contains("which this version does not write: not acted on"),

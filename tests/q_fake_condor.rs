@@ -350,13 +350,27 @@ fn json_and_autoformat_carry_the_advice_attributes() {
 fn snapshot_and_log_answer_without_condor_q() {
     let w = world();
     let snap = w.sim.join("condor_q.json");
-    let out = Command::new(bin())
-        .args(["q", "-hold", "-schedd-snapshot", snap.to_str().unwrap()])
-        .env("PATH", "/nonexistent")
-        .env("HOLDADVISOR_CACHE", &w.cache)
-        .env("HOLDADVISOR_MODEL", &w.model)
-        .output()
-        .unwrap();
+    let snapshot_q = |extra: &[&str]| {
+        Command::new(bin())
+            .args(["q", "-hold", "-schedd-snapshot", snap.to_str().unwrap()])
+            .args(extra)
+            .env("PATH", "/nonexistent")
+            .env("HOLDADVISOR_CACHE", &w.cache)
+            .env("HOLDADVISOR_MODEL", &w.model)
+            .output()
+            .unwrap()
+    };
+    // As condor_q: without -allusers only the caller's jobs, and the simulated owners are
+    // not the user running the tests.
+    let out = snapshot_q(&[]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("No matching jobs."), "{}", stdout(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without -allusers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = snapshot_q(&["-allusers"]);
     assert!(
         out.status.success(),
         "{}",

@@ -172,12 +172,18 @@ impl Collector<'_> {
             if self.predicted[i] || ep.label != Label::Open || ep.released {
                 continue;
             }
-            // Predicted by an earlier run (or by `q`) with this model: keep that answer.
+            // Predicted by an earlier run (or by `q`) with this model: keep that answer. A hold
+            // whose outcome the cache already knows (from a fuller copy of the log read
+            // before) is not predicted now: that answer would be after the fact, and
+            // `feedback` would judge it as if made before.
             let known = match self
                 .cache
                 .episode(ep.job.cluster, ep.job.proc, ep.hold_time)?
             {
-                Some(row) => self.cache.prediction(row.id, &self.model_id)?.is_some(),
+                Some(row) => {
+                    self.cache.prediction(row.id, &self.model_id)?.is_some()
+                        || self.cache.has_outcome(row.id)?
+                }
                 None => false,
             };
             if known {
@@ -242,11 +248,11 @@ impl Collector<'_> {
             });
         }
         // One transaction for the batch; marked predicted only once it is stored.
-        self.cache.store_predictions(&stored)?;
+        // Counted as this run stored them: a concurrent `collect` may have stored some first.
+        self.predictions_added += self.cache.store_predictions(&stored)?;
         for &i in &todo {
             self.predicted[i] = true;
         }
-        self.predictions_added += todo.len();
         Ok(())
     }
 }

@@ -122,7 +122,13 @@ fn figure(v: Option<f64>, scale: f64, width: usize, digits: usize) -> String {
 }
 
 pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
-    let cache = Cache::open(&config::cache_path(args.cache.as_deref())?)?;
+    // Only read: a shared cache that only `collect` may write is opened read-only.
+    let path = config::cache_path(args.cache.as_deref())?;
+    let cache = if Cache::writable(&path) {
+        Cache::open(&path)?
+    } else {
+        Cache::open_read_only(&path)?
+    };
     let judged = cache.judged_predictions()?;
     let mut by_week: BTreeMap<String, Vec<&JudgedPrediction>> = BTreeMap::new();
     let mut by_code: BTreeMap<(i64, i64), Vec<&JudgedPrediction>> = BTreeMap::new();
@@ -153,6 +159,13 @@ pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
             all.censored,
             cache.path().display()
         )?;
+        let late = cache.after_the_fact_predictions()?;
+        if late > 0 {
+            writeln!(
+                out,
+                "{late} predictions made after their hold's outcome was recorded are not judged."
+            )?;
+        }
         if all.predictions == 0 {
             writeln!(
                 out,

@@ -66,11 +66,17 @@ impl Source {
             .transpose()
             .map_err(anyhow::Error::msg)?
             .map(str::to_string);
+        // As condor_q without -allusers or job ids: only the caller's jobs. condor_q does
+        // this itself; a snapshot holds every owner's.
+        let owner = (self.snapshot.is_some() && !self.allusers && specs.is_empty())
+            .then(schedd::current_user)
+            .flatten();
         let query = Query {
             specs,
             all_users: self.allusers,
             constraint,
             held_only,
+            owner,
             attrs: attrs.map(|a| a.iter().map(|s| s.to_string()).collect()),
         };
         if let Some(snap) = &self.snapshot {
@@ -83,6 +89,12 @@ impl Source {
                 );
             }
             let mut ads = schedd::snapshot(snap, &query)?;
+            if let (Some(me), true) = (&query.owner, ads.is_empty()) {
+                eprintln!(
+                    "holdadvisor: no jobs of {me} in {}: as condor_q, only your own jobs are shown without -allusers",
+                    snap.display()
+                );
+            }
             relocate_user_logs(&mut ads, snap.parent().unwrap_or(std::path::Path::new(".")));
             return Ok(ads);
         }
@@ -115,18 +127,67 @@ impl Source {
         }
     }
 
-    /// An Advisor over `cache` reading the pool-wide log when there is one.
-    pub fn advisor<'c>(&self, cache: &'c Cache, model_dir: PathBuf) -> anyhow::Result<Advisor<'c>> {
+    /// An Advisor over `caches` reading the pool-wide log when there is one.
+    pub fn advisor<'c>(
+        &self,
+        caches: &'c Caches,
+        model_dir: PathBuf,
+    ) -> anyhow::Result<Advisor<'c>> {
         let (log, found) = self.pool_log();
-        let mut advisor = Advisor::new(cache, model_dir, log)?;
+        let mut advisor = Advisor::new(&caches.own, model_dir, log)?;
+        advisor.shared = caches.shared.as_ref();
         advisor.fall_back_to_user_logs = found;
         Ok(advisor)
     }
 
-    pub fn open(&self) -> anyhow::Result<(Cache, PathBuf)> {
-        let cache = Cache::open(&config::cache_path(self.cache.as_deref())?)?;
+    /// The caches and the model directory.
+    pub fn open(&self) -> anyhow::Result<(Caches, PathBuf)> {
+        let caches = Caches::open(&config::cache_path(self.cache.as_deref())?)?;
         let model = config::model_dir(self.model.as_deref())?;
-        Ok((cache, model))
+        Ok((caches, model))
+    }
+}
+
+/// The caches `q` and `scan` use. The trust model (README, "Security"): the configured cache
+/// is written by whoever may write it (the facilitator's `collect`, on a shared access
+/// point); a user who may only read it keeps what they compute in their own cache, so
+/// nothing one user stores is read back as advice for another.
+pub struct Caches {
+    /// Where this process stores: the configured cache when it may write it, else its own.
+    pub own: Cache,
+    /// The configured cache, opened read-only, when this process may not write it.
+    pub shared: Option<Cache>,
+}
+
+impl Caches {
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Caches> {
+        if Cache::writable(path) {
+            return Ok(Caches {
+                own: Cache::open(path)?,
+                shared: None,
+            });
+        }
+        let own_path = config::own_cache_path()?;
+        if own_path == path {
+            anyhow::bail!(
+                "the cache {} is not writable by you: give --cache PATH",
+                path.display()
+            );
+        }
+        let shared = if path.exists() {
+            Some(Cache::open_read_only(path)?)
+        } else {
+            eprintln!(
+                "holdadvisor: the configured cache {} does not exist yet (`holdadvisor collect` makes it); using your own, {}",
+                path.display(),
+                own_path.display()
+            );
+            None
+        };
+        Ok(Caches {
+            own: Cache::open(&own_path)?,
+            shared,
+        })
     }
 }
 
@@ -180,8 +241,8 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let mut ads = args.source.ads(specs, args.hold)?;
-    let (cache, model_dir) = args.source.open()?;
-    let mut advisor = args.source.advisor(&cache, model_dir)?;
+    let (caches, model_dir) = args.source.open()?;
+    let mut advisor = args.source.advisor(&caches, model_dir)?;
     let outcomes = advisor.advise_all(&ads);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -198,11 +259,31 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{}", fields.join(" "))?;
             }
         }
-        return Ok(ExitCode::SUCCESS);
+        drop(out);
+        return incomplete(&outcomes);
     }
     print_table(&mut out, &ads, &outcomes, &advisor.model_id)?;
     note_partial_view(&mut out, advisor.partial_view_jobs)?;
-    Ok(ExitCode::SUCCESS)
+    drop(out);
+    incomplete(&outcomes)
+}
+
+/// The exit status of an answer: 1, with the count and the first reason on stderr, when some
+/// held job got no advice (the answer is incomplete), else 0.
+pub fn incomplete(outcomes: &[Outcome]) -> anyhow::Result<ExitCode> {
+    let mut failed = outcomes.iter().filter_map(|o| match o {
+        Outcome::Failed(e) => Some(e),
+        _ => None,
+    });
+    let Some(first) = failed.next() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let n = 1 + failed.count();
+    eprintln!(
+        "holdadvisor: {n} held job{} without advice; the first: {first}",
+        if n == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// Says, when some advice was made from jobs' own logs only, that the pool-wide view was

@@ -1,16 +1,17 @@
 //! `holdadvisor scan`: every held job on the access point, predicted in batches, grouped so
 //! that one decision covers many jobs; with the commands, and `--apply` to run them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::process::{Command, ExitCode};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use holdadvisor_parsers::condor_q::JobAd;
 
 use crate::advice::Action;
 use crate::cache::Cache;
 use crate::commands::q::Source;
+use crate::schedd;
 use crate::predict::{ADVICE_ATTRS, Outcome};
 
 /// The attributes of a job ad a scan reads besides [`ADVICE_ATTRS`]: its group keys.
@@ -210,8 +211,8 @@ pub fn group(
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let mut watch = crate::timing::Stopwatch::start();
-    let (cache, model_dir) = args.source.open()?;
-    let mut advisor = args.source.advisor(&cache, model_dir)?;
+    let (caches, model_dir) = args.source.open()?;
+    let mut advisor = args.source.advisor(&caches, model_dir)?;
     // A global log (`-log`) is read while condor_q gives the job ads. A snapshot is parsed
     // here, on every core: the log is read after it, while the cache is asked (with every
     // answer cached, as after `collect`, the reading stops there; started before the parse it
@@ -300,15 +301,65 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         crate::commands::q::note_partial_view(&mut std::io::stderr(), advisor.partial_view_jobs)?;
     }
     if args.apply {
+        drop(out);
         let actions: Vec<&(String, Action)> = groups
             .iter()
             .flat_map(|g| &g.actions)
             .filter(|(_, a)| *a != Action::Wait)
             .collect();
-        drop(out);
-        apply(&cache, &actions, args.yes)?;
+        let actions = own_held_jobs(&args.source, &ads, actions)?;
+        apply(&caches.own, &actions, args.yes)?;
     }
-    Ok(ExitCode::SUCCESS)
+    crate::commands::q::incomplete(&outcomes)
+}
+
+/// The actions `--apply` may carry out: only for jobs that condor_q (or the snapshot) shows
+/// held now, and, without `-allusers`, only for the caller's own jobs (condor_q shows only
+/// those by default, but a site can configure it to show all; the schedd's own authorization
+/// is what finally decides).
+fn own_held_jobs<'a>(
+    source: &Source,
+    ads: &[JobAd],
+    actions: Vec<&'a (String, Action)>,
+) -> anyhow::Result<Vec<&'a (String, Action)>> {
+    if source.snapshot.is_none() && schedd::find_on_path("condor_q").is_none() {
+        bail!(
+            "--apply acts only on jobs condor_q shows held now, and condor_q was not found on PATH (the held jobs here come from {})",
+            source
+                .log
+                .as_deref()
+                .map_or("an event log".into(), |l| l.display().to_string())
+        );
+    }
+    let me = if source.allusers {
+        None
+    } else {
+        Some(schedd::current_user().context(
+            "--apply without -allusers acts on your own jobs, and your user name could not be found",
+        )?)
+    };
+    let held: HashMap<String, Option<&str>> = ads
+        .iter()
+        .filter(|ad| ad.is_held())
+        .map(|ad| {
+            (
+                format!("{}.{}", ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1)),
+                ad.string("Owner"),
+            )
+        })
+        .collect();
+    let (kept, left): (Vec<_>, Vec<_>) = actions.into_iter().partition(|(id, _)| {
+        held.get(id)
+            .is_some_and(|owner| me.is_none() || *owner == me.as_deref())
+    });
+    if !left.is_empty() {
+        eprintln!(
+            "holdadvisor: {} job{} left out of --apply: not held now, or not yours (give -allusers to act on every owner's jobs)",
+            left.len(),
+            if left.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(kept)
 }
 
 /// Carries out each job's action, after asking: the programs and arguments are made from
