@@ -290,12 +290,20 @@ impl Cache {
     /// A cache whose schema is newer than this version knows was written by a newer
     /// holdadvisor: reading or migrating it would misread it, so say so in those words.
     fn refuse_newer_schema(&self) -> anyhow::Result<()> {
-        let known = MIGRATOR.migrations.iter().map(|m| m.version).max().unwrap_or(0);
+        let known = MIGRATOR
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
         let applied: Option<i64> = self
-            .read(sqlx::query_scalar(
-                "SELECT MAX(version) FROM _sqlx_migrations
+            .read(
+                sqlx::query_scalar(
+                    "SELECT MAX(version) FROM _sqlx_migrations
                  WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
-            ).fetch_optional(&self.pool))
+                )
+                .fetch_optional(&self.pool),
+            )
             .or_else(|e| {
                 // A cache made before any migration ran has no such table.
                 if format!("{e:#}").contains("no such table") {
@@ -347,10 +355,7 @@ impl Cache {
         // the loser sees it applied when it looks again.
         let mut last = None;
         for _ in 0..5 {
-            match retry_busy(|| {
-                self.rt
-                    .block_on(MIGRATOR.run(&self.pool))
-            }) {
+            match retry_busy(|| self.rt.block_on(MIGRATOR.run(&self.pool))) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);

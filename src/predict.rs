@@ -94,6 +94,8 @@ pub struct Advisor<'a> {
     pub fall_back_to_user_logs: bool,
     /// Jobs answered from their own log only, without the pool-wide view.
     pub partial_view_jobs: usize,
+    /// Malformed events skipped in the logs read (each reported on stderr as it was read).
+    pub malformed_events: u64,
     /// A log being read ahead ([`Advisor::read_ahead`]), and the flag that stops it.
     ahead: Option<ReadAhead>,
 }
@@ -118,6 +120,7 @@ impl<'a> Advisor<'a> {
             log_override,
             fall_back_to_user_logs: false,
             partial_view_jobs: 0,
+            malformed_events: 0,
             ahead: None,
         })
     }
@@ -144,7 +147,8 @@ impl<'a> Advisor<'a> {
             })
             .collect();
         let mut watch = crate::timing::Stopwatch::start();
-        let cached = match self.cached_anywhere(&held.iter().map(|&i| &ads[i]).collect::<Vec<_>>()) {
+        let cached = match self.cached_anywhere(&held.iter().map(|&i| &ads[i]).collect::<Vec<_>>())
+        {
             Ok(answers) => answers,
             Err(e) => {
                 let e = format!("{e:#}");
@@ -235,7 +239,10 @@ impl<'a> Advisor<'a> {
         let missing: Vec<usize> = (0..ads.len())
             .filter(|&i| matches!(answers[i], Ok(None)))
             .collect();
-        let own = self.cached(self.cache, &missing.iter().map(|&i| ads[i]).collect::<Vec<_>>())?;
+        let own = self.cached(
+            self.cache,
+            &missing.iter().map(|&i| ads[i]).collect::<Vec<_>>(),
+        )?;
         for (i, answer) in missing.into_iter().zip(own) {
             answers[i] = answer;
         }
@@ -388,6 +395,7 @@ impl<'a> Advisor<'a> {
                 read_log(log, encoder, Some(&wanted), &AtomicBool::new(false))?
             }
         };
+        self.malformed_events += read.malformed;
         let (episodes, memory) = (read.episodes, read.memory);
         watch.mark("read and encode the log");
         let pool_fit = fit_to_pool(self.predictor()?, &episodes, &read.resolved)?;
@@ -577,6 +585,8 @@ pub struct ReadLog {
     /// The newest resolved holds (released, then succeeded or not), oldest first, with their
     /// tensors: what the model is refitted to the pool on.
     pub resolved: Vec<usize>,
+    /// Malformed events skipped while reading it.
+    pub malformed: u64,
 }
 
 /// Reads and encodes an event log, streamed (a global log has millions of events). The
@@ -659,10 +669,10 @@ pub fn read_log(
             episodes[gone].inputs.clear();
         }
     }
-    parser
+    let malformed = parser
         .join()
-        .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?
-        .warn(log);
+        .map_err(|_| anyhow::anyhow!("parsing {} failed", log.display()))?;
+    malformed.warn(log);
     let mut episodes = stream.finish();
     let resolved = newest_resolved(&episodes, None);
     let mut for_refit = vec![false; episodes.len()];
@@ -683,6 +693,7 @@ pub fn read_log(
         episodes,
         memory,
         resolved,
+        malformed: malformed.count,
     })
 }
 

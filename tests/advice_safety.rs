@@ -1,7 +1,9 @@
 //! Advice that cannot harm: `scan --apply` runs only what it makes from an action and a job
-//! id (never text read back from the cache), an advice word it does not know is never read as
-//! a removal, the partial view says so and never removes with high confidence, and `collect`
-//! refuses timings it cannot keep. On a small simulated pool (synthetic data) with the
+//! id (never text read back from the cache), only on the caller's own held jobs; an advice
+//! word it does not know is never read as a removal; the partial view says so and never
+//! removes with high confidence; a shared cache only readable still answers; bad input and a
+//! damaged or newer cache are named and fail; `collect` refuses timings it cannot keep and
+//! counts only what it stored. On a small simulated pool (synthetic data) with the
 //! shipped model, and stand-ins for condor_release, condor_rm and condor_qedit on PATH that
 //! record their arguments.
 
@@ -301,6 +303,9 @@ fn a_log_that_is_not_one_is_an_error_naming_it() {
     std::fs::write(&prose, "hello\nthis is not an event log\n").unwrap();
     let folder = dir.join("logs.d");
     std::fs::create_dir_all(&folder).unwrap();
+    let first = p.holdadvisor(&["scan", "-allusers"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let stored = p.sql("SELECT COUNT(*) || ' ' || SUM(probability) FROM predictions");
     for bad in [&binary, &prose, &folder] {
         let name = bad.to_str().unwrap();
         for args in [
@@ -316,6 +321,10 @@ fn a_log_that_is_not_one_is_an_error_naming_it() {
         assert!(!out.status.success(), "collect {name}: {}", text(&out));
         assert!(String::from_utf8_lossy(&out.stderr).contains(name));
     }
+    assert_eq!(
+        p.sql("SELECT COUNT(*) || ' ' || SUM(probability) FROM predictions"),
+        stored
+    );
     // A log with one damaged event in the middle is read, and the damage is reported.
     let log = std::fs::read_to_string(p.sim.join("EventLog")).unwrap();
     let cut = log.len() / 2;
@@ -331,12 +340,26 @@ fn a_log_that_is_not_one_is_an_error_naming_it() {
     )
     .unwrap();
     let out = p.holdadvisor(&["scan", "-allusers", "-log", damaged.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
+    // Advice is still given from what could be read, and the exit status says it is
+    // incomplete.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("held jobs in"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("malformed event") && err.contains("damaged.log:") && err.contains("byte"),
+        "{err}"
+    );
+    let stored = p.sql("SELECT COUNT(*) FROM predictions");
+    let out = p.collect(&["--log", damaged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("malformed event") && err.contains("damaged.log"),
         "{err}"
     );
+    // What the cache held is all still there.
+    let now: i64 = p.sql("SELECT COUNT(*) FROM predictions").parse().unwrap();
+    assert!(now >= stored.parse::<i64>().unwrap(), "{now} < {stored}");
 }
 
 #[test]
@@ -361,4 +384,210 @@ fn a_constraint_is_never_silently_ignored_on_a_snapshot() {
     ]);
     assert!(!applied.status.success());
     assert!(p.calls().is_empty(), "{:?}", p.calls());
+}
+
+/// Runs `cmd` as an unprivileged user (nobody) when the tests run as root, so that file
+/// permissions apply: CI runs as root, and root may write any file.
+fn unprivileged(cmd: &mut Command) -> Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return std::mem::replace(cmd, Command::new("true"));
+    }
+    let mut wrapped = Command::new("setpriv");
+    wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    wrapped.arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    wrapped
+}
+
+/// A copy of the binary and the shipped model that an unprivileged user can reach (the
+/// build tree may sit under a directory only root can enter).
+fn reachable_copies(dir: &Path) -> (PathBuf, PathBuf) {
+    let binary = dir.join("holdadvisor");
+    std::fs::copy(bin(), &binary).unwrap();
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    for f in std::fs::read_dir(&shipped).unwrap().flatten() {
+        if f.path().is_file() {
+            std::fs::copy(f.path(), model.join(f.file_name())).unwrap();
+        }
+    }
+    (binary, model)
+}
+
+#[test]
+fn a_shared_cache_only_readable_still_answers_and_is_left_untouched() {
+    let p = pool();
+    let root = p.sim.parent().unwrap();
+    let (binary, model) = reachable_copies(root);
+    // The facilitator's cache, filled by a scan with the same model.
+    let filled = p.holdadvisor(&["scan", "-allusers", "-model", model.to_str().unwrap()]);
+    assert!(filled.status.success(), "{}", text(&filled));
+    // One job's advice is not in it: that one the user computes into their own cache.
+    let ids: Vec<String> = p
+        .sql("SELECT e.cluster || '.' || e.proc FROM predictions p JOIN hold_episodes e ON e.id = p.episode_id ORDER BY p.id LIMIT 2")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    p.sql(&format!(
+        "DELETE FROM predictions WHERE episode_id IN (SELECT id FROM hold_episodes WHERE cluster || '.' || proc = '{}')",
+        ids[1]
+    ));
+    let shared = root.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let shared_cache = shared.join("cache.sqlite");
+    std::fs::copy(&p.cache, &shared_cache).unwrap();
+    let before = std::fs::read(&shared_cache).unwrap();
+    std::fs::set_permissions(&shared_cache, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for d in [root, p.sim.as_path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let q = |id: &str| {
+        let mut cmd = Command::new(&binary);
+        cmd.args(["q", id, "-schedd-snapshot"])
+            .arg(p.sim.join("condor_q.json"))
+            .arg("-model")
+            .arg(&model)
+            .env("HOLDADVISOR_CACHE", &shared_cache)
+            .env("XDG_CACHE_HOME", &home)
+            .env("HOME", &home);
+        unprivileged(&mut cmd).output().unwrap()
+    };
+    for id in &ids {
+        let out = q(id);
+        assert!(out.status.success(), "q {id}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("To act on this advice:"),
+            "q {id}: {}",
+            text(&out)
+        );
+    }
+    // The shared cache is as it was; the job it lacked is in the user's own.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(std::fs::read(&shared_cache).unwrap(), before);
+    let own = home.join("holdadvisor/cache.sqlite");
+    let rows = Command::new("sqlite3")
+        .arg(&own)
+        .arg("SELECT e.cluster || '.' || e.proc FROM predictions p JOIN hold_episodes e ON e.id = p.episode_id")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), ids[1]);
+}
+
+#[test]
+fn a_damaged_or_newer_cache_is_named_and_the_answer_fails() {
+    let p = pool();
+    let filled = p.holdadvisor(&["scan", "-allusers"]);
+    assert!(filled.status.success(), "{}", text(&filled));
+    let id = p.sql("SELECT cluster || '.' || proc FROM hold_episodes LIMIT 1");
+    let name = p.cache.to_str().unwrap();
+    // Written by a newer version: its schema has a migration this one does not know.
+    p.sql("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (9999, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)");
+    for args in [vec!["q", id.as_str()], vec!["scan", "-allusers"]] {
+        let out = p.holdadvisor(&args);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("written by a newer version of holdadvisor") && err.contains(name),
+            "{args:?}: {err}"
+        );
+    }
+    p.sql("DELETE FROM _sqlx_migrations WHERE version = 9999");
+    // A damaged page: overwrite the middle of the file (past the schema on page 1).
+    p.sql("PRAGMA wal_checkpoint(TRUNCATE)");
+    let mut bytes = std::fs::read(&p.cache).unwrap();
+    let len = bytes.len();
+    assert!(len > 64 * 1024, "{len} bytes");
+    for b in &mut bytes[len / 2..len / 2 + 16 * 4096] {
+        *b = 0x5a;
+    }
+    std::fs::write(&p.cache, &bytes).unwrap();
+    for args in [vec!["q", id.as_str()], vec!["scan", "-allusers"]] {
+        let out = p.holdadvisor(&args);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn apply_without_allusers_acts_only_on_your_own_jobs() {
+    let p = pool();
+    // The user running the tests owns a few of the held jobs.
+    let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let snap = p.sim.join("condor_q.json");
+    let mut ads: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&snap).unwrap()).unwrap();
+    let mut mine = Vec::new();
+    for ad in ads.iter_mut().filter(|a| a["JobStatus"] == 5).take(3) {
+        ad["Owner"] = serde_json::Value::String(me.clone());
+        mine.push(format!("{}.{}", ad["ClusterId"], ad["ProcId"]));
+    }
+    std::fs::write(&snap, serde_json::to_string(&ads).unwrap()).unwrap();
+    let applied = p.holdadvisor(&["scan", "--apply", "--yes"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let calls = p.calls();
+    assert!(!calls.is_empty(), "{}", text(&applied));
+    for call in &calls {
+        assert!(
+            mine.iter().any(|id| call.contains(&format!("[{id}]"))),
+            "{call} is not for one of {mine:?}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_collects_count_only_what_each_stored_and_nothing_after_the_fact() {
+    let p = pool();
+    let log = p.sim.join("EventLog");
+    let spawn = || {
+        Command::new(bin())
+            .args(["collect", "--log", log.to_str().unwrap(), "--cache"])
+            .arg(&p.cache)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let predictions = |o: Output| -> i64 {
+        assert!(o.status.success(), "{}", text(&o));
+        let line = String::from_utf8_lossy(&o.stdout).to_string();
+        let before = line.split(" predictions").next().unwrap();
+        before.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let counted =
+        predictions(a.wait_with_output().unwrap()) + predictions(b.wait_with_output().unwrap());
+    let stored: i64 = p.sql("SELECT COUNT(*) FROM predictions").parse().unwrap();
+    assert!(stored > 0);
+    assert_eq!(
+        counted, stored,
+        "the two runs reported {counted}, the cache holds {stored}"
+    );
+    // A copy of the log cut before some holds were resolved: those holds look open in it,
+    // but the cache already knows how they ended. No prediction is made for them now.
+    let text_log = std::fs::read_to_string(&log).unwrap();
+    let cut = text_log.len() * 3 / 5;
+    let cut = cut + text_log[cut..].find("\n...\n").unwrap() + 5;
+    let early = p.sim.join("EventLog.early-copy");
+    std::fs::write(&early, &text_log[..cut]).unwrap();
+    let out = p.collect(&["--log", early.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let late: i64 = p
+        .sql("SELECT COUNT(*) FROM predictions p JOIN outcomes o ON o.episode_id = p.episode_id WHERE p.created > o.observed")
+        .parse()
+        .unwrap();
+    assert_eq!(late, 0, "{}", text(&out));
 }

@@ -364,7 +364,11 @@ fn snapshot_and_log_answer_without_condor_q() {
     // not the user running the tests.
     let out = snapshot_q(&[]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("No matching jobs."), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("No matching jobs."),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("without -allusers"),
         "{}",

@@ -23,8 +23,8 @@ use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
 use crate::predict::{
-    ClusterMates, Histories, HoldsNearby, fit_to_pool, fitted, model_id, new_episode, note_memory,
-    prediction_row,
+    ClusterMates, Histories, HoldsNearby, Malformed, fit_to_pool, fitted, model_id, new_episode,
+    note_memory, prediction_row,
 };
 use crate::{config, schedd};
 
@@ -129,6 +129,20 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
+    /// Every event `reader` has now, malformed ones noted.
+    fn push_all(
+        &mut self,
+        reader: &mut EventReader<impl std::io::Read>,
+        malformed: &mut Malformed,
+    ) {
+        for item in reader.by_ref() {
+            match item {
+                Ok(e) => self.push(&e),
+                Err(e) => malformed.note(e),
+            }
+        }
+    }
+
     fn push(&mut self, e: &holdadvisor_parsers::Event) {
         note_memory(&mut self.memory, e);
         // The newest HoldReason of each job, for the advice's WHY and the cache's record.
@@ -296,11 +310,19 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
     };
     let files = rotation_set(&path);
     let (live, rotated) = files.split_last().expect("the log itself");
+    // Malformed events are skipped (reading resumes at the next event), counted, reported
+    // with the first one's location, and make the exit status 1: the record is incomplete.
+    let mut skipped = 0;
     for f in rotated {
-        for e in EventReader::open(f, utc())?.flatten() {
-            c.push(&e);
-        }
+        let mut malformed = Malformed::default();
+        c.push_all(
+            &mut EventReader::open(f, utc()).with_context(|| format!("reading {}", f.display()))?,
+            &mut malformed,
+        );
+        malformed.warn(f);
+        skipped += malformed.count;
     }
+    let mut malformed = Malformed::default();
     let key = path.display().to_string();
     if let (Some(stored), Some((dev, ino, len))) = (cache.position(&key)?, identity(live))
         && stored.dev == dev
@@ -320,9 +342,7 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         EventReader::open(live, utc()).with_context(|| format!("reading {}", live.display()))?;
     let mut current = identity(live);
     loop {
-        for e in reader.by_ref().flatten() {
-            c.push(&e);
-        }
+        c.push_all(&mut reader, &mut malformed);
         let (dev, ino, _) = current.unwrap_or_default();
         let pos = Position {
             path: key.clone(),
@@ -344,9 +364,7 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         let now = identity(live);
         if now.map(|(d, i, _)| (d, i)) != current.map(|(d, i, _)| (d, i)) && now.is_some() {
             reader.clear_eof();
-            for e in reader.by_ref().flatten() {
-                c.push(&e);
-            }
+            c.push_all(&mut reader, &mut malformed);
             reader = EventReader::open(live, utc())?;
             current = now;
         } else {
@@ -370,5 +388,11 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
             cache.path().display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    malformed.warn(live);
+    skipped += malformed.count;
+    Ok(if skipped > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

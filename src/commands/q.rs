@@ -260,23 +260,28 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
             }
         }
         drop(out);
-        return incomplete(&outcomes);
+        return incomplete(&outcomes, advisor.malformed_events);
     }
     print_table(&mut out, &ads, &outcomes, &advisor.model_id)?;
     note_partial_view(&mut out, advisor.partial_view_jobs)?;
     drop(out);
-    incomplete(&outcomes)
+    incomplete(&outcomes, advisor.malformed_events)
 }
 
-/// The exit status of an answer: 1, with the count and the first reason on stderr, when some
-/// held job got no advice (the answer is incomplete), else 0.
-pub fn incomplete(outcomes: &[Outcome]) -> anyhow::Result<ExitCode> {
+/// The exit status of an answer: 1 when it is incomplete (some held job got no advice: the
+/// count and the first reason go to stderr; or malformed events were skipped in a log read,
+/// already reported), else 0.
+pub fn incomplete(outcomes: &[Outcome], malformed_events: u64) -> anyhow::Result<ExitCode> {
     let mut failed = outcomes.iter().filter_map(|o| match o {
         Outcome::Failed(e) => Some(e),
         _ => None,
     });
     let Some(first) = failed.next() else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if malformed_events > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
     };
     let n = 1 + failed.count();
     eprintln!(

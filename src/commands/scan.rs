@@ -11,8 +11,8 @@ use holdadvisor_parsers::condor_q::JobAd;
 use crate::advice::Action;
 use crate::cache::Cache;
 use crate::commands::q::Source;
-use crate::schedd;
 use crate::predict::{ADVICE_ATTRS, Outcome};
+use crate::schedd;
 
 /// The attributes of a job ad a scan reads besides [`ADVICE_ATTRS`]: its group keys.
 const GROUP_ATTRS: &[&str] = &[
@@ -310,7 +310,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         let actions = own_held_jobs(&args.source, &ads, actions)?;
         apply(&caches.own, &actions, args.yes)?;
     }
-    crate::commands::q::incomplete(&outcomes)
+    crate::commands::q::incomplete(&outcomes, advisor.malformed_events)
 }
 
 /// The actions `--apply` may carry out: only for jobs that condor_q (or the snapshot) shows
