@@ -50,7 +50,7 @@ fn user_logs(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn htcondor_bindings_read_the_simulated_logs() {
     if !bindings_available() {
-        println!("SKIP: python3 module htcondor2 is not installed (pip install htcondor)");
+        skip("python3 module htcondor2 is not installed (pip install htcondor)");
         return;
     }
     let sc = Scenario::from_toml(None).unwrap();
@@ -99,4 +99,14 @@ fn htcondor_bindings_read_the_simulated_logs() {
             );
         }
     }
+}
+
+/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
+/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("HOLDADVISOR_CI").is_none(),
+        "SKIP in CI, where every real part must be present: {why}"
+    );
+    eprintln!("SKIP: {why}");
 }

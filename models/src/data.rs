@@ -30,6 +30,10 @@ pub enum Split {
     Train,
     Validation,
     Test,
+    /// Held before a boundary of the time split, but its outcome was decided after it: in no
+    /// split, since training or validating on it would use what was not yet known when the
+    /// next split's holds were advised.
+    Embargoed,
 }
 
 impl Split {
@@ -38,12 +42,19 @@ impl Split {
             Split::Train => "train",
             Split::Validation => "validation",
             Split::Test => "test",
+            Split::Embargoed => "embargoed",
         }
     }
 }
 
-/// Assigns every episode a split: fractions of all episodes ordered by hold time (ties: order
-/// read), or shuffled with `seed` for [`SplitKind::Random`].
+/// Assigns every episode a split, or shuffles them with `seed` for [`SplitKind::Random`].
+///
+/// The time split cuts at two moments: the hold times of the episodes at the `train` and
+/// `train + validation` fractions of all episodes ordered by hold time. Each episode goes by
+/// its own hold time, so holds of the same second (one cluster's, which share their fate)
+/// never straddle a boundary. A train or validation episode whose outcome was decided at or
+/// after the next boundary is [`Split::Embargoed`]: when the test's first hold was advised,
+/// nobody knew how it ended.
 pub fn assign_splits(
     episodes: &[Episode],
     kind: SplitKind,
@@ -53,12 +64,31 @@ pub fn assign_splits(
 ) -> Vec<Split> {
     let n = episodes.len();
     let mut order: Vec<usize> = (0..n).collect();
-    match kind {
-        SplitKind::Time => order.sort_by_key(|&i| episodes[i].hold_time),
-        SplitKind::Random => Rng::new(seed).shuffle(&mut order),
-    }
     let n_train = ((n as f64) * train).round() as usize;
     let n_valid = ((n as f64) * validation).round() as usize;
+    if kind == SplitKind::Time {
+        order.sort_by_key(|&i| episodes[i].hold_time);
+        let moment = |rank: usize| order.get(rank).map(|&i| episodes[i].hold_time);
+        let (valid_from, test_from) = (moment(n_train), moment(n_train + n_valid));
+        let after = |t: i64, from: Option<i64>| from.is_some_and(|b| t >= b);
+        return episodes
+            .iter()
+            .map(|e| {
+                let (split, next) = if after(e.hold_time, test_from) {
+                    (Split::Test, None)
+                } else if after(e.hold_time, valid_from) {
+                    (Split::Validation, test_from)
+                } else {
+                    (Split::Train, valid_from)
+                };
+                match e.decided_time {
+                    Some(d) if after(d, next) => Split::Embargoed,
+                    _ => split,
+                }
+            })
+            .collect();
+    }
+    Rng::new(seed).shuffle(&mut order);
     let mut splits = vec![Split::Test; n];
     for (rank, &i) in order.iter().enumerate() {
         splits[i] = if rank < n_train {
@@ -379,9 +409,56 @@ mod tests {
             .map(|(e, _)| e.hold_time)
             .min()
             .unwrap();
-        assert!(max_train <= min_test);
+        assert!(max_train < min_test);
         let n_train = splits.iter().filter(|s| **s == Split::Train).count();
-        assert_eq!(n_train, (eps.len() as f64 * 0.6).round() as usize);
+        let embargoed = splits.iter().filter(|s| **s == Split::Embargoed).count();
+        assert!(n_train + embargoed >= (eps.len() as f64 * 0.6).round() as usize);
+    }
+
+    #[test]
+    fn time_split_embargoes_outcomes_decided_after_a_boundary_and_keeps_seconds_together() {
+        let events = synth_pool(3, 120);
+        let mut eps = extract(&events, vec![EncoderConfig::ours()]);
+        // Six holds of one second across the train/validation boundary (a cluster held at
+        // once).
+        let mut order: Vec<usize> = (0..eps.len()).collect();
+        order.sort_by_key(|&i| eps[i].hold_time);
+        let boundary = eps.len() / 2;
+        let shared = eps[order[boundary]].hold_time;
+        for &i in &order[boundary - 3..boundary + 3] {
+            eps[i].hold_time = shared;
+        }
+        let splits = assign_splits(&eps, SplitKind::Time, 0.5, 0.2, 1);
+        let in_split = |s: Split| {
+            eps.iter()
+                .zip(&splits)
+                .filter(move |(_, x)| **x == s)
+                .map(|(e, _)| e)
+        };
+        let valid_from = in_split(Split::Validation)
+            .map(|e| e.hold_time)
+            .min()
+            .unwrap();
+        let test_from = in_split(Split::Test).map(|e| e.hold_time).min().unwrap();
+        // No outcome known to training was decided after validation began, nor any known to
+        // validation after the test began.
+        assert!(in_split(Split::Train).all(|e| e.decided_time.is_none_or(|d| d < valid_from)));
+        assert!(in_split(Split::Validation).all(|e| e.decided_time.is_none_or(|d| d < test_from)));
+        // ...and those that were are set apart, not silently moved.
+        let embargoed: Vec<_> = in_split(Split::Embargoed).collect();
+        assert!(
+            !embargoed.is_empty(),
+            "the synthetic pool has holds decided late"
+        );
+        assert!(embargoed.iter().all(|e| e.hold_time < test_from));
+        // The same second is in one split.
+        let of_second: HashSet<Split> = eps
+            .iter()
+            .zip(&splits)
+            .filter(|(e, s)| e.hold_time == shared && **s != Split::Embargoed)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(of_second.len(), 1, "{of_second:?}");
     }
 
     #[test]

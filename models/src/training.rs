@@ -441,14 +441,22 @@ pub fn train(
     cap_cluster_weight(&mut train_set, episodes, cfg.cluster_weight_cap);
     let valid_set = scored_samples(episodes, &splits, Split::Validation);
     let test_set = scored_samples(episodes, &splits, Split::Test);
+    let embargoed = splits.iter().filter(|s| **s == Split::Embargoed).count();
+    let embargo_note = if embargoed > 0 {
+        format!(
+            "; {embargoed} held before a boundary of the time split were decided after it and are left out (the log is short for a time split: give a longer one, or --random-split)"
+        )
+    } else {
+        String::new()
+    };
     ensure!(
         !train_set.is_empty(),
-        "no labelled training episodes (of {} episodes)",
+        "no labelled training episodes (of {} episodes{embargo_note})",
         episodes.len()
     );
     ensure!(
         !valid_set.is_empty(),
-        "no labelled validation episodes: more data or a larger validation fraction needed"
+        "no labelled validation episodes: more data or a larger validation fraction needed{embargo_note}"
     );
     let n_pos = train_set.iter().filter(|s| s.target > 0.5).count();
     let positive_weight = if cfg.class_weighted && n_pos > 0 {
