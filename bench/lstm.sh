@@ -80,4 +80,11 @@ for k in ("tch", "flex"):
     if "infer_one_backend_ms_p50" in x:
         print(f"{names[k]:28} one job through the backend's own path instead of the plain loops "
               f"(models/src/cpu_kernel.rs): p50 {x['infer_one_backend_ms_p50']:.3f} ms")
+print("What each '1 job' column times: for both holdadvisor rows, the same plain CPU loops "
+      "(models/src/cpu_kernel.rs, what `q` runs for one job whatever the backend), so those two "
+      "figures differ only by noise; the backend's own path is the line above. For PyTorch: one "
+      "nn.LSTM call from Python, with the input's clone() and the result's tolist() (Python's "
+      "call overhead included).")
+print("Training: gradients clipped per tensor to norm 1 on both sides (burn's "
+      "GradientClippingConfig::Norm; PyTorch's clip_grad_norm_ called once per parameter).")
 EOF
