@@ -89,6 +89,28 @@ impl Action {
     }
 }
 
+impl Action {
+    /// The commands that carry it out for every job `constraint` selects (a ClassAd
+    /// expression of integers and attribute names only, so single quotes hold it).
+    pub fn constraint_commands(&self, constraint: &str) -> Vec<String> {
+        let c = format!("-constraint '{constraint}'");
+        match self {
+            Action::Release => vec![format!("condor_release {c}")],
+            Action::ReleaseOnce => vec![format!(
+                "condor_release {c}   # those held again for this reason: condor_rm them"
+            )],
+            Action::Remove => vec![format!("condor_rm {c}")],
+            Action::RaiseMemory(mb) => vec![format!(
+                "condor_qedit {c} RequestMemory {mb} && condor_release {c}"
+            )],
+            Action::RaiseDisk(kb) => vec![format!(
+                "condor_qedit {c} RequestDisk {kb} && condor_release {c}"
+            )],
+            Action::Wait => vec![format!("condor_release {c}   # when you are ready")],
+        }
+    }
+}
+
 /// Everything the advice is made from.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {

@@ -8,6 +8,7 @@ pub mod advice;
 pub mod cache;
 pub mod commands;
 pub mod config;
+pub mod groups;
 pub mod jobspec;
 pub mod predict;
 pub mod report;

@@ -52,7 +52,7 @@ enum Command {
     /// Every held job, advised in batches and grouped so one decision covers many jobs.
     ///
     /// CONF is max(P, 1 - P), as in `q`; --min-confidence filters on it.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = commands::scan::LEGEND)]
     Scan(commands::scan::ScanArgs),
     /// Ingest the global event log into the cache: holds, outcomes, predictions ahead of queries.
     Collect(commands::collect::CollectArgs),

@@ -1,7 +1,7 @@
 //! `holdadvisor scan`: every held job on the access point, predicted in batches, grouped so
 //! that one decision covers many jobs; with the commands, and `--apply` to run them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::process::{Command, ExitCode};
 
@@ -11,6 +11,7 @@ use holdadvisor_parsers::condor_q::JobAd;
 use crate::advice::Action;
 use crate::cache::Cache;
 use crate::commands::q::Source;
+use crate::groups::{GroupKey, group};
 use crate::predict::{ADVICE_ATTRS, Outcome};
 use crate::schedd;
 
@@ -23,14 +24,6 @@ const GROUP_ATTRS: &[&str] = &[
     "LastRemoteHost",
     "RemoteHost",
 ];
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupKey {
-    Owner,
-    Code,
-    Site,
-    Reason,
-}
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -55,9 +48,13 @@ pub struct ScanArgs {
     pub min_confidence: f32,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Print, per group, the commands for the jobs above the confidence bar.
+    /// Print, per group, the commands for the jobs above the confidence bar: one
+    /// `-constraint` form per group that selects exactly those jobs.
     #[arg(long)]
     pub commands: bool,
+    /// With --commands: one command per job instead of one per group.
+    #[arg(long = "per-job")]
+    pub per_job: bool,
     /// Run those commands (after showing them and asking; see --yes). Each is logged in the cache.
     #[arg(long)]
     pub apply: bool,
@@ -80,133 +77,6 @@ fn confidence_bar(text: &str) -> Result<f32, String> {
         ));
     }
     Ok(v)
-}
-
-/// A reason text with its numbers and addresses masked, so that the same cause groups together.
-pub fn reason_pattern(reason: &str) -> String {
-    let mut out = String::new();
-    let mut in_token = false;
-    for word in reason.split_whitespace() {
-        let masked = if word.contains('@') || word.starts_with('<') || word.starts_with('/') {
-            "…"
-        } else if word.chars().any(|c| c.is_ascii_digit()) {
-            "N"
-        } else {
-            word
-        };
-        if in_token {
-            out.push(' ');
-        }
-        out.push_str(masked);
-        in_token = true;
-        if out.len() > 60 {
-            out.push('…');
-            break;
-        }
-    }
-    out
-}
-
-fn site_of(ad: &JobAd) -> String {
-    let host = ad
-        .string("LastRemoteHost")
-        .or(ad.string("RemoteHost"))
-        .unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or(host);
-    match host.split_once('.') {
-        Some((_, domain)) if !domain.is_empty() => domain.to_string(),
-        _ if !host.is_empty() => host.to_string(),
-        _ => "-".into(),
-    }
-}
-
-fn key_of(ad: &JobAd, keys: &[GroupKey]) -> String {
-    keys.iter()
-        .map(|k| match k {
-            GroupKey::Owner => ad.string("Owner").unwrap_or("-").to_string(),
-            GroupKey::Code => format!(
-                "{}/{}",
-                ad.int("HoldReasonCode").unwrap_or(0),
-                ad.int("HoldReasonSubCode").unwrap_or(0)
-            ),
-            GroupKey::Site => site_of(ad),
-            GroupKey::Reason => reason_pattern(ad.string("HoldReason").unwrap_or("")),
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-#[derive(Debug, Default, serde::Serialize)]
-pub struct Group {
-    pub key: String,
-    pub jobs: usize,
-    pub advised: usize,
-    pub release_share: f64,
-    pub mean_confidence: f64,
-    /// The most common advice in the group.
-    pub advice: String,
-    pub commands: Vec<String>,
-    /// The job ids and actions behind `commands`, which `--apply` carries out.
-    #[serde(skip)]
-    pub actions: Vec<(String, Action)>,
-}
-
-/// Groups advised jobs; sorted by how many jobs one decision covers.
-pub fn group(
-    ads: &[JobAd],
-    outcomes: &[Outcome],
-    keys: &[GroupKey],
-    min_confidence: f32,
-) -> Vec<Group> {
-    let mut groups: BTreeMap<String, (Group, BTreeMap<String, usize>, f64)> = BTreeMap::new();
-    for (ad, o) in ads.iter().zip(outcomes) {
-        let Outcome::Advised(a) = o else { continue };
-        // Most jobs join a group that exists: the key is copied only for a new group.
-        let entry = groups.entry(key_of(ad, keys)).or_insert_with_key(|key| {
-            let group = Group {
-                key: key.clone(),
-                ..Default::default()
-            };
-            (group, BTreeMap::new(), 0.0)
-        });
-        entry.0.jobs += 1;
-        entry.0.advised += 1;
-        if matches!(a.advice.action, Action::Release | Action::ReleaseOnce) {
-            entry.0.release_share += 1.0;
-        }
-        entry.2 += f64::from(a.advice.confidence);
-        let kind = match a.advice.action {
-            Action::RaiseMemory(_) => "raise memory".to_string(),
-            Action::RaiseDisk(_) => "raise disk".to_string(),
-            ref other => other.describe(),
-        };
-        *entry.1.entry(kind).or_default() += 1;
-        if a.advice.confidence >= min_confidence {
-            entry.0.commands.extend(a.commands.iter().cloned());
-            if let (Some(c), Some(p)) = (ad.cluster(), ad.proc()) {
-                entry
-                    .0
-                    .actions
-                    .push((format!("{c}.{p}"), a.advice.action.clone()));
-            }
-        }
-    }
-    let mut out: Vec<Group> = groups
-        .into_values()
-        .map(|(mut g, kinds, conf)| {
-            let n = g.advised.max(1) as f64;
-            g.release_share /= n;
-            g.mean_confidence = conf / n;
-            g.advice = kinds
-                .into_iter()
-                .max_by_key(|(_, c)| *c)
-                .map(|(k, _)| k)
-                .unwrap_or_default();
-            g
-        })
-        .collect();
-    out.sort_by(|a, b| b.jobs.cmp(&a.jobs).then(a.key.cmp(&b.key)));
-    out
 }
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
@@ -241,56 +111,98 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .count();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let passing: usize = groups.iter().map(|g| g.passing).sum();
+    let advised: usize = groups.iter().map(|g| g.jobs).sum();
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&groups)?)?,
+        Format::Json => {
+            let jobs = job_rows(&ads, &outcomes, &args.group_by);
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "held": ads.len(),
+                    "advised": advised,
+                    "min_confidence": args.min_confidence,
+                    "passing": passing,
+                    "groups": groups,
+                    "jobs": jobs,
+                }))?
+            )?
+        }
         Format::Csv => {
-            writeln!(out, "group,jobs,release_share,mean_confidence,advice")?;
-            for g in &groups {
-                writeln!(
-                    out,
-                    "\"{}\",{},{:.3},{:.3},\"{}\"",
-                    g.key.replace('"', "\"\""),
-                    g.jobs,
-                    g.release_share,
-                    g.mean_confidence,
-                    g.advice
-                )?;
+            let mut w = csv_writer(&mut out);
+            w(&[
+                "id",
+                "owner",
+                "group",
+                "advice",
+                "probability",
+                "confidence",
+                "passes_min_confidence",
+                "commands",
+            ])?;
+            for j in job_rows(&ads, &outcomes, &args.group_by) {
+                let fmt = |v: Option<f32>| v.map_or(String::new(), |v| format!("{v:.4}"));
+                w(&[
+                    &j.id,
+                    &j.owner,
+                    &j.group,
+                    &j.advice,
+                    &fmt(j.probability),
+                    &fmt(j.confidence),
+                    &j.confidence
+                        .is_some_and(|c| c >= args.min_confidence)
+                        .to_string(),
+                    &j.commands.join(" ; "),
+                ])?;
             }
         }
         Format::Table => {
             writeln!(
                 out,
-                "{} held jobs in {} groups{}",
+                "{} held jobs in {} groups{}; {passing} of the {advised} advised have CONF >= {:.2} (the commands act on those)",
                 ads.len(),
                 groups.len(),
                 if failed > 0 {
                     format!(" ({failed} without advice)")
                 } else {
                     String::new()
-                }
+                },
+                args.min_confidence
             )?;
             writeln!(
                 out,
-                "{:>6} {:>8} {:>6}  {:<28} GROUP",
-                "JOBS", "RELEASE", "CONF", "ADVICE"
+                "{:>6} {:>6} {:>5} {:>5}  {:<42} GROUP",
+                "JOBS", "PASS", "P", "CONF", "ADVICE"
             )?;
             for g in &groups {
                 writeln!(
                     out,
-                    "{:>6} {:>7.0}% {:>6.2}  {:<28} {}",
+                    "{:>6} {:>6} {:>5.2} {:>5.2}  {:<42} {}",
                     g.jobs,
-                    g.release_share * 100.0,
+                    g.passing,
+                    g.mean_probability,
                     g.mean_confidence,
-                    g.advice,
+                    crate::advice::short_reason(&g.advice, 42),
                     g.key
                 )?;
             }
+            writeln!(out, "\n{LEGEND}")?;
         }
     }
     if args.commands || args.apply {
-        for g in groups.iter().filter(|g| !g.commands.is_empty()) {
-            writeln!(out, "\n# {} ({} jobs): {}", g.key, g.jobs, g.advice)?;
-            for c in &g.commands {
+        for g in groups.iter().filter(|g| g.passing > 0) {
+            writeln!(
+                out,
+                "\n# {} ({} of {} jobs, CONF >= {:.2}): {}",
+                g.key, g.passing, g.jobs, args.min_confidence, g.advice
+            )?;
+            let commands = if args.per_job {
+                &g.job_commands
+            } else {
+                &g.commands
+            };
+            for c in commands {
                 writeln!(out, "{c}")?;
             }
         }
@@ -311,6 +223,69 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         apply(&caches.own, &actions, args.yes)?;
     }
     crate::commands::q::incomplete(&outcomes, advisor.malformed_events)
+}
+
+/// What the table's columns mean (also in `scan --help`).
+pub const LEGEND: &str = "JOBS   held jobs with this cause and this advice (every job of a group got the same advice)
+PASS   of those, the ones with CONF at least --min-confidence: the commands act on these
+P      mean P(release succeeds)
+CONF   mean confidence, max(P, 1 - P)
+GROUP  the --group-by keys (default: code/subcode and the HoldReason, numbers, paths and slots masked)";
+
+/// One held job as `--format csv` and `json` export it.
+#[derive(serde::Serialize)]
+struct JobRow {
+    id: String,
+    owner: String,
+    group: String,
+    advice: String,
+    probability: Option<f32>,
+    confidence: Option<f32>,
+    commands: Vec<String>,
+}
+
+fn job_rows(ads: &[JobAd], outcomes: &[Outcome], keys: &[GroupKey]) -> Vec<JobRow> {
+    ads.iter()
+        .zip(outcomes)
+        .map(|(ad, o)| {
+            let (advice, probability, confidence, commands) = match o {
+                Outcome::Advised(a) => (
+                    a.advice.action.describe(),
+                    Some(a.advice.probability),
+                    Some(a.advice.confidence),
+                    a.commands.clone(),
+                ),
+                Outcome::Failed(e) => (format!("no advice: {e}"), None, None, Vec::new()),
+                Outcome::NotHeld { .. } => ("not held".into(), None, None, Vec::new()),
+            };
+            JobRow {
+                id: format!("{}.{}", ad.cluster().unwrap_or(-1), ad.proc().unwrap_or(-1)),
+                owner: ad.string("Owner").unwrap_or("").to_string(),
+                group: crate::groups::key_of(ad, keys),
+                advice,
+                probability,
+                confidence,
+                commands,
+            }
+        })
+        .collect()
+}
+
+/// A writer of CSV records (RFC 4180: fields with commas, quotes or line breaks quoted).
+fn csv_writer(out: &mut impl Write) -> impl FnMut(&[&str]) -> std::io::Result<()> + '_ {
+    move |fields: &[&str]| {
+        let line: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                if f.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", f.replace('"', "\"\""))
+                } else {
+                    f.to_string()
+                }
+            })
+            .collect();
+        writeln!(out, "{}", line.join(","))
+    }
 }
 
 /// The actions `--apply` may carry out: only for jobs that condor_q (or the snapshot) shows
@@ -428,6 +403,7 @@ fn apply(cache: &Cache, actions: &[&(String, Action)], yes: bool) -> anyhow::Res
 mod tests {
     use super::*;
     use crate::advice::{Facts, advise};
+    use crate::groups::key_of;
     use holdadvisor_parsers::condor_q::{parse_job_ads, parse_job_ads_keeping};
     use holdadvisor_parsers::hold_code::{SUBCODE_OUT_OF_DISK, SUBCODE_OUT_OF_MEMORY};
 
