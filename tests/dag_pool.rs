@@ -118,10 +118,12 @@ fn pool_two_point_sweep_finishes_and_the_selected_model_loads_in_q() {
     let Some(pool) = pool() else { return };
     let (dir, rel) = pool.workdir("sweep");
     // The sweep's defaults, request_disk sized from the workflow (a fixed 2 GB per job once
-    // matched nothing on a CI host with little disk free).
+    // matched nothing on a CI host with little disk free); the selected model is promoted
+    // whatever its verdict on so small a pool, since this test loads it in q.
     let (ok, out) = pool.as_user(&format!(
-        "cd ~/{rel} && ./holdadvisor simulate --jobs 2000 --out sim >/dev/null && \
-         ./holdadvisor dag --logs sim/EventLog --sweep 2 --out wf"
+        "cd ~/{rel} && echo '{{\"promote_losing_model\": true}}' > sweep.json && \
+         ./holdadvisor simulate --jobs 2000 --out sim >/dev/null && \
+         ./holdadvisor dag --logs sim/EventLog --sweep 2 --sweep-config sweep.json --out wf"
     ));
     assert!(ok, "{out}");
     let wf = dir.join("wf");

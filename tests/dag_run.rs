@@ -30,8 +30,10 @@ fn ok(args: &[&str], cwd: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A tiny sweep: small networks, a few epochs.
-const TINY: &str = r#"{"max_epochs": 3, "patience": 3, "max_drop": 1.0, "space": {
+/// A tiny sweep: small networks, a few epochs; the selected model is promoted whatever its
+/// verdict (these tests are about running the DAG; `a_model_that_loses_is_not_promoted`
+/// about the verdict).
+const TINY: &str = r#"{"max_epochs": 3, "patience": 3, "max_drop": 1.0, "promote_losing_model": true, "space": {
     "num_layers": [1], "hidden_size": [8, 16, 24], "learning_rate": [0.002, 0.005],
     "batch_size": [64], "dropout": [0.0], "window_seconds": [1800, 3600], "seq_len": [8]}}"#;
 
@@ -303,5 +305,50 @@ fn retry_resumes_a_failed_training_from_its_checkpoint_and_42_stops_retries() {
     assert!(
         status.contains("failed") && status.contains("futile"),
         "{status}"
+    );
+}
+
+#[test]
+fn a_model_that_loses_is_not_promoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One point that cannot learn (a learning rate of 1e-9, one epoch): its advice is no
+    // better than chance, and the pool's (code, subcode) table knows better.
+    std::fs::write(
+        tmp.path().join("untrained.json"),
+        r#"{"max_epochs": 1, "patience": 1, "max_drop": 1.0, "space": {"num_layers": [1],
+        "hidden_size": [8], "learning_rate": [1e-9], "batch_size": [64], "dropout": [0.0],
+        "window_seconds": [3600], "seq_len": [8]}}"#,
+    )
+    .unwrap();
+    ok(&["simulate", "--jobs", "2000", "--out", "sim"], tmp.path());
+    ok(
+        &[
+            "dag",
+            "--logs",
+            "sim/EventLog",
+            "--sweep-config",
+            "untrained.json",
+            "--sweep",
+            "1",
+            "--out",
+            "wf",
+        ],
+        tmp.path(),
+    );
+    let out = ok(&["dag", "run", "wf", "--jobs", "1"], tmp.path());
+    let wf = tmp.path().join("wf");
+    let choice: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(wf.join("selected/choice.json")).unwrap())
+            .unwrap();
+    let verdict = choice["verdict"].as_str().unwrap();
+    assert!(verdict.contains("LOSES TO"), "{verdict}");
+    assert_eq!(choice["promoted"], false, "{choice}");
+    assert!(!wf.join("selected/model").exists());
+    holdadvisor_models::inference::Predictor::load(wf.join("selected/candidate")).unwrap();
+    assert!(out.contains("NOT promoted"), "{out}");
+    let report = std::fs::read_to_string(wf.join("selected/report.md")).unwrap();
+    assert!(
+        report.contains("**Not promoted**") && report.contains("the shipped model"),
+        "{report}"
     );
 }

@@ -92,6 +92,10 @@ pub struct SweepConfig {
     /// Disk per job; unset (the default), it is sized from what a job holds: see
     /// [`crate::generate::disk_request_kb`].
     pub request_disk_mb: Option<u64>,
+    /// Promote the selected model even when its advice loses to the pool's (code, subcode)
+    /// table or the best rule policy on the test split (default: no, keep the previous
+    /// model or the shipped one).
+    pub promote_losing_model: bool,
     pub space: Space,
 }
 
@@ -112,6 +116,7 @@ impl Default for SweepConfig {
             retries: 3,
             request_memory_mb: 1024,
             request_disk_mb: None,
+            promote_losing_model: false,
             space: Space::default(),
         }
     }

@@ -390,6 +390,19 @@ pub type Decider<'a> = (String, &'a [f32], Option<&'a [f64]>);
 
 /// The boosted-trees baseline's name in reports.
 pub const GBT_NAME: &str = "gradient-boosted trees (same encoded holds)";
+/// The advice as `collect` serves it, in the decisions table.
+pub const SERVED_NAME: &str = "model as collect serves it, removal bar";
+/// The pool's (code, subcode) table, in the decisions table.
+pub const TABLE_NAME: &str = "code-subcode table";
+
+/// Whether a model's advice beats the pool's table and the rule policies; see
+/// [`DecisionReport::verdict`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub beats_table: bool,
+    pub beats_rules: bool,
+    pub line: String,
+}
 
 /// One predictor's or policy's decisions on the scored split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -408,6 +421,9 @@ pub struct DecisionReport {
     /// Release from this P(release succeeds) up; remove below it.
     pub release_threshold: f64,
     pub rows: Vec<DecisionRow>,
+    /// Whether the advice as served beats the table and the rule policies.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
 }
 
 impl DecisionReport {
@@ -446,11 +462,57 @@ impl DecisionReport {
                 metrics: None,
             });
         }
-        DecisionReport {
+        let mut report = DecisionReport {
             costs,
             release_threshold: costs.release_threshold(),
             rows,
-        }
+            verdict: None,
+        };
+        report.verdict = report.judge();
+        report
+    }
+
+    /// Whether the advice as served beats the pool's (code, subcode) table (accuracy at least
+    /// the table's minus 0.01, Brier at most its plus 0.005, ROC AUC at least its) and the
+    /// best rule policy (regret at most its), in one line: the conditions of the advice's
+    /// targets, fixed before any run. `None` without a model row or a table row.
+    pub fn judge(&self) -> Option<Verdict> {
+        let served = self
+            .rows
+            .iter()
+            .find(|r| r.name.starts_with(SERVED_NAME))
+            .or_else(|| self.rows.iter().find(|r| r.name.starts_with("model")))?;
+        let table = self.rows.iter().find(|r| r.name.starts_with(TABLE_NAME))?;
+        let (m, t) = (served.metrics.as_ref()?, table.metrics.as_ref()?);
+        let best_rule = self
+            .rows
+            .iter()
+            .filter(|r| r.metrics.is_none())
+            .min_by(|a, b| a.score.regret_hours.total_cmp(&b.score.regret_hours))?;
+        let auc = |m: &Metrics| m.roc_auc.unwrap_or(f64::NAN);
+        let beats_table = served.score.accuracy >= table.score.accuracy - 0.01
+            && m.brier <= t.brier + 0.005
+            && auc(m) >= auc(t);
+        let beats_rules = served.score.regret_hours <= best_rule.score.regret_hours;
+        let word = |yes: bool| if yes { "BEATS" } else { "LOSES TO" };
+        Some(Verdict {
+            beats_table,
+            beats_rules,
+            line: format!(
+                "verdict: the model {} the pool's (code, subcode) table (accuracy {:.3} vs {:.3}, Brier {:.3} vs {:.3}, ROC AUC {:.3} vs {:.3}) and {} the best rule policy by regret ({:.3} h vs {:.3} h, {})",
+                word(beats_table),
+                served.score.accuracy,
+                table.score.accuracy,
+                m.brier,
+                t.brier,
+                auc(m),
+                auc(t),
+                word(beats_rules),
+                served.score.regret_hours,
+                best_rule.score.regret_hours,
+                best_rule.name
+            ),
+        })
     }
 
     pub fn table(&self) -> String {
@@ -930,15 +992,11 @@ pub fn evaluate_model_dir_on(
         deciders.push(("model, pool fit made once before the split".into(), p, None));
     }
     if let Some((p, bars)) = &replayed {
-        deciders.push((
-            "model as collect serves it, removal bar (served advice)".into(),
-            p,
-            Some(bars),
-        ));
+        deciders.push((format!("{SERVED_NAME} (served advice)"), p, Some(bars)));
         deciders.push(("model as collect serves it, no removal bar".into(), p, None));
     }
     deciders.push((
-        "code-subcode table (train + validation)".into(),
+        format!("{TABLE_NAME} (train + validation)"),
         &table_probs,
         None,
     ));
@@ -1109,6 +1167,11 @@ impl Report {
         if let Some(d) = &self.decisions {
             s.push('\n');
             s.push_str(&d.table());
+            if let Some(v) = &d.verdict {
+                s.push('\n');
+                s.push_str(&v.line);
+                s.push('\n');
+            }
         }
         s
     }

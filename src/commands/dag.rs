@@ -198,12 +198,22 @@ fn run_local(dir: &Path, jobs: Option<usize>, quiet: bool) -> anyhow::Result<Exi
     }
     if s.exit_code == 0 {
         if let Ok(c) = read_json::<Choice>(&dir.join(SELECTED).join("choice.json")) {
+            if let Some(v) = &c.verdict {
+                println!("{v}");
+            }
             println!(
-                "selected {} (validation {} {:.4}); model in {}",
+                "selected {} (validation {} {:.4}); {} {}",
                 c.node,
                 c.metric,
                 c.value,
-                dir.join(SELECTED).join("model").display()
+                if c.promoted {
+                    "model in"
+                } else {
+                    "NOT promoted (it loses on the test split); the candidate is in"
+                },
+                dir.join(SELECTED)
+                    .join(if c.promoted { "model" } else { "candidate" })
+                    .display()
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -287,9 +297,16 @@ fn status(dir: &Path) -> anyhow::Result<ExitCode> {
     }
     if let Ok(c) = read_json::<Choice>(&dir.join(SELECTED).join("choice.json")) {
         println!(
-            "selected: {} -> {}",
+            "selected: {} -> {}{}",
             c.node,
-            dir.join(SELECTED).join("model").display()
+            dir.join(SELECTED)
+                .join(if c.promoted { "model" } else { "candidate" })
+                .display(),
+            if c.promoted {
+                ""
+            } else {
+                " (not promoted: it loses on the test split)"
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -358,6 +375,17 @@ struct Choice {
     value: f64,
     test: Metrics,
     candidates: Vec<(String, Option<f64>)>,
+    /// Whether it became `selected/model`: its advice beat the pool's table and the best
+    /// rule policy on the test split (or the sweep said to promote it anyway).
+    #[serde(default = "yes")]
+    promoted: bool,
+    /// The one-line verdict that decided it.
+    #[serde(default)]
+    verdict: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn hopeless(msg: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
@@ -762,13 +790,43 @@ fn select(sweep: &Path, data: &Path, out: &Path, runs: &[PathBuf]) -> anyhow::Re
     let run = &runs[bi];
     let run_name = candidates[bi].0.clone();
     let node = run_name.replacen("run_", "train_", 1);
-    if out.exists() {
-        std::fs::remove_dir_all(out)?;
+    // The candidate is judged beside the model selected before (kept unless it wins).
+    std::fs::create_dir_all(out)?;
+    for stale in [
+        "candidate",
+        "choice.json",
+        "report.json",
+        "report.md",
+        "validation.svg",
+    ] {
+        let p = out.join(stale);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else if p.exists() {
+            std::fs::remove_file(&p)?;
+        }
     }
-    let model = out.join("model");
-    copy_model(&run.join("model"), &model)?;
+    let candidate = out.join("candidate");
+    copy_model(&run.join("model"), &candidate)?;
     let logs = data_dir_logs(data)?;
-    let (report, _) = evaluate_model_dir(&model, &logs, "test", "the sweep's dataset", None)?;
+    let (report, _) = evaluate_model_dir(&candidate, &logs, "test", "the sweep's dataset", None)?;
+    let verdict = report.decisions.as_ref().and_then(|d| d.verdict.clone());
+    let wins = verdict
+        .as_ref()
+        .is_some_and(|v| v.beats_table && v.beats_rules);
+    let promoted = wins || cfg.promote_losing_model;
+    let model = out.join("model");
+    let kept = if promoted {
+        if model.exists() {
+            std::fs::remove_dir_all(&model)?;
+        }
+        std::fs::rename(&candidate, &model)?;
+        None
+    } else if model.join("manifest.json").is_file() {
+        Some(format!("the model selected before, {}", model.display()))
+    } else {
+        Some("the shipped model (no model was selected before)".to_string())
+    };
     let goal = match cfg.goal() {
         holdadvisor_dag::sweep::Goal::Max => "max",
         holdadvisor_dag::sweep::Goal::Min => "min",
@@ -781,6 +839,8 @@ fn select(sweep: &Path, data: &Path, out: &Path, runs: &[PathBuf]) -> anyhow::Re
         value,
         test: report.model.metrics.clone(),
         candidates,
+        promoted,
+        verdict: verdict.as_ref().map(|v| v.line.clone()),
     };
     std::fs::write(
         out.join("choice.json"),
@@ -794,9 +854,24 @@ fn select(sweep: &Path, data: &Path, out: &Path, runs: &[PathBuf]) -> anyhow::Re
         out.join("validation.svg"),
         validation_svg(&curves, &cfg.metric),
     )?;
+    let verdict_line = verdict
+        .as_ref()
+        .map_or("verdict: none (no decisions table)".to_string(), |v| {
+            v.line.clone()
+        });
+    let promotion = match &kept {
+        None if wins => format!("Promoted to `{SELECTED}/model`: {verdict_line}."),
+        None => format!(
+            "Promoted to `{SELECTED}/model` although it does not beat both (the sweep's `promote_losing_model`): {verdict_line}."
+        ),
+        Some(kept) => format!(
+            "**Not promoted**: {verdict_line}. Keep using {kept}; the candidate is in `{SELECTED}/candidate`."
+        ),
+    };
     let md = format!(
         "# Sweep report\n\n\
          Selected **{run_name}** (node {node}) by validation `{}` ({goal}): {value:.4}.\n\n\
+         {promotion}\n\n\
          ## Points\n\n{table}\n\
          ![validation {} by epoch](validation.svg)\n\n\
          ## The selected model on the test split (evaluated once)\n\n\
@@ -809,10 +884,17 @@ fn select(sweep: &Path, data: &Path, out: &Path, runs: &[PathBuf]) -> anyhow::Re
         report.table()
     );
     std::fs::write(out.join("report.md"), md)?;
-    println!(
-        "selected {run_name} (validation {} {value:.4}); use it with: holdadvisor q --model {SELECTED}/model",
-        cfg.metric
-    );
+    println!("{verdict_line}");
+    match &kept {
+        None => println!(
+            "selected {run_name} (validation {} {value:.4}); use it with: holdadvisor q --model {SELECTED}/model",
+            cfg.metric
+        ),
+        Some(kept) => println!(
+            "selected {run_name} (validation {} {value:.4}) but NOT promoted: it loses on the test split; keep using {kept}",
+            cfg.metric
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -841,8 +923,10 @@ fn post(node: &str, ret: i32) -> anyhow::Result<ExitCode> {
     } else if node == "select" {
         read_json::<Choice>(&Path::new(SELECTED).join("choice.json"))
             .map_err(|e| format!("{e:#}"))
-            .and_then(|_| {
-                Predictor::load(Path::new(SELECTED).join("model"))
+            .and_then(|c| {
+                // Not promoted: the candidate must load; the kept model is as it was.
+                let dir = if c.promoted { "model" } else { "candidate" };
+                Predictor::load(Path::new(SELECTED).join(dir))
                     .map(|_| ())
                     .map_err(|e| format!("the selected model does not load: {e:#}"))
             })
