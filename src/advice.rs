@@ -244,12 +244,98 @@ pub fn reason_gist(reason: &str) -> String {
     }
 }
 
+/// What a raise is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Memory,
+    Disk,
+}
+
+/// A raised request and how it was derived, in words for WHY.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaiseTarget {
+    pub action: Action,
+    pub derivation: String,
+}
+
+/// The one rule for a raised request, whatever path asks (a fresh `q`, an answer from the
+/// cache, `scan`): 1.25 × the usage the job's ad shows, at least 1.5 × its request; with no
+/// usage, twice the request; with neither, 4 GB. Memory usage comes from the ad's
+/// MemoryUsage (or ResidentSetSize, the peak it is computed from), or, without the ad,
+/// from the largest MemoryUsage the log showed; a memory
+/// request missing from the ad is read from the HoldReason. Rounded up to 256 MB or 1 MB,
+/// bounded by [`MAX_MEMORY_MB`] and [`MAX_DISK_KB`]. A guess with a margin, not a measure of
+/// what the job needs: the derivation says so.
+pub fn raise_target(
+    resource: Resource,
+    ad: Option<&JobAd>,
+    reason: Option<&str>,
+    log_memory_mb: Option<i64>,
+) -> RaiseTarget {
+    let ad_int = |name: &str| ad.and_then(|a| a.int(name));
+    let (request, usage, unit, step, max) = match resource {
+        Resource::Memory => (
+            ad_int("RequestMemory").or_else(|| limit_in_reason(reason)),
+            // MemoryUsage is usually an expression over ResidentSetSize (the peak, in KiB).
+            ad_int("MemoryUsage")
+                .or_else(|| ad_int("ResidentSetSize").map(|kib| (kib + 1023) / 1024))
+                .or(log_memory_mb),
+            "MB",
+            256,
+            MAX_MEMORY_MB,
+        ),
+        Resource::Disk => (
+            ad_int("RequestDisk"),
+            ad_int("DiskUsage"),
+            "KB",
+            1024,
+            MAX_DISK_KB,
+        ),
+    };
+    let (usage_name, request_name) = match resource {
+        Resource::Memory => ("MemoryUsage", "RequestMemory"),
+        Resource::Disk => ("DiskUsage", "RequestDisk"),
+    };
+    let default = match resource {
+        Resource::Memory => 4096.0,
+        Resource::Disk => 4.0 * 1024.0 * 1024.0,
+    };
+    let (target, how) = match (usage, request) {
+        (Some(u), Some(r)) => (
+            (u as f64 * 1.25).max(r as f64 * 1.5),
+            format!(
+                "{usage_name} {u} {unit} against {request_name} {r} {unit}: target the larger of 1.25 × usage and 1.5 × request"
+            ),
+        ),
+        (Some(u), None) => (
+            u as f64 * 1.25,
+            format!("{usage_name} {u} {unit}: target 1.25 × usage"),
+        ),
+        (None, Some(r)) => (
+            r as f64 * 2.0,
+            format!("over its {request_name} of {r} {unit}, usage unknown: target 2 × request"),
+        ),
+        (None, None) => (
+            default,
+            format!("over its {request_name}, usage and request unknown: target 4 GB"),
+        ),
+    };
+    let rounded = round_up(target, step, max);
+    let action = match resource {
+        Resource::Memory => Action::RaiseMemory(rounded),
+        Resource::Disk => Action::RaiseDisk(rounded),
+    };
+    RaiseTarget {
+        action,
+        derivation: format!("{how} (a guess with a margin)"),
+    }
+}
+
 fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn advise(f: &Facts) -> Advice {
-    let ad_int = |name: &str| f.ad.and_then(|a| a.int(name));
     let memory_hold = (f.code == 34 && f.subcode == i64::from(SUBCODE_OUT_OF_MEMORY))
         || (f.code == 34 && f.subcode == 0 && mentions(f.reason, "memory"))
         || (matches!(f.code, 21 | 26 | 3)
@@ -278,36 +364,13 @@ pub fn advise(f: &Facts) -> Advice {
     }
 
     let action = if memory_hold {
-        let request = ad_int("RequestMemory").or_else(|| limit_in_reason(f.reason));
-        let usage = ad_int("MemoryUsage")
-            .into_iter()
-            .chain(f.log_memory_mb)
-            .max();
-        let target = match (usage, request) {
-            (Some(u), Some(r)) => (u as f64 * 1.25).max(r as f64 * 1.5),
-            (Some(u), None) => u as f64 * 1.25,
-            (None, Some(r)) => r as f64 * 2.0,
-            (None, None) => 4096.0,
-        };
-        match (usage, request) {
-            (Some(u), Some(r)) => {
-                why.push(format!("MemoryUsage {u} MB against RequestMemory {r} MB"))
-            }
-            (None, Some(r)) => why.push(format!("over its {r} MB memory request")),
-            _ => why.push("over its memory request".into()),
-        }
-        Action::RaiseMemory(round_up(target, 256, MAX_MEMORY_MB))
+        let target = raise_target(Resource::Memory, f.ad, f.reason, f.log_memory_mb);
+        why.push(target.derivation);
+        target.action
     } else if disk_hold {
-        let request = ad_int("RequestDisk");
-        let usage = ad_int("DiskUsage");
-        let target = match (usage, request) {
-            (Some(u), Some(r)) => (u as f64 * 1.25).max(r as f64 * 1.5),
-            (Some(u), None) => u as f64 * 1.25,
-            (None, Some(r)) => r as f64 * 2.0,
-            (None, None) => 4.0 * 1024.0 * 1024.0,
-        };
-        why.push("over its disk request".into());
-        Action::RaiseDisk(round_up(target, 1024, MAX_DISK_KB))
+        let target = raise_target(Resource::Disk, f.ad, f.reason, None);
+        why.push(target.derivation);
+        target.action
     } else if let Some((path, false)) = &f.missing_input {
         why.push(format!("input file {path} does not exist on this access point: create it and release, or remove"));
         Action::Remove

@@ -19,7 +19,10 @@ use holdadvisor_parsers::Value;
 use holdadvisor_parsers::condor_q::{HELD, JobAd};
 use holdadvisor_parsers::{Event, EventBody, EventReader, ReadOptions, Zone};
 
-use crate::advice::{Action, Advice, Facts, MAX_DISK_KB, MAX_MEMORY_MB, PARTIAL_VIEW_MARK, advise};
+use crate::advice::{
+    Action, Advice, Facts, MAX_DISK_KB, MAX_MEMORY_MB, PARTIAL_VIEW_MARK, Resource, advise,
+    raise_target,
+};
 use crate::cache::{Cache, CodeHistory, NewEpisode, PredictionRow, Stored};
 use holdadvisor_models::decision::{CostModel, confidence};
 
@@ -54,6 +57,7 @@ pub const ADVICE_ATTRS: &[&str] = &[
     "MemoryUsage",
     "RequestDisk",
     "DiskUsage",
+    "ResidentSetSize",
 ];
 
 /// One held job's answer.
@@ -336,6 +340,24 @@ impl<'a> Advisor<'a> {
                 answers.push(Ok(None));
                 continue;
             }
+            // A raised request follows from the job's ad as it is now, by the same rule as a
+            // fresh answer (`collect`, which stored it, had no ad).
+            let mut why = std::mem::take(&mut pred.explanation);
+            let action = match action {
+                Action::RaiseMemory(_) | Action::RaiseDisk(_) => {
+                    let resource = if matches!(action, Action::RaiseMemory(_)) {
+                        Resource::Memory
+                    } else {
+                        Resource::Disk
+                    };
+                    let now = raise_target(resource, Some(ad), ad.string("HoldReason"), None);
+                    if now.action != action && !why.contains(&now.derivation) {
+                        why.push_str(&format!("; from the job's ad now: {}", now.derivation));
+                    }
+                    now.action
+                }
+                other => other,
+            };
             let probability = pred.probability as f32;
             made[i] = Some(answers.len());
             answers.push(Ok(Some(Answer {
@@ -344,7 +366,7 @@ impl<'a> Advisor<'a> {
                     action,
                     probability,
                     confidence: confidence(probability),
-                    why: std::mem::take(&mut pred.explanation),
+                    why,
                 },
                 from_cache: true,
                 episode: row.episode,

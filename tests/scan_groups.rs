@@ -188,6 +188,79 @@ print(json.dumps(out))
     );
 }
 
+#[test]
+fn raised_requests_are_the_same_fresh_and_after_collect() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["simulate", "--jobs", "3000", "--seed", "7", "--scenario"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/scan-scenario.toml"
+        ))
+        .arg("--out")
+        .arg(dir.path().join("sim"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let log = dir.path().join("sim/EventLog");
+    let raised = |cache: &str| -> HashMap<String, Vec<String>> {
+        let out = Command::new(bin())
+            .args(["scan", "-allusers", "--format", "json", "-schedd-snapshot"])
+            .arg(dir.path().join("sim/condor_q.json"))
+            .arg("-log")
+            .arg(&log)
+            .arg("-cache")
+            .arg(dir.path().join(cache))
+            .env_remove("HOLDADVISOR_MODEL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| {
+                j["advice"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("release after raising")
+            })
+            .map(|j| {
+                let commands = j["commands"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect();
+                (j["id"].as_str().unwrap().to_string(), commands)
+            })
+            .collect()
+    };
+    // Computed by scan itself, with every job's ad.
+    let fresh = raised("fresh.sqlite");
+    // Stored by collect (which has no job ads), then answered from the cache.
+    let out = Command::new(bin())
+        .args(["collect", "--log"])
+        .arg(&log)
+        .arg("--cache")
+        .arg(dir.path().join("collected.sqlite"))
+        .env_remove("HOLDADVISOR_MODEL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let cached = raised("collected.sqlite");
+    let both: Vec<&String> = fresh.keys().filter(|id| cached.contains_key(*id)).collect();
+    assert!(
+        both.len() >= 20,
+        "{} jobs advised a raise both ways",
+        both.len()
+    );
+    for id in both {
+        assert_eq!(fresh[id], cached[id], "{id}");
+    }
+}
+
 /// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
 /// HOLDADVISOR_CI) nothing may skip, so it fails instead.
 fn skip(why: &str) {

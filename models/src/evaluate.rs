@@ -673,16 +673,18 @@ pub struct PredictionRow {
     pub subcode: i64,
     pub label: &'static str,
     pub probability: f32,
+    /// When the log decided its outcome (Unix seconds), if it did.
+    pub decided_time: Option<i64>,
 }
 
 /// The header of `--predictions`.
 pub const PREDICTIONS_HEADER: &str =
-    "split,cluster,proc,episode,hold_time,code,subcode,label,probability";
+    "split,cluster,proc,episode,hold_time,code,subcode,label,probability,decided_time";
 
 impl PredictionRow {
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{:.6}",
+            "{},{},{},{},{},{},{},{},{:.6},{}",
             self.split,
             self.cluster,
             self.proc,
@@ -691,7 +693,8 @@ impl PredictionRow {
             self.code,
             self.subcode,
             self.label,
-            self.probability
+            self.probability,
+            self.decided_time.map_or(String::new(), |t| t.to_string())
         )
     }
 }
@@ -1066,6 +1069,7 @@ pub fn evaluate_model_dir_on(
             subcode: e.subcode,
             label: e.label.csv(),
             probability: p,
+            decided_time: e.decided_time,
         })
         .collect();
     let clusters: Vec<i64> = chosen
