@@ -94,13 +94,97 @@ pub fn model_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(shipped_model_dir())
 }
 
-/// The default model in the source tree (`models/default`), or beside the installed binary.
+/// The shipped model, compiled into the binary (about 160 KB): an installed or copied
+/// binary has it without the source tree.
+const EMBEDDED_MODEL: &[(&str, &[u8])] = &[
+    (
+        "manifest.json",
+        include_bytes!("../models/default/manifest.json"),
+    ),
+    (
+        "encoder.json",
+        include_bytes!("../models/default/encoder.json"),
+    ),
+    ("model.json", include_bytes!("../models/default/model.json")),
+    ("model.bpk", include_bytes!("../models/default/model.bpk")),
+    (
+        "training.json",
+        include_bytes!("../models/default/training.json"),
+    ),
+    (
+        "metrics.jsonl",
+        include_bytes!("../models/default/metrics.jsonl"),
+    ),
+    ("README.md", include_bytes!("../models/default/README.md")),
+];
+
+/// The shipped model's manifest, as compiled in.
+pub fn embedded_manifest() -> &'static [u8] {
+    EMBEDDED_MODEL[0].1
+}
+
+/// The default model: a `holdadvisor-model` directory beside the binary (a packager's
+/// choice), else the model compiled into the binary, written out once under the user's cache
+/// directory (the loader reads a directory). A copy there that differs from the compiled
+/// bytes is written again, so nothing another user left in a shared temporary directory is
+/// loaded as the shipped model.
 pub fn shipped_model_dir() -> PathBuf {
     let beside_exe = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("holdadvisor-model")));
     match beside_exe {
         Some(d) if d.join("manifest.json").is_file() => d,
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default"),
+        _ => write_embedded_model().unwrap_or_else(|e| {
+            eprintln!("holdadvisor: could not write out the shipped model: {e:#}");
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default")
+        }),
     }
+}
+
+fn write_embedded_model() -> anyhow::Result<PathBuf> {
+    // FNV-1a of every file: a new model gets a new directory.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (_, bytes) in EMBEDDED_MODEL {
+        for b in *bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let base = match xdg("XDG_CACHE_HOME", ".cache") {
+        Some(d) => d.join("holdadvisor/models"),
+        // SAFETY: getuid has no preconditions.
+        None => {
+            std::env::temp_dir().join(format!("holdadvisor-models-{}", unsafe { libc::getuid() }))
+        }
+    };
+    let dir = base.join(format!("shipped-{hash:016x}"));
+    let intact = EMBEDDED_MODEL
+        .iter()
+        .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes));
+    if intact {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    // Written beside, then renamed into place: a concurrent process sees all of it or none.
+    let tmp = base.join(format!(".shipped-{hash:016x}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    for (name, bytes) in EMBEDDED_MODEL {
+        std::fs::write(tmp.join(name), bytes)
+            .with_context(|| format!("writing {}", tmp.join(name).display()))?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("replacing {}", dir.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        // Another process put an intact copy there first.
+        let intact = EMBEDDED_MODEL
+            .iter()
+            .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes));
+        if !intact {
+            return Err(e)
+                .with_context(|| format!("moving the shipped model to {}", dir.display()));
+        }
+    }
+    Ok(dir)
 }

@@ -70,9 +70,32 @@ enum Command {
     Dag(commands::dag::DagArgs),
 }
 
+/// `--version`: the program's version and the shipped model compiled into it.
+fn long_version() -> String {
+    let m: serde_json::Value =
+        serde_json::from_slice(holdadvisor::config::embedded_manifest()).unwrap_or_default();
+    format!(
+        "{}\nshipped model {}-{} ({}; {})",
+        env!("CARGO_PKG_VERSION"),
+        m["weights_hash"].as_str().unwrap_or("?"),
+        m["encoder_hash"].as_str().unwrap_or("?"),
+        m["data_note"].as_str().unwrap_or("no data note"),
+        "its accuracy figures are on simulated pools, not real ones"
+    )
+}
+
 fn main() -> ExitCode {
     keep_freed_memory_a_while();
-    let cli = Cli::parse_from(condor_style_args(std::env::args_os()));
+    let cli = {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .long_version(&*Box::leak(long_version().into_boxed_str()))
+            .get_matches_from(condor_style_args(std::env::args_os()));
+        match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    };
     let result = match cli.command {
         Command::Events(args) => commands::events::run(&args),
         Command::Q(args) => commands::q::run(&args),
