@@ -124,45 +124,69 @@ fn main() -> ExitCode {
     }
 }
 
-/// condor_q spells long options with one dash (`-hold`, `-allusers`, `-af`); `q` and `scan`
-/// accept them so, by rewriting them to clap's two-dash form before parsing.
+/// condor_q's way with options: one dash for long options (`-hold`, `-allusers`,
+/// `-constraint`, `-log` on every subcommand), unambiguous prefixes of at least three letters
+/// on `q` and `scan` (`-hol`, `-const`), and `-af:FLAGS` (`-af:h`, `-af:jt`). Rewritten to
+/// clap's `--name` before parsing; anything that is not an option of the subcommand is left
+/// as it is (a negative number, a job id).
 fn condor_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const LONG: [&str; 10] = [
-        "hold",
-        "allusers",
-        "constraint",
-        "json",
-        "af",
-        "autoformat",
-        "log",
-        "schedd-snapshot",
-        "cache",
-        "model",
-    ];
-    let mut out = Vec::new();
-    let mut in_condor_command = false;
-    for (i, a) in args.enumerate() {
-        if i == 1 {
-            in_condor_command = a == "q" || a == "scan";
-        }
-        let rewritten = match a.to_str() {
-            Some(s)
-                if in_condor_command
-                    && s.len() > 2
-                    && s.starts_with('-')
-                    && !s.starts_with("--")
-                    && LONG.contains(&&s[1..]) =>
-            {
-                let name = if &s[1..] == "autoformat" {
-                    "af"
-                } else {
-                    &s[1..]
-                };
-                std::ffi::OsString::from(format!("--{name}"))
+    use clap::CommandFactory;
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let Some(sub) = args.get(1).and_then(|a| a.to_str()) else {
+        return args;
+    };
+    let cli = Cli::command();
+    let Some(command) = cli.find_subcommand(sub) else {
+        return args;
+    };
+    let condor_like = sub == "q" || sub == "scan";
+    // Long names and their aliases, each with the name clap knows it by.
+    let mut names: Vec<(String, String)> = Vec::new();
+    for arg in command.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            names.push((long.to_string(), long.to_string()));
+            for alias in arg.get_all_aliases().unwrap_or_default() {
+                names.push((alias.to_string(), long.to_string()));
             }
-            _ => a,
+        }
+    }
+    let resolve = |name: &str| -> Option<String> {
+        if let Some((_, long)) = names.iter().find(|(n, _)| n == name) {
+            return Some(long.clone());
+        }
+        if !condor_like || name.len() < 3 {
+            return None;
+        }
+        let mut hits: Vec<&String> = names
+            .iter()
+            .filter(|(n, _)| n.starts_with(name))
+            .map(|(_, long)| long)
+            .collect();
+        hits.sort();
+        hits.dedup();
+        (hits.len() == 1).then(|| hits[0].clone())
+    };
+    let mut out = Vec::with_capacity(args.len() + 1);
+    for (i, a) in args.into_iter().enumerate() {
+        let Some(s) = a
+            .to_str()
+            .filter(|s| i >= 2 && s.len() > 2 && s.starts_with('-') && !s.starts_with("--"))
+        else {
+            out.push(a);
+            continue;
         };
-        out.push(rewritten);
+        let (name, flags) = match s[1..].split_once(':') {
+            Some((n, f)) => (n, Some(f)),
+            None => (&s[1..], None),
+        };
+        match (resolve(name), flags) {
+            (Some(long), None) => out.push(format!("--{long}").into()),
+            (Some(long), Some(flags)) if long == "af" => {
+                out.push(format!("--af-options={flags}").into());
+                out.push("--af".into());
+            }
+            _ => out.push(a),
+        }
     }
     out
 }

@@ -410,3 +410,84 @@ fn snapshot_and_log_answer_without_condor_q() {
         stdout(&out)
     );
 }
+
+#[test]
+fn condor_q_flags_work_as_condor_qs() {
+    let w = world();
+    let held = w.held();
+    let job = id(&held);
+    // -held and a prefix (-hol) mean -hold; -const is -constraint, passed to condor_q.
+    for flag in ["-held", "-hol", "-hold"] {
+        let out = w.q(&[flag, "-const", "Owner == \"x\""]);
+        assert!(
+            out.status.success(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout(&out).contains("Total for query:"),
+            "{flag}: {}",
+            stdout(&out)
+        );
+    }
+    for call in w.calls() {
+        assert!(
+            call.contains("-constraint JobStatus == 5")
+                && call.contains("-constraint Owner == \"x\""),
+            "{call}"
+        );
+    }
+    // -af:hj: a header, then the job id first; -af:l labels each value.
+    let out = w.q(&[&job, "-af:hj", "Owner", "Advice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ID Owner Advice");
+    assert!(
+        lines[1].starts_with(&format!("{job} {} ", held["Owner"].as_str().unwrap())),
+        "{text}"
+    );
+    let out = w.q(&[&job, "-autoformat:l", "Owner"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("Owner = {}", held["Owner"].as_str().unwrap())
+    );
+    // -nobatch is accepted; -totals prints only the totals line, with condor_q's counts.
+    let ads = w.ads();
+    let out = w.q(&["-nobatch", "-totals"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = |s: i64| ads.iter().filter(|a| a["JobStatus"] == s).count();
+    assert_eq!(
+        stdout(&out).trim(),
+        format!(
+            "Total for query: {} jobs; {} completed, {} removed, {} idle, {} running, {} held, {} suspended",
+            ads.len(),
+            count(4),
+            count(3),
+            count(1),
+            count(2),
+            count(5),
+            count(7)
+        )
+    );
+    // One dash works for long options of every subcommand.
+    let out = Command::new(bin())
+        .args(["collect", "-log", "/nonexistent/EventLog", "-cache"])
+        .arg(w.root.join("other.sqlite"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/EventLog") && !err.contains("unexpected argument"),
+        "{err}"
+    );
+}

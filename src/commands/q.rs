@@ -219,15 +219,26 @@ fn relocate_user_logs(ads: &mut [JobAd], base: &std::path::Path) {
 pub struct QArgs {
     /// Jobs: CLUSTER, CLUSTER.PROC or an owner name.
     pub jobs: Vec<String>,
-    /// Only held jobs.
-    #[arg(long)]
+    /// Only held jobs (also -held).
+    #[arg(long, visible_alias = "held")]
     pub hold: bool,
     /// Print a JSON list of job ads (as condor_q -json) with Advice, ReleaseProbability, AdviceReason, AdviceCommands.
     #[arg(long)]
     pub json: bool,
-    /// Print these attributes, one line per job (as condor_q -af); accepts the advice attributes.
-    #[arg(long = "af", num_args = 1.., value_name = "ATTR")]
+    /// Print these attributes, one line per job (as condor_q -af, also -autoformat); accepts
+    /// the advice attributes. `-af:FLAGS` as condor_q: h a header line, j the job id first,
+    /// l `name = value`, t tabs, `,` commas between values.
+    #[arg(long = "af", visible_alias = "autoformat", num_args = 1.., value_name = "ATTR")]
     pub af: Vec<String>,
+    /// The FLAGS of `-af:FLAGS` (set by writing the flags after `-af:`).
+    #[arg(long = "af-options", hide = true, default_value = "")]
+    pub af_options: String,
+    /// Accepted as condor_q accepts it: the table has one line per job already.
+    #[arg(long, hide = true)]
+    pub nobatch: bool,
+    /// Only the totals line.
+    #[arg(long)]
+    pub totals: bool,
     #[command(flatten)]
     pub source: Source,
 }
@@ -254,11 +265,13 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             out.write_all(format_job_ads(&ads).as_bytes())?;
         } else {
-            for ad in &ads {
-                let fields: Vec<String> = args.af.iter().map(|a| af_value(ad.get(a))).collect();
-                writeln!(out, "{}", fields.join(" "))?;
-            }
+            print_af(&mut out, &ads, &args.af, &args.af_options)?;
         }
+        drop(out);
+        return incomplete(&outcomes, advisor.malformed_events);
+    }
+    if args.totals {
+        writeln!(out, "{}", totals_line(&ads))?;
         drop(out);
         return incomplete(&outcomes, advisor.malformed_events);
     }
@@ -266,6 +279,68 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
     note_partial_view(&mut out, advisor.partial_view_jobs)?;
     drop(out);
     incomplete(&outcomes, advisor.malformed_events)
+}
+
+/// condor_q's totals line: `Total for query: 3 jobs; 0 completed, 0 removed, 1 idle,
+/// 0 running, 2 held, 0 suspended`.
+pub fn totals_line(ads: &[JobAd]) -> String {
+    let count = |status: i64| ads.iter().filter(|a| a.status() == Some(status)).count();
+    format!(
+        "Total for query: {} jobs; {} completed, {} removed, {} idle, {} running, {} held, {} suspended",
+        ads.len(),
+        count(4),
+        count(3),
+        count(1),
+        count(2),
+        count(5),
+        count(7)
+    )
+}
+
+/// `-af` output, with condor_q's `-af:FLAGS`: `h` a header of the attribute names, `j` the
+/// job id first, `l` `name = value`, `t` tabs and `,` commas between values (default a space).
+pub fn print_af(
+    out: &mut impl Write,
+    ads: &[JobAd],
+    attrs: &[String],
+    flags: &str,
+) -> std::io::Result<()> {
+    let separator = if flags.contains('t') {
+        "\t"
+    } else if flags.contains(',') {
+        ","
+    } else {
+        " "
+    };
+    let (header, job_id, labels) = (
+        flags.contains('h'),
+        flags.contains('j'),
+        flags.contains('l'),
+    );
+    if header {
+        let mut names: Vec<&str> = Vec::new();
+        if job_id {
+            names.push("ID");
+        }
+        names.extend(attrs.iter().map(String::as_str));
+        writeln!(out, "{}", names.join(separator))?;
+    }
+    for ad in ads {
+        let mut fields = Vec::new();
+        if job_id {
+            fields.push(format!(
+                "{}.{}",
+                ad.cluster().unwrap_or(-1),
+                ad.proc().unwrap_or(-1)
+            ));
+        }
+        for a in attrs {
+            let v = af_value(ad.get(a));
+            fields.push(if labels { format!("{a} = {v}") } else { v });
+        }
+        writeln!(out, "{}", fields.join(separator))?;
+    }
+    Ok(())
 }
 
 /// The exit status of an answer: 1 when it is incomplete (some held job got no advice: the
@@ -393,7 +468,8 @@ pub fn print_table(
             writeln!(out, "  {c}")?;
         }
     }
-    writeln!(out, "\nmodel {}", short_reason(model_id, 24))?;
+    writeln!(out, "\n{}", totals_line(ads))?;
+    writeln!(out, "model {}", short_reason(model_id, 24))?;
     Ok(())
 }
 
