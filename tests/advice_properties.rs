@@ -1,7 +1,8 @@
 //! Properties over many generated inputs (a seeded generator, so a failure is reproducible
 //! from the seed it prints): `q` and `scan` never panic on any arguments, and whatever values
 //! the cache holds, `scan --apply` runs nothing that does not follow from a job id and the
-//! advice stored for it, read as this version reads it. On a small simulated pool (synthetic
+//! advice stored for it, read as this version reads it (a raise's target from the job's ad).
+//! On a small simulated pool (synthetic
 //! data) with the shipped model, and stand-ins for condor_release, condor_rm and condor_qedit
 //! on PATH that record their arguments.
 
@@ -10,7 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use holdadvisor::advice::{Action, Resource, raise_target};
 use holdadvisor::predict::parse_action;
+use holdadvisor_parsers::condor_q::{JobAd, parse_job_ads};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_holdadvisor")
@@ -267,6 +270,19 @@ fn whatever_the_cache_holds_apply_runs_only_what_follows_from_ids_and_advice() {
     let probabilities = [
         "0.0", "1.0", "0.5", "-0.5", "1.5", "1e308", "-1e308", "NULL",
     ];
+    let ads: HashMap<String, JobAd> = parse_job_ads(
+        &std::fs::read_to_string(w.sim().join("condor_q.json")).unwrap(),
+        "condor_q.json",
+    )
+    .unwrap()
+    .into_iter()
+    .map(|ad| {
+        (
+            format!("{}.{}", ad.cluster().unwrap(), ad.proc().unwrap()),
+            ad,
+        )
+    })
+    .collect();
     let seed = 0xD1B5_4A32_D192_ED03u64;
     let mut g = Gen(seed);
     let mut ran = 0;
@@ -303,6 +319,17 @@ fn whatever_the_cache_holds_apply_runs_only_what_follows_from_ids_and_advice() {
             *by_job.entry(id.to_string()).or_default() += 1;
             let valid_p = p.parse::<f64>().is_ok_and(|p| (0.0..=1.0).contains(&p));
             if let (Some(action), true) = (parse_action(advice), valid_p) {
+                // A raise's target follows from the job's ad now, by the one rule.
+                let action = match (&action, ads.get(id)) {
+                    (Action::RaiseMemory(_), Some(ad)) => {
+                        raise_target(Resource::Memory, Some(ad), ad.string("HoldReason"), None)
+                            .action
+                    }
+                    (Action::RaiseDisk(_), Some(ad)) => {
+                        raise_target(Resource::Disk, Some(ad), ad.string("HoldReason"), None).action
+                    }
+                    _ => action,
+                };
                 for argv in action.argvs(id) {
                     let mut line = argv[0].clone();
                     for a in &argv[1..] {

@@ -143,3 +143,29 @@ fn strict_summary_stops_at_the_first_error() {
     assert!(before_error > 100, "{before_error}");
     assert_eq!(malformed(&sum), 1);
 }
+
+#[test]
+fn a_file_that_is_not_an_event_log_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let prose = dir.path().join("notes.txt");
+    std::fs::write(&prose, "hello\nthis is not an event log\n").unwrap();
+    let binary = dir.path().join("blob.log");
+    std::fs::write(
+        &binary,
+        (0..4096u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    for bad in [&prose, &binary] {
+        for args in [&["--strict"][..], &["--summary"][..], &[][..]] {
+            let out = events(bad, args);
+            assert!(!out.status.success(), "{args:?} {}", bad.display());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(bad.to_str().unwrap()) && err.contains("not an HTCondor event log"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}

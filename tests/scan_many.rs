@@ -72,7 +72,8 @@ fn a_scan_of_more_than_one_chunk_stores_every_held_job_once() {
         .stdout
     };
     let cold = scan();
-    let groups: Vec<serde_json::Value> = serde_json::from_slice(&cold).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&cold).unwrap();
+    let groups = report["groups"].as_array().unwrap().clone();
     let jobs_in_groups: u64 = groups.iter().map(|g| g["jobs"].as_u64().unwrap()).sum();
     assert_eq!(jobs_in_groups as usize, held.len());
 

@@ -23,8 +23,8 @@ use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
 use crate::predict::{
-    ClusterMates, Histories, HoldsNearby, Malformed, fit_to_pool, fitted, model_id, new_episode,
-    note_memory, prediction_row,
+    ClusterMates, Histories, HoldsNearby, Malformed, fit_to_pool, fitted, missing_input_now,
+    model_id, new_episode, note_memory, prediction_row,
 };
 use crate::{config, schedd};
 
@@ -248,6 +248,9 @@ impl Collector<'_> {
                 similar: nearby.others(ep),
                 cluster_mates: mates.of(ep),
                 log_memory_mb: self.memory.get(&(ep.job.cluster, ep.job.proc)).copied(),
+                // collect runs on the access point: it can see whether a missing input is
+                // there now, as q does.
+                missing_input: missing_input_now(ep.code, reason),
                 ..Default::default()
             };
             let advice = advise(&facts);

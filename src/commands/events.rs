@@ -72,6 +72,11 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     for path in &args.files {
+        // A file that is not an event log (judged by its first events) is an error naming
+        // it, not an empty listing; standard input is read as it comes.
+        if path.as_os_str() != "-" {
+            crate::predict::check_event_log(path)?;
+        }
         let mut reader = open_reader(path, &opts)?;
         if let Some(bytes) = args.batch_bytes {
             reader.set_batch_bytes(bytes);

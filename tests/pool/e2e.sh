@@ -71,6 +71,10 @@ done
 ha() { asu "cd $W && HOLDADVISOR_CACHE=\$HOME/$W/cache.sqlite HOLDADVISOR_MODEL=\$HOME/$W/model ./holdadvisor $*"; }
 
 out=$(ha q "$IN.0" 2>&1) && echo "$out" | grep -q "^ $IN.0 " && ok "q $IN.0 answers" || bad "q $IN.0: $out"
+# Only the binary, as an installed one: no source tree, no model directory, no settings.
+out=$(asu "cd $W && env -u HOLDADVISOR_MODEL -u HOLDADVISOR_CACHE ./holdadvisor q $IN.0" 2>&1) &&
+    echo "$out" | grep -q "^ $IN.0 " && echo "$out" | grep -q "^model " &&
+    ok "the binary alone answers q $IN.0 with the model compiled into it" || bad "the binary alone: $out"
 advice=$(ha q "$IN.0" -af Advice)
 [ -n "$advice" ] && [ "$advice" != release ] && ok "missing input: advice is '$advice', not a plain release" || bad "missing input advice: '$advice'"
 
