@@ -944,18 +944,33 @@ pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
     type LastHold = (i64, i64, i64, Option<String>);
     let mut last: BTreeMap<(i64, i64), LastHold> = BTreeMap::new();
     let mut held: BTreeMap<(i64, i64), bool> = BTreeMap::new();
+    // Jobs whose story the log ends (removed or terminated): nothing after that holds them.
+    let mut gone: HashSet<(i64, i64)> = HashSet::new();
+    // Owners the log names (a 028 event's Owner attribute).
+    let mut owners: HashMap<(i64, i64), String> = HashMap::new();
     for e in &events {
         let key = (e.id.cluster, e.id.proc);
+        if gone.contains(&key) {
+            continue;
+        }
         match &e.body {
             EventBody::Held(h) => {
                 held.insert(key, true);
                 last.insert(key, (h.code, h.subcode, e.timestamp, h.reason.clone()));
             }
-            EventBody::Released { .. }
-            | EventBody::Aborted { .. }
-            | EventBody::Terminated(_)
-            | EventBody::Execute(_) => {
+            EventBody::Aborted { .. } | EventBody::Terminated(_) => {
                 held.insert(key, false);
+                gone.insert(key);
+            }
+            EventBody::Released { .. } | EventBody::Execute(_) => {
+                held.insert(key, false);
+            }
+            EventBody::JobAdInformation { attrs } => {
+                if let Some((_, Value::Str(owner))) =
+                    attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case("Owner"))
+                {
+                    owners.insert(key, owner.clone());
+                }
             }
             _ => {}
         }
@@ -976,6 +991,9 @@ pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
         }
         ad.set("EnteredCurrentStatus", Value::Int(t));
         ad.set("UserLog", Value::Str(log.display().to_string()));
+        if let Some(owner) = owners.remove(&(c, p)) {
+            ad.set("Owner", Value::Str(owner));
+        }
         ads.push(ad);
     }
     Ok(ads)
@@ -984,6 +1002,42 @@ pub fn held_ads_from_log(log: &Path) -> anyhow::Result<Vec<JobAd>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Log-only mode follows each job's story to its end: a removed job is not held, even
+    /// when a hold follows its abort in the log; an owner the log names (028) is kept.
+    #[test]
+    fn held_jobs_from_a_log_are_the_ones_still_held_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("job.log");
+        let hold = |id: &str, t: &str| {
+            format!(
+                "012 ({id}) 2024-01-01 {t} Job was held.\n\tTransfer input files failure\n\tCode 13 Subcode 2\n...\n"
+            )
+        };
+        let mut text = String::new();
+        for id in ["001.000.000", "002.000.000", "003.000.000"] {
+            text.push_str(&format!(
+                "000 ({id}) 2024-01-01 00:00:00 Job submitted from host: <127.0.0.1:9618>\n...\n"
+            ));
+        }
+        text.push_str("028 (001.000.000) 2024-01-01 00:00:01 Job ad information event triggered.\nOwner = \"alice\"\n...\n");
+        text.push_str(&hold("001.000.000", "00:01:00"));
+        // 2: held, then removed.
+        text.push_str(&hold("002.000.000", "00:01:00"));
+        text.push_str("009 (002.000.000) 2024-01-01 00:02:00 Job was aborted.\n\tvia condor_rm (by user tester)\n...\n");
+        // 3: removed, then a hold written after it.
+        text.push_str("009 (003.000.000) 2024-01-01 00:02:00 Job was aborted.\n\tvia condor_rm (by user tester)\n...\n");
+        text.push_str(&hold("003.000.000", "00:02:01"));
+        std::fs::write(&log, text).unwrap();
+        let ads = held_ads_from_log(&log).unwrap();
+        let ids: Vec<(i64, i64)> = ads
+            .iter()
+            .map(|a| (a.cluster().unwrap(), a.proc().unwrap()))
+            .collect();
+        assert_eq!(ids, vec![(1, 0)]);
+        assert_eq!(ads[0].string("Owner"), Some("alice"));
+        assert_eq!(ads[0].int("HoldReasonCode"), Some(13));
+    }
 
     #[test]
     fn actions_read_back_exactly_and_nothing_else_does() {
