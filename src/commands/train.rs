@@ -133,7 +133,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         episodes_of_pools(&pools, encoders).context("reading the logs")?;
     if !args.quiet {
         eprintln!(
-            "{} events ({} malformed skipped, {} out of order), {} hold episodes, encoded in {:.1} s",
+            "{} distinct events (a job's event repeated at the same moment, as overlapping logs repeat it, counted once; {} malformed skipped, {} out of order), {} hold episodes, encoded in {:.1} s",
             stats.events,
             malformed,
             stats.out_of_order,

@@ -106,9 +106,10 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let sc = Scenario::from_toml(text.as_deref())?;
     let s = simulate(&sc, args.jobs, args.seed, &args.out, args.format)?;
     println!(
-        "simulated {} jobs in {} clusters: {} events, {} holds, {} jobs left in the queue; {} .. {} (synthetic data) -> {}",
+        "simulated {} jobs in {} clusters: {} events in EventLog (its header and {} job events), {} holds, {} jobs left in the queue; {} .. {} (synthetic data) -> {}",
         s.jobs,
         s.clusters,
+        s.events + 1,
         s.events,
         s.holds,
         s.queue,
