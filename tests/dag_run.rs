@@ -335,7 +335,28 @@ fn a_model_that_loses_is_not_promoted() {
         ],
         tmp.path(),
     );
-    let out = ok(&["dag", "run", "wf", "--jobs", "1"], tmp.path());
+    let run = holdadvisor(&["dag", "run", "wf", "--jobs", "1"], tmp.path());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    // Progress: the training node's epochs as they come, and in `dag status`.
+    let progress = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        progress
+            .lines()
+            .any(|l| l.starts_with("train_1: ") && l.contains("epoch   1/1")),
+        "{progress}"
+    );
+    let status = ok(&["dag", "status", "wf"], tmp.path());
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("train_1") && l.contains(" 1/1 ")),
+        "{status}"
+    );
     let wf = tmp.path().join("wf");
     let choice: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(wf.join("selected/choice.json")).unwrap())

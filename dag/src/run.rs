@@ -474,7 +474,7 @@ fn run_node(
         if progress {
             eprintln!("{}: attempt {} (job {id})", node.name, retry + 1);
         }
-        let code = match run_job(dir, node, retry, cluster) {
+        let code = match run_job(dir, node, retry, cluster, progress) {
             Ok(c) => c,
             Err(e) => {
                 if progress {
@@ -533,7 +533,16 @@ fn run_node(
 
 /// One job attempt in a sandbox: inputs linked in by base name, the executable too, outputs
 /// moved back to the DAG's directory, stdout/stderr to the submit description's files.
-fn run_job(dir: &Path, node: &Node, retry: u32, cluster: u64) -> anyhow::Result<i32> {
+/// Runs one job in its sandbox. With `progress`, the job's per-epoch lines (the training
+/// nodes write `epoch N/M: ...` to their error file) are repeated on stderr, prefixed with the
+/// node's name, as they come.
+fn run_job(
+    dir: &Path,
+    node: &Node,
+    retry: u32,
+    cluster: u64,
+    progress: bool,
+) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(dir.join(&node.submit))
         .with_context(|| format!("reading {}", node.submit.display()))?;
     let mut macros: BTreeMap<String, String> = node.vars.iter().cloned().collect();
@@ -582,14 +591,46 @@ fn run_job(dir: &Path, node: &Node, retry: u32, cluster: u64) -> anyhow::Result<
             None => Stdio::null(),
         })
     };
-    let status = Command::new(sandbox.join(&exe))
+    let mut child = Command::new(sandbox.join(&exe))
         .args(&job.arguments)
         .current_dir(&sandbox)
         .stdin(Stdio::null())
         .stdout(open(&job.output)?)
         .stderr(open(&job.error)?)
-        .status()
+        .spawn()
         .with_context(|| format!("running {}", job.executable))?;
+    let error_file = job.error.as_ref().map(|e| dir.join(e));
+    let mut shown = 0;
+    let mut show_new_epochs = || {
+        let Some(text) = error_file
+            .as_ref()
+            .filter(|_| progress)
+            .and_then(|f| std::fs::read_to_string(f).ok())
+        else {
+            return;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        // The last line may be half written: only whole lines.
+        let whole = if text.ends_with('\n') {
+            lines.len()
+        } else {
+            lines.len().saturating_sub(1)
+        };
+        for line in &lines[shown.min(whole)..whole] {
+            if line.trim_start().contains("epoch ") {
+                eprintln!("{}: {}", node.name, line.trim());
+            }
+        }
+        shown = shown.max(whole);
+    };
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        show_new_epochs();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    show_new_epochs();
     let mut code = exit_code(status);
     for out in &job.transfer_output_files {
         let p = sandbox.join(out);

@@ -235,8 +235,8 @@ fn status(dir: &Path) -> anyhow::Result<ExitCode> {
     let sweep = SweepConfig::load(&dir.join("sweep.json")).unwrap_or_default();
     let mut best: Option<(String, f64)> = None;
     println!(
-        "{:<10} {:<8} {:>7}  {:<12} validation {}",
-        "node", "state", "retries", "last event", sweep.metric
+        "{:<10} {:<8} {:>7}  {:<12} {:>7}  validation {}",
+        "node", "state", "retries", "last event", "epochs", sweep.metric
     );
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for n in &dag.nodes {
@@ -268,12 +268,18 @@ fn status(dir: &Path) -> anyhow::Result<ExitCode> {
             best = Some((n.name.clone(), v));
         }
         *counts.entry(state.word()).or_default() += 1;
+        // A training node's epochs so far, from its checkpoint.
+        let epochs = n.name.strip_prefix("train_").map(|k| {
+            let done = epochs_done(&dir.join(format!("run_{k}")).join("model"));
+            format!("{done}/{}", sweep.max_epochs)
+        });
         println!(
-            "{:<10} {:<8} {:>7}  {:<12} {}",
+            "{:<10} {:<8} {:>7}  {:<12} {:>7}  {}",
             n.name,
             state.word(),
             retries,
             h.map_or("-", |h| h.last_event.as_str()),
+            epochs.as_deref().unwrap_or("-"),
             metric.map_or("-".to_string(), |v| format!("{v:.4}"))
         );
     }
