@@ -93,6 +93,21 @@ n=$(echo "$json" | python3 -c 'import json,sys; ads=json.load(sys.stdin); print(
 
 out=$(ha scan -allusers 2>&1) && echo "$out" | grep -q "held jobs in" && ok "scan -allusers: $(echo "$out" | head -1)" || bad "scan -allusers: $out"
 
+# Each group's -constraint command, given to the pool's own condor_q, selects exactly the
+# group's held jobs.
+ha scan -allusers --format json >"$D/scan.json" 2>/dev/null
+groups=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["groups"]))' "$D/scan.json" 2>/dev/null)
+checked=0 wrong=""
+for k in $(seq 0 $((${groups:-0} - 1))); do
+    c=$(python3 -c 'import json,sys; g=json.load(open(sys.argv[1]))["groups"][int(sys.argv[2])]; cmd=g["commands"][-1]; print(cmd.split("-constraint '"'"'",1)[1].split("'"'"'",1)[0])' "$D/scan.json" "$k")
+    want=$(python3 -c 'import json,sys; print(" ".join(sorted(json.load(open(sys.argv[1]))["groups"][int(sys.argv[2])]["job_ids"])))' "$D/scan.json" "$k")
+    got=$(asu "condor_q -allusers -constraint '$c' -af ClusterId ProcId" | awk '{print $1"."$2}' | sort | tr '\n' ' ' | sed 's/ $//')
+    [ "$got" = "$want" ] || wrong="$wrong [$c: condor_q gave '$got', the group has '$want']"
+    checked=$((checked + 1))
+done
+[ "$checked" -ge 3 ] && [ -z "$wrong" ] && ok "scan: $checked groups' -constraint commands select exactly their jobs in condor_q" ||
+    bad "scan constraints ($checked checked):$wrong"
+
 EL=$(asu condor_config_val EVENT_LOG)
 out=$(ha collect --from-config 2>&1) && echo "$out" | grep -q "collected $EL" && ok "collect --from-config: $out" || bad "collect: $out"
 
