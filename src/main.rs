@@ -68,6 +68,31 @@ enum Command {
     Evaluate(commands::evaluate::EvaluateArgs),
     /// A training sweep as an HTCondor DAGMan workflow (`dag run` / `dag status` without HTCondor).
     Dag(commands::dag::DagArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (holdadvisor.1 and one per subcommand) into a directory.
+    Man { dir: std::path::PathBuf },
+}
+
+/// holdadvisor.1 and holdadvisor-SUBCOMMAND.1 in `dir`.
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cli = Cli::command();
+    let mut pages = vec![("holdadvisor.1".to_string(), cli.clone())];
+    for sub in cli.get_subcommands() {
+        let name = format!("holdadvisor-{}", sub.get_name());
+        let file = format!("{name}.1");
+        pages.push((file, sub.clone().name(&*Box::leak(name.into_boxed_str()))));
+    }
+    for (file, command) in pages {
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(command).render(&mut bytes)?;
+        let path = dir.join(&file);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--version`: the program's version and the shipped model compiled into it.
@@ -99,6 +124,20 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Events(args) => commands::events::run(&args),
         Command::Q(args) => commands::q::run(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Into memory first: the generator panics on a closed pipe (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "holdadvisor", &mut script);
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                other => other
+                    .map(|_| ExitCode::SUCCESS)
+                    .map_err(anyhow::Error::from),
+            }
+        }
+        Command::Man { dir } => write_man_pages(&dir),
         Command::Scan(args) => commands::scan::run(&args),
         Command::Collect(args) => commands::collect::run(&args),
         Command::Feedback(args) => commands::feedback::run(&args),
