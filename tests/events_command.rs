@@ -169,3 +169,31 @@ fn a_file_that_is_not_an_event_log_is_an_error_naming_it() {
         }
     }
 }
+
+/// One count of events: what `simulate` says it wrote to EventLog is what `events --summary`
+/// reads there, and its holds are the 012 events counted.
+#[test]
+fn simulate_and_events_count_the_same_events_and_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_holdadvisor"))
+        .args(["simulate", "--jobs", "1500", "--seed", "6", "--out"])
+        .arg(dir.path().join("sim"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    let number = |before: &str| -> u64 {
+        let head = said.split(before).next().unwrap();
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (events, holds) = (number(" events in EventLog"), number(" holds,"));
+    let out = Command::new(env!("CARGO_BIN_EXE_holdadvisor"))
+        .args(["events", "--summary", "--utc"])
+        .arg(dir.path().join("sim/EventLog"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (counts, [_, _, total]) = summary(&out);
+    assert_eq!(total, events, "{said}");
+    assert_eq!(counts.get(&12).copied().unwrap_or(0), holds, "{said}");
+}
