@@ -425,3 +425,56 @@ fn train_refuses_a_bad_cluster_weight_cap() {
         assert!(!dir.path().join("model").exists());
     }
 }
+
+/// `train` closes with the same one-line verdict `evaluate` prints: whether the advice beats
+/// the pool's (code, subcode) table and the rule policies on the test split.
+#[test]
+fn train_and_evaluate_say_the_verdict_in_one_line() {
+    let bin = env!("CARGO_BIN_EXE_holdadvisor");
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let model = dir.path().join("model");
+    run(
+        bin,
+        &[
+            "simulate".as_ref(),
+            "--jobs".as_ref(),
+            "2000".as_ref(),
+            "--out".as_ref(),
+            sim.as_os_str(),
+        ],
+    );
+    let out = Command::new(bin)
+        .args(["train", "--epochs", "1", "--no-reference", "--data"])
+        .arg(&sim)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    let verdict = said
+        .lines()
+        .find(|l| l.starts_with("verdict: the model "))
+        .unwrap_or_else(|| panic!("no verdict line: {said}"));
+    assert!(
+        verdict.contains("the pool's (code, subcode) table")
+            && verdict.contains("best rule policy"),
+        "{verdict}"
+    );
+    let text = run(
+        bin,
+        &[
+            "evaluate".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--data".as_ref(),
+            sim.as_os_str(),
+        ],
+    );
+    assert!(text.lines().any(|l| l == verdict), "{text}");
+}

@@ -617,6 +617,8 @@ fn train_node(run: &Path, data: &Path, device: &str) -> anyhow::Result<ExitCode>
         device: device.to_string(),
         note: Some(format!("sweep point {}", run.display())),
         quiet: false,
+        // select judges the chosen point once; every point need not.
+        no_verdict: true,
     };
     let result = match crate::commands::train::run(&args(true)) {
         Err(e)

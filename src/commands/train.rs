@@ -7,7 +7,9 @@ use anyhow::{Context, bail};
 use holdadvisor_models::burn::config::Config;
 use holdadvisor_models::data::SplitKind;
 use holdadvisor_models::data::{data_dir_logs, episodes_of_pools};
+use holdadvisor_models::decision::CostModel;
 use holdadvisor_models::encode::{EncoderConfig, EncoderKind};
+use holdadvisor_models::evaluate::evaluate_model_dir_on;
 use holdadvisor_models::inference::Backend;
 use holdadvisor_models::labels::CensoredPolicy;
 use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
@@ -64,6 +66,10 @@ pub struct TrainArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip the closing verdict (the model's advice on the test split against the pool's
+    /// table and the rule policies, as `evaluate` prints it), which reads the logs again.
+    #[arg(long = "no-verdict")]
+    pub no_verdict: bool,
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
@@ -160,7 +166,44 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         report(&r.manifest, &r.stop_reason, "reference", args.quiet);
     }
     println!("model written to {}", args.out.display());
+    if !args.quiet && !args.no_verdict {
+        print_verdict(args, backend);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The one-line verdict on the test split, as `evaluate` gives it: one pool only (the
+/// decisions are scored within a pool).
+fn print_verdict(args: &TrainArgs, backend: Backend) {
+    let logs = match (&args.logs[..], &args.data[..]) {
+        (logs, []) if !logs.is_empty() => logs.to_vec(),
+        ([], [one]) => match data_dir_logs(one) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("verdict: none ({e:#})");
+                return;
+            }
+        },
+        _ => {
+            eprintln!("verdict: several pools; run `holdadvisor evaluate` on each");
+            return;
+        }
+    };
+    match evaluate_model_dir_on(
+        &args.out,
+        &logs,
+        "test",
+        "the training logs",
+        None,
+        backend,
+        CostModel::default(),
+    ) {
+        Ok((report, _)) => match report.decisions.and_then(|d| d.verdict) {
+            Some(v) => eprintln!("{}", v.line),
+            None => eprintln!("verdict: none (no decisions on the test split)"),
+        },
+        Err(e) => eprintln!("verdict: none ({e:#})"),
+    }
 }
 
 fn report(m: &holdadvisor_models::inference::Manifest, stop: &str, what: &str, quiet: bool) {
