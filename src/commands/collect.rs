@@ -22,10 +22,12 @@ use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
 use crate::cache::{Cache, Position, Stored};
+use crate::predict::parse_action;
 use crate::predict::{
     ClusterMates, Histories, HoldsNearby, Malformed, fit_to_pool, fitted, missing_input_now,
     model_id, new_episode, note_memory, prediction_row,
 };
+use crate::publish::{self, Published, advice_word};
 use crate::{config, schedd};
 
 /// `--interval`: seconds from 0 to 86400 (`inf` made the sleep panic).
@@ -73,6 +75,11 @@ pub struct CollectArgs {
     /// No summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Set HoldAdvice, HoldAdviceReleaseProbability, HoldAdviceReason, HoldAdviceModel and
+    /// HoldAdviceTime in each held job's ad with condor_qedit (run it as a queue super user,
+    /// such as condor), and clear them when the job leaves hold.
+    #[arg(long)]
+    pub publish: bool,
 }
 
 /// The global log's path from HTCondor's configuration.
@@ -126,9 +133,72 @@ struct Collector<'a> {
     /// The model refitted to the pool's resolved holds, and `outcomes_added` when it was.
     pool_fit: Option<PoolFit>,
     outcomes_at_fit: Option<usize>,
+    /// What `--publish` last set in each held job's ad (`None`: nothing published yet).
+    published: Option<std::collections::HashMap<(i64, i64), Published>>,
 }
 
 impl Collector<'_> {
+    /// Publishes the advice of every job the log shows held now into its ad, and clears it
+    /// from jobs that left hold since; only what changed is edited.
+    fn publish(&mut self) -> anyhow::Result<publish::Outcome> {
+        let episodes = self.stream.episodes();
+        let mut latest: std::collections::HashMap<(i64, i64), usize> = Default::default();
+        for (i, ep) in episodes.iter().enumerate() {
+            latest.insert((ep.job.cluster, ep.job.proc), i);
+        }
+        let mut wanted = std::collections::HashMap::new();
+        for (&job, &i) in &latest {
+            let ep = &episodes[i];
+            if ep.label != Label::Open || ep.released {
+                continue;
+            }
+            let Some(row) = self.cache.episode(job.0, job.1, ep.hold_time)? else {
+                continue;
+            };
+            let Some(pred) = self.cache.prediction(row.id, &self.model_id)? else {
+                continue;
+            };
+            // Only what this version reads back: never a stored text.
+            let (Some(action), true) = (
+                parse_action(&pred.advice),
+                (0.0..=1.0).contains(&pred.probability),
+            ) else {
+                continue;
+            };
+            let name = usize::try_from(ep.code)
+                .ok()
+                .and_then(|c| holdadvisor_parsers::hold_code::hold_code(c as i32))
+                .map_or("unknown code", |h| h.name);
+            wanted.insert(
+                job,
+                Published {
+                    advice: advice_word(&action),
+                    percent: (pred.probability * 100.0).round().clamp(0.0, 100.0) as u8,
+                    reason: format!("{}/{} {name}: {}", ep.code, ep.subcode, action.describe()),
+                },
+            );
+        }
+        let before = self.published.take();
+        let now = chrono::Utc::now().timestamp();
+        let mut calls = publish::edits(
+            &wanted,
+            before.as_ref().unwrap_or(&Default::default()),
+            &self.model_id,
+            now,
+        );
+        // Jobs that left hold: at the start (a run before may have published), and whenever
+        // a job published before is no longer held.
+        if before
+            .as_ref()
+            .is_none_or(|b| b.keys().any(|job| !wanted.contains_key(job)))
+        {
+            calls.push(publish::clear_call());
+        }
+        let done = publish::run(&calls)?;
+        self.published = Some(wanted);
+        Ok(done)
+    }
+
     /// Every event `reader` has now, malformed ones noted.
     fn push_all(
         &mut self,
@@ -310,6 +380,7 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         predictions_added: 0,
         pool_fit: None,
         outcomes_at_fit: None,
+        published: None,
     };
     let files = rotation_set(&path);
     let (live, rotated) = files.split_last().expect("the log itself");
@@ -355,6 +426,17 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
             line: reader.line() as i64,
         };
         c.sync(Some(&pos))?;
+        if args.publish {
+            let done = c.publish()?;
+            if !args.quiet && done.calls > 0 {
+                println!(
+                    "published advice for {} held jobs: {} condor_qedit calls, {} set nothing (no job matched, or not a queue super user)",
+                    c.published.as_ref().map_or(0, |p| p.len()),
+                    done.calls,
+                    done.set_nothing
+                );
+            }
+        }
         if !args.follow
             || args
                 .for_seconds

@@ -121,5 +121,19 @@ fb=$(ha feedback --json)
 count=$(echo "$fb" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(g["predictions"] for g in d["by_code"] if g["group"] == "1/0"))' 2>/dev/null)
 [ "${count:-0}" -ge 1 ] && ok "feedback counts the released condor_hold job's outcome ($count)" || bad "feedback: $fb"
 
+# collect --publish as root (a queue super user): the advice in the jobs' own ads, for every
+# condor_q user; cleared once a job leaves hold.
+publish() { timeout 180 bash "$POOL" as-root "cd /home/$U/$W && ./holdadvisor collect --from-config --publish --cache /root/ha-publish.sqlite" 2>&1; }
+out=$(publish)
+pub=$(asu "condor_q $IN.0 -af HoldAdvice HoldAdviceReleaseProbability HoldAdviceModel")
+[ "${pub%% *}" = remove ] && ok "collect --publish: condor_q $IN.0 -af HoldAdvice ...: $pub" || bad "collect --publish ($out): condor_q $IN.0 gave '$pub'"
+mem_pub=$(asu "condor_q $MEM.0 -af HoldAdvice")
+[ "$mem_pub" = raise-memory ] && ok "collect --publish: the memory hold's HoldAdvice is $mem_pub" || bad "memory hold HoldAdvice '$mem_pub'"
+asu "condor_qedit $MEM.0 RequestMemory 2048 && condor_release $MEM.0" >/dev/null 2>&1
+for _ in $(seq 30); do [ "$(asu "condor_q $MEM.0 -af JobStatus")" != 5 ] && break; sleep 1; done
+out=$(publish)
+cleared=$(asu "condor_q $MEM.0 -af JobStatus HoldAdvice")
+[ "${cleared#* }" = undefined ] && ok "collect --publish clears the advice of a job that left hold ($cleared)" || bad "after release ($out): condor_q $MEM.0 gave '$cleared'"
+
 asu "condor_rm $IN $OUT $MEM" >/dev/null 2>&1
 finish
