@@ -259,8 +259,10 @@ pub struct RaiseTarget {
 }
 
 /// The one rule for a raised request, whatever path asks (a fresh `q`, an answer from the
-/// cache, `scan`): 1.25 × the usage the job's ad shows, at least 1.5 × its request; with no
-/// usage, twice the request; with neither, 4 GB. Memory usage comes from the ad's
+/// cache, `scan`): 1.25 × the usage the job's ad shows, at least 1.5 × its request; twice
+/// the request when the usage only reached the request (the job was stopped at its limit,
+/// so the usage does not show its need: `bench/targets.sh` found 1.25 × usage too small for
+/// 90 of 95 such disk holds) or is unknown; with neither, 4 GB. Memory usage comes from the ad's
 /// MemoryUsage (or ResidentSetSize, the peak it is computed from), or, without the ad,
 /// from the largest MemoryUsage the log showed; a memory
 /// request missing from the ad is read from the HoldReason. Rounded up to 256 MB or 1 MB,
@@ -301,6 +303,13 @@ pub fn raise_target(
         Resource::Disk => 4.0 * 1024.0 * 1024.0,
     };
     let (target, how) = match (usage, request) {
+        // Stopped at its limit: the usage says only that the need is above the request.
+        (Some(u), Some(r)) if r > 0 && (u as f64) <= r as f64 * 1.05 => (
+            r as f64 * 2.0,
+            format!(
+                "{usage_name} {u} {unit} reached its {request_name} of {r} {unit}: stopped at the limit, so its need is not known: target 2 × request, doubled again if it is held again"
+            ),
+        ),
         (Some(u), Some(r)) => (
             (u as f64 * 1.25).max(r as f64 * 1.5),
             format!(
