@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `collect --publish` on the real HTCondor pool (../shared/htcondor/pool.sh): N jobs submitted
-# on hold (hold = True, HoldReasonCode 15), then, as root, one `collect --from-config` to record
+# and put on hold with condor_hold (HoldReasonCode 1: a submission on hold writes no hold event
+# to the log), then, as root, one `collect --from-config` to record
 # and advise them, and one `collect --from-config --publish` timed alone: the condor_qedit
 # calls that set the five HoldAdvice attributes in every held job's ad. Checks that every held
 # job has HoldAdvice afterwards, then removes the jobs. Needs root (pool.sh does).
@@ -18,11 +19,12 @@ asroot() { timeout 600 bash "$POOL" as-root "$*"; }
 W=ha-publish-bench
 rm -rf "$R/home/$U/$W" && mkdir -p "$R/home/$U/$W"
 cp target/release/holdadvisor "$R/home/$U/$W/holdadvisor"
-printf '%s\n' "universe = vanilla" "executable = /bin/true" "transfer_executable = false" \
-    "request_cpus = 1" "request_memory = 16" "request_disk = 1024" "hold = True" \
+printf '%s\n' "universe = vanilla" "executable = /bin/sleep" "arguments = 3600" \
+    "transfer_executable = false" "request_cpus = 1" "request_memory = 16" "request_disk = 1024" \
     "log = held.log" "queue $n" >"$R/home/$U/$W/held.sub"
 chroot "$R" chown -R "$U:$U" "/home/$U/$W"
-asu "cd $W && condor_submit held.sub" >/dev/null
+cluster=$(asu "cd $W && condor_submit -terse held.sub" | head -1 | cut -d. -f1)
+asu "condor_hold $cluster" >/dev/null
 held=$(asu "condor_q -allusers -constraint 'JobStatus == 5' -af ClusterId" | wc -l)
 echo "held jobs in the queue: $held"
 cache=/root/ha-publish-bench.sqlite
