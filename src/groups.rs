@@ -361,7 +361,7 @@ impl HeldIndex {
 }
 
 /// `ProcId == 3 || ProcId >= 5 && ProcId <= 9`: sorted procs as single ids and runs.
-fn proc_ranges(procs: &BTreeSet<i64>) -> String {
+pub fn proc_ranges(procs: &BTreeSet<i64>) -> String {
     let mut runs: Vec<(i64, i64)> = Vec::new();
     for &p in procs {
         match runs.last_mut() {

@@ -15,6 +15,7 @@ use std::process::Command;
 use anyhow::Context;
 
 use crate::advice::Action;
+use crate::groups::proc_ranges;
 
 /// The attributes set in a held job's ad.
 pub const ATTRIBUTES: [&str; 5] = [
@@ -65,32 +66,13 @@ fn quoted(s: &str) -> String {
 
 /// `JobStatus == 5 && (ClusterId == 7 && (ProcId >= 0 && ProcId <= 3) || ...)`.
 pub fn constraint_of(jobs: &BTreeSet<(i64, i64)>) -> String {
-    let mut by_cluster: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut by_cluster: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
     for &(c, p) in jobs {
-        by_cluster.entry(c).or_default().push(p);
+        by_cluster.entry(c).or_default().insert(p);
     }
     let clauses: Vec<String> = by_cluster
         .iter()
-        .map(|(c, procs)| {
-            let mut runs: Vec<(i64, i64)> = Vec::new();
-            for &p in procs {
-                match runs.last_mut() {
-                    Some((_, end)) if *end + 1 == p => *end = p,
-                    _ => runs.push((p, p)),
-                }
-            }
-            let procs: Vec<String> = runs
-                .iter()
-                .map(|&(a, b)| {
-                    if a == b {
-                        format!("ProcId == {a}")
-                    } else {
-                        format!("ProcId >= {a} && ProcId <= {b}")
-                    }
-                })
-                .collect();
-            format!("ClusterId == {c} && ({})", procs.join(" || "))
-        })
+        .map(|(c, procs)| format!("ClusterId == {c} && ({})", proc_ranges(procs)))
         .collect();
     format!("JobStatus == 5 && ({})", clauses.join(" || "))
 }
