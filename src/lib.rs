@@ -11,6 +11,7 @@ pub mod config;
 pub mod groups;
 pub mod jobspec;
 pub mod predict;
+pub mod progress;
 pub mod publish;
 pub mod report;
 pub mod schedd;

@@ -199,17 +199,28 @@ impl Collector<'_> {
         Ok(done)
     }
 
-    /// Every event `reader` has now, malformed ones noted.
+    /// Every event `reader` has now, malformed ones noted; with a bar, its position.
     fn push_all(
         &mut self,
         reader: &mut EventReader<impl std::io::Read>,
         malformed: &mut Malformed,
+        bar: Option<&indicatif::ProgressBar>,
     ) {
-        for item in reader.by_ref() {
+        let mut n: u64 = 0;
+        while let Some(item) = reader.next() {
             match item {
                 Ok(e) => self.push(&e),
                 Err(e) => malformed.note(e),
             }
+            n += 1;
+            if let Some(bar) = bar
+                && n.is_multiple_of(8192)
+            {
+                bar.set_position(reader.offset());
+            }
+        }
+        if let Some(bar) = bar {
+            bar.set_position(reader.offset());
         }
     }
 
@@ -344,6 +355,10 @@ impl Collector<'_> {
     }
 }
 
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
 fn identity(path: &Path) -> Option<(i64, i64, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev() as i64, m.ino() as i64, m.len()))
@@ -389,10 +404,17 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
     let mut skipped = 0;
     for f in rotated {
         let mut malformed = Malformed::default();
+        let bar = (!args.quiet)
+            .then(|| crate::progress::bytes(file_size(f), &format!("reading {}", f.display())))
+            .flatten();
         c.push_all(
             &mut EventReader::open(f, utc()).with_context(|| format!("reading {}", f.display()))?,
             &mut malformed,
+            bar.as_ref(),
         );
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         malformed.warn(f);
         skipped += malformed.count;
     }
@@ -415,8 +437,15 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
     let mut reader =
         EventReader::open(live, utc()).with_context(|| format!("reading {}", live.display()))?;
     let mut current = identity(live);
+    // A bar over the first pass through the live file; following it after that, none.
+    let mut bar = (!args.quiet)
+        .then(|| crate::progress::bytes(file_size(live), &format!("reading {}", live.display())))
+        .flatten();
     loop {
-        c.push_all(&mut reader, &mut malformed);
+        c.push_all(&mut reader, &mut malformed, bar.as_ref());
+        if let Some(bar) = bar.take() {
+            bar.finish_and_clear();
+        }
         let (dev, ino, _) = current.unwrap_or_default();
         let pos = Position {
             path: key.clone(),
@@ -449,7 +478,7 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         let now = identity(live);
         if now.map(|(d, i, _)| (d, i)) != current.map(|(d, i, _)| (d, i)) && now.is_some() {
             reader.clear_eof();
-            c.push_all(&mut reader, &mut malformed);
+            c.push_all(&mut reader, &mut malformed, None);
             reader = EventReader::open(live, utc())?;
             current = now;
         } else {
