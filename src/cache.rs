@@ -218,12 +218,13 @@ impl Cache {
             .with_context(|| format!("cache path {}", path.display()))?
             .read_only(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // The first query (the schema check) is what fails without a `-shm`.
         let opened = Cache::connect(path, options.clone()).and_then(|c| {
             c.refuse_newer_schema()?;
             Ok(c)
         });
         let cache = match opened {
-            Ok(c) => c,
+            Ok(c) => return Ok(c),
             Err(e) if !wal_file(path).exists() => {
                 let immutable = options.immutable(true);
                 Cache::connect(path, immutable).map_err(|_| e)?

@@ -157,10 +157,12 @@ fn write_embedded_model() -> anyhow::Result<PathBuf> {
         }
     };
     let dir = base.join(format!("shipped-{hash:016x}"));
-    let intact = EMBEDDED_MODEL
-        .iter()
-        .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes));
-    if intact {
+    let intact = |dir: &Path| {
+        EMBEDDED_MODEL
+            .iter()
+            .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes))
+    };
+    if intact(&dir) {
         return Ok(dir);
     }
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
@@ -178,10 +180,7 @@ fn write_embedded_model() -> anyhow::Result<PathBuf> {
     if let Err(e) = std::fs::rename(&tmp, &dir) {
         let _ = std::fs::remove_dir_all(&tmp);
         // Another process put an intact copy there first.
-        let intact = EMBEDDED_MODEL
-            .iter()
-            .all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes));
-        if !intact {
+        if !intact(&dir) {
             return Err(e)
                 .with_context(|| format!("moving the shipped model to {}", dir.display()));
         }

@@ -32,6 +32,21 @@ fn scan(dir: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A seeded 3,000-job pool of the scan scenario (owners who never come back) in `dir/sim`.
+fn simulate_pool(dir: &Path) {
+    let out = Command::new(bin())
+        .args(["simulate", "--jobs", "3000", "--seed", "7", "--scenario"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/scan-scenario.toml"
+        ))
+        .arg("--out")
+        .arg(dir.join("sim"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// The constraint of a command: the text between `-constraint '` and the next `'`.
 fn constraint_of(command: &str) -> &str {
     let from = command.find("-constraint '").expect("a -constraint form") + 13;
@@ -42,17 +57,7 @@ fn constraint_of(command: &str) -> &str {
 #[test]
 fn groups_are_unanimous_and_their_constraints_select_exactly_their_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args(["simulate", "--jobs", "3000", "--seed", "7", "--scenario"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/bench/scan-scenario.toml"
-        ))
-        .arg("--out")
-        .arg(dir.path().join("sim"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    simulate_pool(dir.path());
 
     let out = scan(dir.path(), &["--format", "json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -191,17 +196,7 @@ print(json.dumps(out))
 #[test]
 fn raised_requests_are_the_same_fresh_and_after_collect() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args(["simulate", "--jobs", "3000", "--seed", "7", "--scenario"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/bench/scan-scenario.toml"
-        ))
-        .arg("--out")
-        .arg(dir.path().join("sim"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    simulate_pool(dir.path());
     let log = dir.path().join("sim/EventLog");
     let raised = |cache: &str| -> HashMap<String, Vec<String>> {
         let out = Command::new(bin())

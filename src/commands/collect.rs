@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use holdadvisor_models::encode::EpisodeStream;
+use holdadvisor_models::encode::{Episode, EpisodeStream};
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
 use holdadvisor_models::pool_calibration::{PoolFit, REFIT_OUTCOMES, newest_resolved};
@@ -146,19 +146,26 @@ impl Collector<'_> {
         for (i, ep) in episodes.iter().enumerate() {
             latest.insert((ep.job.cluster, ep.job.proc), i);
         }
+        // The jobs the log shows held now, and what this model stored for them: one query.
+        let held: std::collections::HashMap<(i64, i64), &Episode> = latest
+            .iter()
+            .map(|(&job, &i)| (job, &episodes[i]))
+            .filter(|(_, ep)| ep.label == Label::Open && !ep.released)
+            .collect();
+        let jobs: Vec<(i64, i64)> = held.keys().copied().collect();
         let mut wanted = std::collections::HashMap::new();
-        for (&job, &i) in &latest {
-            let ep = &episodes[i];
-            if ep.label != Label::Open || ep.released {
-                continue;
-            }
-            let Some(row) = self.cache.episode(job.0, job.1, ep.hold_time)? else {
-                continue;
-            };
-            let Some(pred) = self.cache.prediction(row.id, &self.model_id)? else {
+        for row in self
+            .cache
+            .episodes_with_predictions(&jobs, &self.model_id)?
+        {
+            let Some(ep) = held
+                .get(&(row.cluster, row.proc))
+                .filter(|ep| ep.hold_time == row.hold_time)
+            else {
                 continue;
             };
             // Only what this version reads back: never a stored text.
+            let Some(pred) = row.prediction else { continue };
             let (Some(action), true) = (
                 parse_action(&pred.advice),
                 (0.0..=1.0).contains(&pred.probability),
@@ -170,7 +177,7 @@ impl Collector<'_> {
                 .and_then(|c| holdadvisor_parsers::hold_code::hold_code(c as i32))
                 .map_or("unknown code", |h| h.name);
             wanted.insert(
-                job,
+                (row.cluster, row.proc),
                 Published {
                     advice: advice_word(&action),
                     percent: (pred.probability * 100.0).round().clamp(0.0, 100.0) as u8,
