@@ -56,6 +56,62 @@ fn every_public_log_matches_the_bindings() {
     assert!(total_events > 1100, "read {total_events} events");
 }
 
+/// The events we recover from file 021, checked against a source other than our own reader:
+/// the same lines without the stray first one, written into a file of their own, as
+/// HTCondor's bindings read it.
+#[test]
+fn the_events_recovered_from_021_are_the_ones_the_bindings_read_without_its_stray_line() {
+    let Some(dir) = corpus_dir() else {
+        skip("../shared/real-logs is not beside the checkout");
+        return;
+    };
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import htcondor2"])
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        skip("python3 module htcondor2 not importable (pip install htcondor)");
+        return;
+    }
+    let text = std::fs::read_to_string(dir.join("021.log")).unwrap();
+    let (stray, rest) = text.split_once('\n').unwrap();
+    assert_eq!(
+        stray, "...",
+        "021 no longer starts with the stray line this test is about"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("021-without-stray-line.log");
+    std::fs::write(&alone, rest).unwrap();
+    let oracle = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/oracle/read_log.py");
+    let out = std::process::Command::new("python3")
+        .arg(&oracle)
+        .arg(&alone)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = tmp.path().join("021-without-stray-line.expected.json");
+    std::fs::write(&expected, &out.stdout).unwrap();
+    let opts = ReadOptions {
+        zone: Zone::Utc,
+        year: Some(2026),
+        ..Default::default()
+    };
+    // Our reading of the original file, stray line and all.
+    let read = read_path(&dir.join("021.log"), opts, false).expect("readable");
+    let (diffs, extra) = oracle_common::compare_log(&read, &expected);
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs = theirs.as_array().map_or(0, Vec::len);
+    assert_eq!(
+        theirs, 9,
+        "events the bindings read from 021 without its stray line"
+    );
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_eq!(extra, 0, "events we read that the bindings did not");
+}
+
 /// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
 /// HOLDADVISOR_CI) nothing may skip, so it fails instead.
 fn skip(why: &str) {
