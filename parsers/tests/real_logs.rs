@@ -100,7 +100,7 @@ fn the_events_recovered_from_021_are_the_ones_the_bindings_read_without_its_stra
         ..Default::default()
     };
     // Our reading of the original file, stray line and all.
-    let read = read_path(&dir.join("021.log"), opts, false).expect("readable");
+    let read = read_path(dir.join("021.log"), opts, false).expect("readable");
     let (diffs, extra) = oracle_common::compare_log(&read, &expected);
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let theirs = theirs.as_array().map_or(0, Vec::len);
