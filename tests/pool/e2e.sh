@@ -52,18 +52,23 @@ printf '%s\n' "$common" "executable = ok.sh" "transfer_input_files = missing-inp
 printf '%s\n' "$common" "executable = ok.sh" "transfer_output_files = never-created.txt" "log = out.log" "queue" >"$D/out.sub"
 printf '%s\n' "$common" "executable = mem.py" "log = mem.log" "queue" >"$D/mem.sub"
 printf '%s\n' "$common" "executable = /bin/sleep" "transfer_executable = false" "arguments = 30" "log = hold.log" "queue" >"$D/hold.sub"
+# The README's periodic_release recipe, acting on what collect --publish writes, on a job held
+# by a policy (code 3): the schedd does not apply periodic_release to a condor_hold.
+RECIPE='HoldAdvice =?= "release" && HoldAdviceReleaseProbability > 0.9 && NumHolds < 4'
+printf '%s\n' "$common" "executable = /bin/sleep" "transfer_executable = false" "arguments = 300" "log = rec.log" "periodic_release = $RECIPE" \
+    "periodic_hold = JobStatus == 2 && time() - EnteredCurrentStatus > 3 && NumJobStarts <= 1" "queue" >"$D/rec.sub"
 chroot "$R" chown -R "$U:$U" "/home/$U/$W"
 
 cluster() { asu "cd $W && condor_submit -terse $1" | head -1 | cut -d. -f1; }
-IN=$(cluster in.sub); OUT=$(cluster out.sub); MEM=$(cluster mem.sub); HOLD=$(cluster hold.sub)
-[ -n "$IN" ] && [ -n "$OUT" ] && [ -n "$MEM" ] && [ -n "$HOLD" ] || { bad "condor_submit"; finish; }
+IN=$(cluster in.sub); OUT=$(cluster out.sub); MEM=$(cluster mem.sub); HOLD=$(cluster hold.sub); REC=$(cluster rec.sub)
+[ -n "$IN" ] && [ -n "$OUT" ] && [ -n "$MEM" ] && [ -n "$HOLD" ] && [ -n "$REC" ] || { bad "condor_submit"; finish; }
 # condor_hold the sleeper once it runs.
 for _ in $(seq 60); do grep -q '^001 ' "$D/hold.log" 2>/dev/null && break; sleep 1; done
 asu "condor_hold $HOLD.0" >/dev/null
 # condor_q takes every word after -af as an attribute: the job id goes first.
 held() { [ "$(asu "condor_q $1.0 -af JobStatus")" = 5 ]; }
-for _ in $(seq 240); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && break; sleep 1; done
-for j in "$IN" "$OUT" "$MEM" "$HOLD"; do
+for _ in $(seq 240); do held "$IN" && held "$OUT" && held "$MEM" && held "$HOLD" && held "$REC" && break; sleep 1; done
+for j in "$IN" "$OUT" "$MEM" "$HOLD" "$REC"; do
     held "$j" && ok "job $j is held: $(asu "condor_q $j.0 -af HoldReasonCode HoldReasonSubCode")" \
         || bad "job $j never held (JobStatus MemoryUsage RequestMemory: $(asu "condor_q $j.0 -af JobStatus MemoryUsage RequestMemory"); slots: $(asu 'condor_status -af Name State Memory' | tr '\n' ';'))"
 done
@@ -124,7 +129,34 @@ count=$(echo "$fb" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(
 # collect --publish as root (a queue super user): the advice in the jobs' own ads, for every
 # condor_q user; cleared once a job leaves hold.
 publish() { timeout 180 bash "$POOL" as-root "cd /home/$U/$W && ./holdadvisor collect --from-config --publish --cache /root/ha-publish.sqlite" 2>&1; }
+# The missing-input job gets the recipe too: advised remove, the schedd must leave it held.
+asu "condor_qedit $IN.0 PeriodicRelease '$RECIPE'" >/dev/null
 out=$(publish)
+rec_pub=$(asu "condor_q $REC.0 -af HoldAdvice HoldAdviceReleaseProbability NumHolds")
+read -r rec_advice rec_p _ <<<"$rec_pub"
+# PERIODIC_EXPR_INTERVAL is 5 s on the test pool: three rounds.
+sleep 15
+rec_status=$(asu "condor_q $REC.0 -af JobStatus")
+if [ "$rec_advice" = release ] && awk -v p="$rec_p" 'BEGIN { exit !(p > 0.9) }'; then
+    [ "$rec_status" != 5 ] && grep -q '^013 ' "$D/rec.log" && ok "periodic_release recipe: the schedd released $REC.0 on its published advice ($rec_pub)" ||
+        bad "periodic_release recipe: $REC.0 advised '$rec_pub', which the recipe releases, but JobStatus is $rec_status"
+else
+    # Release above 0.9 is rare for the holds a test pool can make: the recipe must leave it
+    # held, and one of the same form keyed on the advice
+    # published for it must release it, which shows the schedd's policy reading the
+    # published attributes with their types (a string and a real).
+    [ "$rec_status" = 5 ] && ok "periodic_release recipe: $REC.0, advised '$rec_pub', stays held" ||
+        bad "periodic_release recipe released $REC.0 advised '$rec_pub'"
+    bar=$(awk -v p="$rec_p" 'BEGIN { printf "%.2f", p - 0.05 }')
+    keyed="HoldAdvice =?= \"$rec_advice\" && HoldAdviceReleaseProbability > $bar && NumHolds < 4"
+    asu "condor_qedit $REC.0 PeriodicRelease '$keyed'" >/dev/null
+    for _ in $(seq 30); do [ "$(asu "condor_q $REC.0 -af JobStatus")" != 5 ] && break; sleep 1; done
+    # Nothing else releases it (23.9 writes no reason in the 013 event).
+    [ "$(asu "condor_q $REC.0 -af JobStatus")" != 5 ] && grep -q '^013 ' "$D/rec.log" &&
+        ok "periodic_release of the recipe's form ($keyed): the schedd released $REC.0" ||
+        bad "periodic_release '$keyed' did not release $REC.0 ($(tail -3 "$D/rec.log" | tr '\n' ' '))"
+fi
+[ "$(asu "condor_q $IN.0 -af JobStatus")" = 5 ] && ok "periodic_release recipe: $IN.0, advised remove, stays held" || bad "the recipe released $IN.0"
 pub=$(asu "condor_q $IN.0 -af HoldAdvice HoldAdviceReleaseProbability HoldAdviceModel")
 [ "${pub%% *}" = remove ] && ok "collect --publish: condor_q $IN.0 -af HoldAdvice ...: $pub" || bad "collect --publish ($out): condor_q $IN.0 gave '$pub'"
 mem_pub=$(asu "condor_q $MEM.0 -af HoldAdvice")
@@ -135,5 +167,5 @@ out=$(publish)
 cleared=$(asu "condor_q $MEM.0 -af JobStatus HoldAdvice")
 [ "${cleared#* }" = undefined ] && ok "collect --publish clears the advice of a job that left hold ($cleared)" || bad "after release ($out): condor_q $MEM.0 gave '$cleared'"
 
-asu "condor_rm $IN $OUT $MEM" >/dev/null 2>&1
+asu "condor_rm $IN $OUT $MEM $REC" >/dev/null 2>&1
 finish
