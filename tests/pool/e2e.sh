@@ -167,5 +167,20 @@ out=$(publish)
 cleared=$(asu "condor_q $MEM.0 -af JobStatus HoldAdvice")
 [ "${cleared#* }" = undefined ] && ok "collect --publish clears the advice of a job that left hold ($cleared)" || bad "after release ($out): condor_q $MEM.0 gave '$cleared'"
 
+# condor_q's flag forms: q accepts what the pool's condor_q accepts and refuses what it refuses
+# (exit 0 against non-zero), on the same queue. Not covered: -format and -long.
+forms=("-hold" "-hol" "-held" "-ho" "-h" "-af:h ClusterId" "-af:j ClusterId" "-af:jh ClusterId"
+    "-af:,h ClusterId" "-autoformat ClusterId" "-autof ClusterId" "-nobatch" "-nob" "-totals"
+    "-tot" "-const true" "-constraint true" "-cons true" "-allusers" "-all" "-json" "--hold"
+    "-hold -af:j ClusterId HoldReasonCode" "-bogus" "-hold -af" "-af" "-constraint")
+differ=""
+for f in "${forms[@]}"; do
+    theirs=$(asu "condor_q $f >/dev/null 2>&1; echo \$?")
+    ours=$(ha q "$f >/dev/null 2>&1; echo \$?")
+    [ "$([ "$theirs" = 0 ] && echo 0 || echo 1)" = "$([ "$ours" = 0 ] && echo 0 || echo 1)" ] ||
+        differ="$differ [$f: condor_q $theirs, q $ours]"
+done
+[ -z "$differ" ] && ok "q takes ${#forms[@]} condor_q flag forms as the pool's condor_q does" || bad "flag forms:$differ"
+
 asu "condor_rm $IN $OUT $MEM $REC" >/dev/null 2>&1
 finish
