@@ -167,6 +167,24 @@ out=$(publish)
 cleared=$(asu "condor_q $MEM.0 -af JobStatus HoldAdvice")
 [ "${cleared#* }" = undefined ] && ok "collect --publish clears the advice of a job that left hold ($cleared)" || bad "after release ($out): condor_q $MEM.0 gave '$cleared'"
 
+# The Debian package (packaging/deb.sh) installs in the pool's chroot with dpkg -i, and the
+# collect service's command, as its unit runs it (user condor), fills the cache that
+# /etc/holdadvisor.toml names, which the pool's user then reads.
+rm -rf "$R/var/lib/holdadvisor" "$R/var/cache/holdadvisor"
+deb=$(bash "$(dirname "$0")/../../packaging/deb.sh" "$BIN" "$R/tmp/ha-deb" 2>&1) || bad "packaging/deb.sh: $deb"
+out=$(timeout 180 bash "$POOL" as-root "dpkg -i /tmp/ha-deb/$(basename "$deb") && holdadvisor --version" 2>&1) &&
+    ok "dpkg -i $(basename "$deb") in the pool's chroot: $(echo "$out" | tail -1)" || bad "dpkg -i: $out"
+exec_start=$(sed -n 's/^ExecStart=//p' "$R/usr/lib/systemd/system/holdadvisor-collect.service")
+out=$(timeout 180 bash "$POOL" as-root "runuser -u condor -- env XDG_CACHE_HOME=/var/cache/holdadvisor $exec_start --for-seconds 3" 2>&1)
+n=$(asu "/usr/bin/holdadvisor scan -allusers --format json" 2>/dev/null | python3 -c 'import json,sys; print(sum(len(g["job_ids"]) for g in json.load(sys.stdin)["groups"]))' 2>/dev/null)
+stored=$(sqlite3 -readonly "$R/var/lib/holdadvisor/cache.sqlite" "SELECT COUNT(*) FROM predictions" 2>&1)
+# Held by then: the missing-input and missing-output jobs.
+[ "${stored:-0}" -ge 2 ] 2>/dev/null && [ "${n:-0}" -ge 2 ] &&
+    ok "the service's command from the package ($exec_start) stored $stored predictions in the configured cache; the user's scan lists $n held jobs" ||
+    bad "the packaged service: $out; cache: $stored; scan saw '${n:-}' jobs"
+timeout 60 bash "$POOL" as-root "dpkg --purge holdadvisor" >/dev/null 2>&1
+rm -rf "$R/var/lib/holdadvisor" "$R/var/cache/holdadvisor" "$R/tmp/ha-deb"
+
 # condor_q's flag forms: q accepts what the pool's condor_q accepts and refuses what it refuses
 # (exit 0 against non-zero), on the same queue. Not covered: -format and -long.
 forms=("-hold" "-hol" "-held" "-ho" "-h" "-af:h ClusterId" "-af:j ClusterId" "-af:jh ClusterId"
