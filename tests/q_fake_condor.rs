@@ -456,6 +456,24 @@ fn condor_q_flags_work_as_condor_qs() {
         stdout(&out).trim(),
         format!("Owner = {}", held["Owner"].as_str().unwrap())
     );
+    // -long and -l: the whole ad in ClassAd syntax (strings quoted), advice attributes
+    // included, a blank line after it.
+    for flag in ["-long", "-l"] {
+        let out = w.q(&[&job, flag]);
+        assert!(
+            out.status.success(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout(&out);
+        let owner = format!("Owner = \"{}\"", held["Owner"].as_str().unwrap());
+        assert!(text.lines().any(|l| l == owner), "{flag}: {text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("Advice = \"")),
+            "{flag}: {text}"
+        );
+        assert!(text.ends_with("\n\n"), "{flag}: {text:?}");
+    }
     // -nobatch is accepted; -totals prints only the totals line, with condor_q's counts.
     let ads = w.ads();
     let out = w.q(&["-nobatch", "-totals"]);

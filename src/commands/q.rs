@@ -239,6 +239,10 @@ pub struct QArgs {
     /// Only the totals line.
     #[arg(long)]
     pub totals: bool,
+    /// Each job's whole ad as `Name = value` lines (ClassAd syntax), with the advice
+    /// attributes, one blank line after each ad, as condor_q -long.
+    #[arg(long, short = 'l')]
+    pub long: bool,
     #[command(flatten)]
     pub source: Source,
 }
@@ -257,13 +261,15 @@ pub fn run(args: &QArgs) -> anyhow::Result<ExitCode> {
     let outcomes = advisor.advise_all(&ads);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if args.json || !args.af.is_empty() {
+    if args.json || args.long || !args.af.is_empty() {
         for (ad, o) in ads.iter_mut().zip(&outcomes) {
             annotate(ad, o);
         }
         note_partial_view(&mut std::io::stderr(), advisor.partial_view_jobs)?;
         if args.json {
             out.write_all(format_job_ads(&ads).as_bytes())?;
+        } else if args.long {
+            print_long(&mut out, &ads)?;
         } else {
             print_af(&mut out, &ads, &args.af, &args.af_options)?;
         }
@@ -339,6 +345,18 @@ pub fn print_af(
             fields.push(if labels { format!("{a} = {v}") } else { v });
         }
         writeln!(out, "{}", fields.join(separator))?;
+    }
+    Ok(())
+}
+
+/// condor_q -long: each ad's attributes as `Name = value` in ClassAd syntax, in the ad's
+/// order, and a blank line after each ad.
+pub fn print_long(out: &mut impl Write, ads: &[JobAd]) -> std::io::Result<()> {
+    for ad in ads {
+        for (name, value) in &ad.attrs {
+            writeln!(out, "{name} = {value}")?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

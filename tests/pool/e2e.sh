@@ -186,11 +186,12 @@ timeout 60 bash "$POOL" as-root "dpkg --purge holdadvisor" >/dev/null 2>&1
 rm -rf "$R/var/lib/holdadvisor" "$R/var/cache/holdadvisor" "$R/tmp/ha-deb"
 
 # condor_q's flag forms: q accepts what the pool's condor_q accepts and refuses what it refuses
-# (exit 0 against non-zero), on the same queue. Not covered: -format and -long.
+# (exit 0 against non-zero), on the same queue. Not covered: -format.
 forms=("-hold" "-hol" "-held" "-ho" "-h" "-af:h ClusterId" "-af:j ClusterId" "-af:jh ClusterId"
     "-af:,h ClusterId" "-autoformat ClusterId" "-autof ClusterId" "-nobatch" "-nob" "-totals"
     "-tot" "-const true" "-constraint true" "-cons true" "-allusers" "-all" "-json" "--hold"
-    "-hold -af:j ClusterId HoldReasonCode" "-bogus" "-hold -af" "-af" "-constraint")
+    "-hold -af:j ClusterId HoldReasonCode" "-long" "-l" "-hold -long" "-bogus" "-hold -af" "-af"
+    "-constraint")
 differ=""
 for f in "${forms[@]}"; do
     theirs=$(asu "condor_q $f >/dev/null 2>&1; echo \$?")
