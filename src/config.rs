@@ -143,12 +143,11 @@ pub fn shipped_model_dir() -> PathBuf {
 
 fn write_embedded_model() -> anyhow::Result<PathBuf> {
     // FNV-1a of every file: a new model gets a new directory.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut fnv = holdadvisor_models::data::Fnv64::default();
     for (_, bytes) in EMBEDDED_MODEL {
-        for b in *bytes {
-            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        fnv.write(bytes);
     }
+    let hash = fnv.finish();
     let base = match xdg("XDG_CACHE_HOME", ".cache") {
         Some(d) => d.join("holdadvisor/models"),
         // SAFETY: getuid has no preconditions.

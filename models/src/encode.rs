@@ -917,14 +917,11 @@ pub mod ours {
     }
 
     fn fnv(values: &[i64]) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = crate::data::Fnv64::default();
         for v in values {
-            for b in v.to_le_bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+            h.write(&v.to_le_bytes());
         }
-        h
+        h.finish()
     }
 
     pub(super) fn step(
