@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
 use holdadvisor_models::data::SplitKind;
-use holdadvisor_models::testkit::Rng;
+use holdadvisor_models::rng::Rng;
 use holdadvisor_models::training::TrainingConfig;
 use serde::{Deserialize, Serialize};
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::encode::{EncoderConfig, Episode, EpisodeInput, EpisodeStream, StreamStats};
 use crate::labels::{CensoredPolicy, Label};
 use crate::model::TimeMajor;
-use crate::testkit::Rng;
+use crate::rng::Rng;
 
 /// How episodes are split into train, validation and test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

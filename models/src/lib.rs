@@ -56,6 +56,7 @@ pub mod inference;
 pub mod labels;
 pub mod model;
 pub mod pool_calibration;
+pub mod rng;
 pub mod testkit;
 #[cfg(feature = "tch")]
 pub mod torch_kernel;

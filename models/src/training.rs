@@ -26,7 +26,7 @@ use crate::inference::{
 };
 use crate::labels::CensoredPolicy;
 use crate::model::{HoldModel, ModelConfig, weighted_bce_with_logits};
-use crate::testkit::Rng;
+use crate::rng::Rng;
 
 /// Everything that decides a training run; saved as `training.json` beside the model.
 #[derive(Config, Debug)]
