@@ -2,6 +2,7 @@
 //! is a terminal: redirected output and logs stay free of them.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -18,4 +19,10 @@ pub fn bytes(len: u64, what: &str) -> Option<ProgressBar> {
     }
     bar.set_message(what.to_string());
     Some(bar)
+}
+
+/// A bar over the bytes of the file at `path`, labelled "reading PATH"; see [`bytes`].
+pub fn reading(path: &Path) -> Option<ProgressBar> {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    bytes(len, &format!("reading {}", path.display()))
 }

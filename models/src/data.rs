@@ -403,6 +403,7 @@ pub fn inputs_tensor(inputs: &[&EpisodeInput], device: &Device) -> Tensor<3> {
 mod tests {
     use super::*;
     use crate::encode::extract;
+    use crate::testkit::synth_pool;
 
     #[test]
     fn fnv64_is_fnv_1a_and_the_same_fed_in_pieces() {
@@ -416,7 +417,6 @@ mod tests {
         h.write(b"bar");
         assert_eq!(h.finish(), fnv64(b"foobar"));
     }
-    use crate::testkit::synth_pool;
 
     #[test]
     fn time_split_puts_later_holds_in_test() {

@@ -206,12 +206,13 @@ impl Collector<'_> {
         Ok(done)
     }
 
-    /// Every event `reader` has now, malformed ones noted; with a bar, its position.
+    /// Every event `reader` has now, malformed ones noted; with a bar, its position, and the
+    /// bar cleared at the end.
     fn push_all(
         &mut self,
         reader: &mut EventReader<impl std::io::Read>,
         malformed: &mut Malformed,
-        bar: Option<&indicatif::ProgressBar>,
+        bar: Option<indicatif::ProgressBar>,
     ) {
         let mut n: u64 = 0;
         while let Some(item) = reader.next() {
@@ -220,14 +221,14 @@ impl Collector<'_> {
                 Err(e) => malformed.note(e),
             }
             n += 1;
-            if let Some(bar) = bar
+            if let Some(bar) = &bar
                 && n.is_multiple_of(8192)
             {
                 bar.set_position(reader.offset());
             }
         }
         if let Some(bar) = bar {
-            bar.set_position(reader.offset());
+            bar.finish_and_clear();
         }
     }
 
@@ -362,10 +363,6 @@ impl Collector<'_> {
     }
 }
 
-fn file_size(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
 fn identity(path: &Path) -> Option<(i64, i64, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev() as i64, m.ino() as i64, m.len()))
@@ -411,17 +408,11 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
     let mut skipped = 0;
     for f in rotated {
         let mut malformed = Malformed::default();
-        let bar = (!args.quiet)
-            .then(|| crate::progress::bytes(file_size(f), &format!("reading {}", f.display())))
-            .flatten();
         c.push_all(
             &mut EventReader::open(f, utc()).with_context(|| format!("reading {}", f.display()))?,
             &mut malformed,
-            bar.as_ref(),
+            (!args.quiet).then(|| crate::progress::reading(f)).flatten(),
         );
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
         malformed.warn(f);
         skipped += malformed.count;
     }
@@ -446,13 +437,10 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
     let mut current = identity(live);
     // A bar over the first pass through the live file; following it after that, none.
     let mut bar = (!args.quiet)
-        .then(|| crate::progress::bytes(file_size(live), &format!("reading {}", live.display())))
+        .then(|| crate::progress::reading(live))
         .flatten();
     loop {
-        c.push_all(&mut reader, &mut malformed, bar.as_ref());
-        if let Some(bar) = bar.take() {
-            bar.finish_and_clear();
-        }
+        c.push_all(&mut reader, &mut malformed, bar.take());
         let (dev, ino, _) = current.unwrap_or_default();
         let pos = Position {
             path: key.clone(),
