@@ -143,7 +143,7 @@ pub fn shipped_model_dir() -> PathBuf {
 
 fn write_embedded_model() -> anyhow::Result<PathBuf> {
     // FNV-1a of every file: a new model gets a new directory.
-    let mut fnv = holdadvisor_models::data::Fnv64::default();
+    let mut fnv = holdadvisor_models::hash::Fnv64::default();
     for (_, bytes) in EMBEDDED_MODEL {
         fnv.write(bytes);
     }

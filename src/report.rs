@@ -13,7 +13,8 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use holdadvisor_models::evaluate::{Bin, Report, reliability_bins};
+use holdadvisor_models::evaluate::Report;
+use holdadvisor_models::metrics::{Bin, reliability_bins};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -723,7 +724,7 @@ pub fn write_report(dir: &Path, model_dir: &Path, report: &Report) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holdadvisor_models::evaluate::roc_auc;
+    use holdadvisor_models::metrics::roc_auc;
 
     #[test]
     fn roc_area_is_the_rank_auc() {
@@ -757,7 +758,7 @@ mod tests {
             .filter(|b| b.count > 0)
             .map(|b| b.count as f64 / 6.0 * (b.predicted - b.observed).abs())
             .sum();
-        let want = holdadvisor_models::evaluate::ece(&probs, &labels, 10);
+        let want = holdadvisor_models::metrics::ece(&probs, &labels, 10);
         assert!((ece - want).abs() < 1e-9);
         assert!(is_rule(&[0.0, 1.0, 1.0]) && !is_rule(&[0.0, 0.5]));
     }

@@ -106,10 +106,11 @@ const CHECK_POOL: [&str; 4] = ["--jobs", "1500", "--seed", "2026"];
 /// `HOLDADVISOR_WRITE_CHECK=1 cargo test --test shipped_model`.
 #[test]
 fn the_shipped_model_predicts_a_fixed_pool_as_recorded() {
-    use holdadvisor_models::data::{episodes_of, fnv64};
-    use holdadvisor_models::evaluate::roc_auc;
+    use holdadvisor_models::data::episodes_of;
+    use holdadvisor_models::hash::fnv64;
     use holdadvisor_models::inference::Predictor;
     use holdadvisor_models::labels::Label;
+    use holdadvisor_models::metrics::roc_auc;
 
     let dir = tempfile::tempdir().unwrap();
     let pool = dir.path().join("pool");

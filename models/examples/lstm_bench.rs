@@ -14,12 +14,13 @@
 //! ([`CpuLstm`]) on either backend, and the backend's own path beside it. Dropout is the
 //! default 0.1.
 
+use holdadvisor_models::backend::Backend;
 use holdadvisor_models::burn::module::Module;
 use holdadvisor_models::burn::tensor::{Device, Tensor, TensorData};
 use holdadvisor_models::cpu_kernel::CpuLstm;
 use holdadvisor_models::data::{Batch, inputs_time_major};
 use holdadvisor_models::encode::EpisodeInput;
-use holdadvisor_models::inference::{Backend, model_logits};
+use holdadvisor_models::inference::model_logits;
 use holdadvisor_models::model::{ModelConfig, fuse_ensemble};
 use holdadvisor_models::testkit::Rng;
 use holdadvisor_models::training::{optimizer, train_step};

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{ece, roc_auc};
+use crate::metrics::{ece, roc_auc};
 use crate::rng::Rng;
 
 /// Resamples a report draws: enough for a 90% interval's ends to settle to about ±0.005.

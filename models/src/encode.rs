@@ -917,7 +917,7 @@ pub mod ours {
     }
 
     fn fnv(values: &[i64]) -> u64 {
-        let mut h = crate::data::Fnv64::default();
+        let mut h = crate::hash::Fnv64::default();
         for v in values {
             h.write(&v.to_le_bytes());
         }

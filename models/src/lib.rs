@@ -9,17 +9,21 @@
 //! - [`data`]: reading logs, the time-based split, samples and the batcher;
 //! - [`model`]: the LSTM (fused gates, burn 0.22) with a linear head, and the weighted BCE;
 //! - [`training`]: the training loop, early stopping, checkpoints and resume;
-//! - [`inference`]: model directories, [`inference::Predictor`];
+//! - [`model_dir`]: a model directory's layout and manifest;
+//! - [`inference`]: loading a model directory, [`inference::Predictor`];
 //! - [`decision`]: from a probability to release or remove under a cost model, and regret;
-//! - [`evaluate`]: metrics over a whole split and the baselines;
+//! - [`metrics`]: ROC AUC, Brier, log loss, reliability bins and ECE;
+//! - [`evaluate`]: scoring a model over a whole split against the baselines;
 //! - [`gbt`]: gradient-boosted trees on the same encoded holds, the learned baseline;
 //! - [`bootstrap`]: how sure those figures are, from resampling whole clusters;
 //! - [`cpu_kernel`]: one job's prediction on the CPU as plain loops over the weights;
 //! - [`pool_calibration`]: a model's probabilities refitted to one pool's own resolved holds;
+//! - [`backend`]: flex or LibTorch, chosen through burn's `Device`;
+//! - [`hash`]: the one hash (FNV-1a 64) of data, files and models;
 //! - `torch_kernel` (with `tch`): inference on LibTorch through its own fused LSTM kernel.
 //!
 //! The backend is chosen at run time through burn's `Device`: burn's pure-Rust CPU backend
-//! (`flex`) by default, LibTorch with the `tch` feature ([`inference::Backend`]).
+//! (`flex`) by default, LibTorch with the `tch` feature ([`backend::Backend`]).
 //!
 //! Predicting for the jobs held now, from a pool's event log:
 //!
@@ -45,6 +49,7 @@
 //! train` and `holdadvisor evaluate` commands wrap it. [`testkit`] has a tiny synthetic pool
 //! for tests: numbers measured on it are not real-world accuracy.
 
+pub mod backend;
 pub mod bootstrap;
 pub mod cpu_kernel;
 pub mod data;
@@ -52,9 +57,12 @@ pub mod decision;
 pub mod encode;
 pub mod evaluate;
 pub mod gbt;
+pub mod hash;
 pub mod inference;
 pub mod labels;
+pub mod metrics;
 pub mod model;
+pub mod model_dir;
 pub mod pool_calibration;
 pub mod rng;
 pub mod testkit;

@@ -455,7 +455,7 @@ fn log_loss(w: &[f64; 3], x: &[[f64; 3]], holds: &[ResolvedHold]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::{ece, roc_auc};
+    use crate::metrics::{ece, roc_auc};
 
     /// Holds whose true P(release succeeds) is σ(t + c), t spread over [-3, 3] and c a
     /// per-code effect the model may not know; outcomes drawn with a fixed generator so the

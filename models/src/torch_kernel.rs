@@ -13,8 +13,8 @@ use anyhow::Context;
 use burn::module::Param;
 use burn::tensor::Tensor;
 
+use crate::backend::Backend;
 use crate::encode::EpisodeInput;
-use crate::inference::Backend;
 use crate::model::HoldModel;
 
 /// Episodes per kernel call (bounds the `[T, B, F]` input).

@@ -14,18 +14,19 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Backend;
 use crate::data::{
     Batch, Batcher, Sample, Split, SplitKind, assign_splits, cap_cluster_weight, data_hash,
     label_counts, samples, scored_samples,
 };
 use crate::encode::{EncoderConfig, Episode, EpisodeInput};
-use crate::evaluate::{Metrics, metrics};
-use crate::inference::{
-    Backend, Calibration, Manifest, MemberManifest, SplitCounts, ensemble_logits, model_logits,
-    save_model_dir,
-};
+use crate::inference::{ensemble_logits, model_logits};
 use crate::labels::CensoredPolicy;
+use crate::metrics::{Metrics, metrics};
 use crate::model::{HoldModel, ModelConfig, weighted_bce_with_logits};
+use crate::model_dir::{
+    Calibration, Manifest, MemberManifest, SplitCounts, member_dir, save_model_dir,
+};
 use crate::rng::Rng;
 
 /// Everything that decides a training run; saved as `training.json` beside the model.
@@ -177,16 +178,6 @@ pub fn train_step(
     let value = loss.into_scalar::<f32>();
     let grads = GradientsParams::from_grads(grads, &model);
     (optim.step(learning_rate, model, grads), value)
-}
-
-/// Where member `k` (0-based) of an ensemble keeps its checkpoints and `metrics.jsonl`: the
-/// model directory itself for the first, `members/K` (1-based) for the others.
-pub fn member_dir(out: &Path, k: usize) -> PathBuf {
-    if k == 0 {
-        out.to_path_buf()
-    } else {
-        out.join("members").join((k + 1).to_string())
-    }
 }
 
 /// The seed of member `k`: the configured seed for the first, spread apart for the others.

@@ -8,8 +8,9 @@
 
 #![cfg(feature = "tch")]
 
+use holdadvisor_models::backend::Backend;
 use holdadvisor_models::encode::{EncoderConfig, EpisodeInput, extract};
-use holdadvisor_models::inference::{Backend, Predictor, model_logits};
+use holdadvisor_models::inference::{Predictor, model_logits};
 use holdadvisor_models::model::ModelConfig;
 use holdadvisor_models::testkit::synth_pool;
 use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
@@ -102,8 +103,8 @@ fn saved_by_loaded_on(trained_on: Backend, loaded_on: Backend) {
     {
         use burn::module::Module;
         use burn::store::ModuleRecord;
-        use holdadvisor_models::inference::member_weights;
         use holdadvisor_models::model::{HoldModel, fuse_ensemble};
+        use holdadvisor_models::model_dir::member_weights;
         use holdadvisor_models::torch_kernel::TorchLstm;
         let device = Backend::LibTorch.device();
         let members: Vec<HoldModel> = (0..loader.members())

@@ -4,8 +4,9 @@
 
 use holdadvisor_models::data::{Split, scored_samples};
 use holdadvisor_models::encode::{EncoderConfig, EpisodeInput, extract};
-use holdadvisor_models::evaluate::{Baseline, CodeSubcodeTable, metrics, score_baseline};
+use holdadvisor_models::evaluate::{Baseline, CodeSubcodeTable, score_baseline};
 use holdadvisor_models::inference::Predictor;
+use holdadvisor_models::metrics::metrics;
 use holdadvisor_models::model::ModelConfig;
 use holdadvisor_models::testkit::synth_pool;
 use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
@@ -156,7 +157,9 @@ fn an_ensemble_predicts_its_members_mean_logit_and_guards_each_member() {
     use burn::config::Config;
     use burn::module::Module;
     use burn::store::ModuleRecord;
-    use holdadvisor_models::inference::{Backend, member_weights, model_logits};
+    use holdadvisor_models::backend::Backend;
+    use holdadvisor_models::inference::model_logits;
+    use holdadvisor_models::model_dir::member_weights;
 
     let enc = EncoderConfig::ours().with_seq_len(4);
     let episodes = extract(&synth_pool(5, 250), vec![enc.clone()]);
@@ -226,7 +229,8 @@ fn an_ensemble_predicts_its_members_mean_logit_and_guards_each_member() {
 #[test]
 fn a_fused_ensemble_gives_its_members_mean_logit() {
     use burn::module::Module;
-    use holdadvisor_models::inference::{Backend, ensemble_logits, model_logits};
+    use holdadvisor_models::backend::Backend;
+    use holdadvisor_models::inference::{ensemble_logits, model_logits};
     use holdadvisor_models::model::fuse_ensemble;
     use holdadvisor_models::testkit::Rng;
 

@@ -20,8 +20,10 @@ use holdadvisor_models::data::{
     read_events,
 };
 use holdadvisor_models::encode::EncoderConfig;
-use holdadvisor_models::evaluate::{Metrics, evaluate_model_dir};
-use holdadvisor_models::inference::{Manifest, Predictor};
+use holdadvisor_models::evaluate::evaluate_model_dir;
+use holdadvisor_models::inference::Predictor;
+use holdadvisor_models::metrics::Metrics;
+use holdadvisor_models::model_dir::Manifest;
 use holdadvisor_models::training::TrainingConfig;
 use serde::{Deserialize, Serialize};
 

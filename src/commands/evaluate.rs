@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use holdadvisor_models::backend::Backend;
 use holdadvisor_models::data::data_dir_logs;
 use holdadvisor_models::decision::CostModel;
 use holdadvisor_models::evaluate::{PREDICTIONS_HEADER, evaluate_model_dir_on};
-use holdadvisor_models::inference::Backend;
 
 #[derive(clap::Args, Debug)]
 pub struct EvaluateArgs {

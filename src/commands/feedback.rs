@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use chrono::Datelike;
 
-use holdadvisor_models::evaluate::ece;
+use holdadvisor_models::metrics::ece;
 
 use crate::advice::Action;
 use crate::cache::{Cache, JudgedPrediction};

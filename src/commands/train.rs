@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use holdadvisor_models::backend::Backend;
 use holdadvisor_models::burn::config::Config;
 use holdadvisor_models::data::SplitKind;
 use holdadvisor_models::data::{data_dir_logs, episodes_of_pools};
 use holdadvisor_models::decision::CostModel;
 use holdadvisor_models::encode::{EncoderConfig, EncoderKind};
 use holdadvisor_models::evaluate::evaluate_model_dir_on;
-use holdadvisor_models::inference::Backend;
 use holdadvisor_models::labels::CensoredPolicy;
 use holdadvisor_models::training::{TrainOptions, TrainingConfig, train};
 
@@ -206,11 +206,11 @@ fn print_verdict(args: &TrainArgs, backend: Backend) {
     }
 }
 
-fn report(m: &holdadvisor_models::inference::Manifest, stop: &str, what: &str, quiet: bool) {
+fn report(m: &holdadvisor_models::model_dir::Manifest, stop: &str, what: &str, quiet: bool) {
     if quiet {
         return;
     }
-    let auc = |x: &Option<holdadvisor_models::evaluate::Metrics>| {
+    let auc = |x: &Option<holdadvisor_models::metrics::Metrics>| {
         x.as_ref()
             .and_then(|m| m.roc_auc)
             .map_or("n/a".into(), |a| format!("{a:.4}"))
