@@ -1,8 +1,9 @@
 //! The `holdadvisor` command: tells HTCondor users whether a held job is worth releasing.
 //!
 //! Data flows one way: event logs → [`holdadvisor_parsers`] → events → models → predictions
-//! → cache → output. This crate holds the commands (`commands`) and the pool simulator
-//! (`simulate`); the binary in `main.rs` only parses arguments and dispatches.
+//! → cache → output. This crate holds the commands (`commands`) over the parsers, the models,
+//! the DAG generator and the pool simulator (`holdadvisor_simulate`); the binary in `main.rs`
+//! only parses arguments and dispatches.
 
 pub mod advice;
 pub mod cache;
@@ -15,5 +16,4 @@ pub mod progress;
 pub mod publish;
 pub mod report;
 pub mod schedd;
-pub mod simulate;
 pub mod timing;

@@ -61,7 +61,7 @@ enum Command {
     /// The whole path with no HTCondor: simulate a pool, load the model, collect, scan and q.
     Demo(commands::demo::DemoArgs),
     /// Simulate an HTCondor pool and write its event logs with known ground truth (synthetic data).
-    Simulate(holdadvisor::simulate::SimulateArgs),
+    Simulate(commands::simulate::SimulateArgs),
     /// Train the hold-outcome model on event logs (time-based split, early stopping, checkpoints).
     Train(commands::train::TrainArgs),
     /// Evaluate a model against baselines on event logs (whole test split).
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
         Command::Collect(args) => commands::collect::run(&args),
         Command::Feedback(args) => commands::feedback::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
-        Command::Simulate(args) => holdadvisor::simulate::run(&args),
+        Command::Simulate(args) => commands::simulate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Dag(args) => commands::dag::run(&args),

@@ -1,7 +1,7 @@
 //! The seeded random numbers of training, splits, the sweep and the bootstrap: SplitMix64,
 //! small and fast, and our own code so that a seed gives the same run whatever a dependency
-//! does. Not for cryptography. (The simulator has its own, xoshiro256**, in `src/simulate`:
-//! its pools are recorded by seed, so it keeps its stream.)
+//! does. Not for cryptography. (The simulator has its own, xoshiro256**, in the
+//! `holdadvisor-simulate` crate: its pools are recorded by seed, so it keeps its stream.)
 
 /// A small, fast, seedable generator (SplitMix64). Not for cryptography.
 #[derive(Debug, Clone)]

@@ -557,21 +557,93 @@ fn string_value(s: &str) -> Value {
 /// Writes ads as `condor_q -json` does: `[`, each ad pretty-printed with 2-space indent,
 /// ads separated by a line holding `,`, then `]`; nothing at all for no ads.
 pub fn format_job_ads(ads: &[JobAd]) -> String {
-    if ads.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from("[\n");
+    let mut out = String::new();
     for (i, ad) in ads.iter().enumerate() {
-        if i > 0 {
-            out.push_str(",\n");
-        }
-        // HTCondor 23.9's condor_q writes '/' unescaped (checked on the real pool's output).
-        out.push_str(&serde_json::to_string_pretty(&ad.to_json()).unwrap_or_default());
-        out.push('\n');
+        push_job_ad_json(&mut out, ad, i == 0);
     }
-    out.push_str("]\n");
+    if !ads.is_empty() {
+        out.push_str(JOB_ADS_JSON_END);
+    }
     out
 }
+
+/// Appends one ad to `condor_q -json` output written as it goes: the opening `[` before the
+/// first ad, condor_q's `,` line before each later one; [`JOB_ADS_JSON_END`] closes the list
+/// (nothing at all is written for no ads, as condor_q does).
+pub fn push_job_ad_json(out: &mut String, ad: &JobAd, first: bool) {
+    out.push_str(if first { "[\n" } else { "\n,\n" });
+    let mut sorted: Vec<&(String, Value)> = ad.attrs.iter().collect();
+    sorted.sort_by_cached_key(|(k, _)| k.to_ascii_lowercase());
+    push_ad_json(out, &sorted, 0);
+}
+
+/// condor_q's layout (HTCondor 23.9, as in `tests/fixtures/pool/condor_q.json`): a job ad's
+/// attributes sorted case-insensitively, a nested ad's in their own order, 2-space indent,
+/// `/` left as it is in strings but an expression written as `"\/Expr(...)\/"`.
+fn push_ad_json(out: &mut String, sorted: &[&(String, Value)], indent: usize) {
+    out.push_str("{\n");
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        push_indent(out, indent + 2);
+        push_json_string(out, k);
+        out.push_str(": ");
+        push_value_json(out, v, indent + 2);
+        if i + 1 < sorted.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    push_indent(out, indent);
+    out.push('}');
+}
+
+fn push_value_json(out: &mut String, v: &Value, indent: usize) {
+    use std::fmt::Write as _;
+    match v {
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Real(x) => out.push_str(&serde_json::to_string(x).unwrap_or_default()),
+        Value::Bool(b) => {
+            let _ = write!(out, "{b}");
+        }
+        Value::Undefined => out.push_str("null"),
+        Value::Str(s) => push_json_string(out, s),
+        Value::Expr(e) => push_expr(out, e),
+        Value::Error => push_expr(out, "error"),
+        Value::Ad(a) => push_ad_json(out, &a.iter().collect::<Vec<_>>(), indent),
+        Value::List(items) => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                push_indent(out, indent + 2);
+                push_value_json(out, item, indent + 2);
+                if i + 1 < items.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            push_indent(out, indent);
+            out.push(']');
+        }
+    }
+}
+
+fn push_expr(out: &mut String, expr: &str) {
+    let quoted = serde_json::to_string(expr).unwrap_or_default();
+    out.push_str("\"\\/Expr(");
+    out.push_str(&quoted[1..quoted.len() - 1]);
+    out.push_str(")\\/\"");
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+fn push_indent(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+/// What closes `condor_q -json` output after the last [`push_job_ad_json`].
+pub const JOB_ADS_JSON_END: &str = "\n]\n";
 
 #[cfg(test)]
 mod tests {
@@ -593,7 +665,7 @@ mod tests {
         assert_eq!(parse_job_ads("", "q").unwrap(), vec![]);
         let round = parse_job_ads(&format_job_ads(&ads), "again").unwrap();
         assert_eq!(round, ads);
-        assert!(format_job_ads(&ads).contains("\"/Expr(ifthenelse"));
+        assert!(format_job_ads(&ads).contains("\"\\/Expr(ifthenelse"));
         let jsonl = "{\"ClusterId\": 1, \"ProcId\": 2}\n{\"ClusterId\": 1, \"ProcId\": 3}\n";
         assert_eq!(parse_job_ads(jsonl, "h").unwrap().len(), 2);
         let err = parse_job_ads("[\n{\"ClusterId\": 1,,}\n]", "bad.json").unwrap_err();
@@ -752,5 +824,26 @@ mod tests {
                 assert!(err.line >= 1, "{err}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn the_real_pools_condor_q_json_is_written_back_byte_for_byte() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/pool/condor_q.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let ads = parse_job_ads(&text, path).unwrap();
+        assert!(ads.len() >= 3);
+        let written = format_job_ads(&ads);
+        for (n, (w, t)) in written.lines().zip(text.lines()).enumerate() {
+            assert_eq!(w, t, "line {} differs", n + 1);
+        }
+        assert_eq!(written.len(), text.len());
     }
 }

@@ -8,4 +8,5 @@ pub mod events;
 pub mod feedback;
 pub mod q;
 pub mod scan;
+pub mod simulate;
 pub mod train;

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use holdadvisor::simulate::{LogFormat, Scenario, simulate};
 use holdadvisor_parsers::reader::{ReadOptions, read_path};
 use holdadvisor_parsers::{Event, Zone};
+use holdadvisor_simulate::{LogFormat, Scenario, simulate};
 
 fn utc() -> ReadOptions {
     ReadOptions {
@@ -16,7 +16,7 @@ fn utc() -> ReadOptions {
     }
 }
 
-fn run(dir: &Path, jobs: u64, seed: u64, format: LogFormat) -> holdadvisor::simulate::Summary {
+fn run(dir: &Path, jobs: u64, seed: u64, format: LogFormat) -> holdadvisor_simulate::Summary {
     let sc = Scenario::from_toml(None).unwrap();
     simulate(&sc, jobs, seed, dir, format).unwrap()
 }
@@ -84,7 +84,7 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
     );
 }
 
-fn check_logs(dir: &Path, summary: &holdadvisor::simulate::Summary) {
+fn check_logs(dir: &Path, summary: &holdadvisor_simulate::Summary) {
     let global = read_path(dir.join("EventLog"), utc(), false).unwrap();
     assert!(
         global.errors.is_empty(),

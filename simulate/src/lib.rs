@@ -1,4 +1,5 @@
-//! The pool simulator (issue 3): synthetic event logs with known ground truth.
+//! The pool simulator: synthetic HTCondor event logs with known ground truth, for training
+//! and testing holdadvisor without a pool (`holdadvisor simulate`).
 //!
 //! THE DATA IS SYNTHETIC. A discrete-event model of an HTCondor access point and the
 //! execution sites it sends jobs to: users submit clusters of procs; procs are matched to
@@ -12,12 +13,21 @@
 //! (how often their jobs are broken, whether they fix a cause before releasing, how soon they
 //! look). Every rate comes from a scenario file (`default_scenario.toml`, embedded).
 //!
-//! Output in `--out DIR`: `EventLog` (the access point's global event log, all jobs in time
+//! Output in the directory given to [`simulate`]: `EventLog` (the access point's global event log, all jobs in time
 //! order, starting with the `008 Global JobLog` header; rotated past a size if the scenario
 //! asks), one user log per cluster at `DIR/<UserLog>` (the path in the job ad, e.g.
 //! `DIR/home/alice/calib-7/1001.log`), `truth.jsonl` (one line per hold episode with its
 //! hidden cause and the outcome of the releases nobody tried) and `condor_q.json` (a
 //! `condor_q -json` snapshot at the end, in HTCondor's layout).
+//!
+//! ```no_run
+//! use holdadvisor_simulate::{LogFormat, Scenario, simulate};
+//! # fn main() -> anyhow::Result<()> {
+//! let scenario = Scenario::from_toml(None)?; // the built-in default scenario
+//! let summary = simulate(&scenario, 1000, 1, "pool".as_ref(), LogFormat::Text)?;
+//! println!("{} holds among {} jobs (synthetic)", summary.holds, summary.jobs);
+//! # Ok(()) }
+//! ```
 //!
 //! Clusters interact only through the pool's exogenous state (outage windows and black
 //! holes, drawn up front), so each cluster is simulated alone, in submission order, and its
@@ -35,48 +45,24 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::DateTime;
+use holdadvisor_parsers::condor_q::{JOB_ADS_JSON_END, push_job_ad_json};
 use holdadvisor_parsers::event::{DateForm, Event, EventBody, JobId, Position};
 use holdadvisor_parsers::writer::{TextOptions, global_header_info, write_json, write_text};
 
-pub use cluster::QVal;
 use cluster::{ClusterOut, Habit, Spec};
 use pool::Pool;
 use rng::Rng;
 pub use scenario::Scenario;
 
 /// Event-log format of the simulated logs.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-/// Arguments of `holdadvisor simulate`.
-#[derive(clap::Args, Debug)]
-pub struct SimulateArgs {
-    /// Number of jobs to simulate.
-    #[arg(long, default_value_t = 1000)]
-    pub jobs: u64,
-    /// Random seed; the same seed gives the same output.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Output directory.
-    #[arg(long)]
-    pub out: std::path::PathBuf,
-    /// Scenario file (TOML); keys it leaves out come from the built-in default scenario.
-    #[arg(long)]
-    pub scenario: Option<PathBuf>,
-    /// Format of the event logs.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    pub format: LogFormat,
-    /// Print the built-in default scenario and exit.
-    #[arg(long)]
-    pub print_scenario: bool,
 }
 
 /// What a run wrote.
@@ -89,42 +75,6 @@ pub struct Summary {
     pub start: i64,
     pub end: i64,
     pub queue: u64,
-}
-
-pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
-    if args.print_scenario {
-        print!("{}", scenario::DEFAULT_SCENARIO);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let text = match &args.scenario {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reading scenario {}", p.display()))?,
-        ),
-        None => None,
-    };
-    let sc = Scenario::from_toml(text.as_deref())?;
-    let s = simulate(&sc, args.jobs, args.seed, &args.out, args.format)?;
-    println!(
-        "simulated {} jobs in {} clusters: {} events in EventLog (its header and {} job events), {} holds, {} jobs left in the queue; {} .. {} (synthetic data) -> {}",
-        s.jobs,
-        s.clusters,
-        s.events + 1,
-        s.events,
-        s.holds,
-        s.queue,
-        fmt_time(s.start),
-        fmt_time(s.end),
-        args.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn fmt_time(t: i64) -> String {
-    DateTime::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%d %H:%M:%SZ")
-        .to_string()
 }
 
 const USER_NAMES: [&str; 24] = [
@@ -313,49 +263,6 @@ struct Pending {
     spans: Vec<(i64, u32, u32)>,
 }
 
-/// `condor_q -json` layout: attribute names sorted case-insensitively, 2-space indent, ads
-/// separated by a `,` line; `/` is escaped only in `\/Expr(...)\/`.
-pub fn write_q_ad(out: &mut String, ad: &[(String, QVal)], indent: usize) {
-    let mut sorted: Vec<&(String, QVal)> = ad.iter().collect();
-    sorted.sort_by_cached_key(|(k, _)| k.to_ascii_lowercase());
-    out.push_str("{\n");
-    let pad = " ".repeat(indent + 2);
-    for (i, (k, v)) in sorted.iter().enumerate() {
-        out.push_str(&pad);
-        out.push_str(&serde_json::to_string(k).unwrap_or_default());
-        out.push_str(": ");
-        write_q_value(out, v, indent + 2);
-        if i + 1 < sorted.len() {
-            out.push(',');
-        }
-        out.push('\n');
-    }
-    out.push_str(&" ".repeat(indent));
-    out.push('}');
-}
-
-fn write_q_value(out: &mut String, v: &QVal, indent: usize) {
-    use std::fmt::Write as _;
-    match v {
-        QVal::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        QVal::Real(x) => out.push_str(&serde_json::to_string(x).unwrap_or_default()),
-        QVal::Bool(b) => {
-            let _ = write!(out, "{b}");
-        }
-        QVal::Null => out.push_str("null"),
-        QVal::Str(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
-        QVal::Expr(e) => {
-            let s = serde_json::to_string(e).unwrap_or_default();
-            out.push_str("\"\\/Expr(");
-            out.push_str(&s[1..s.len() - 1]);
-            out.push_str(")\\/\"");
-        }
-        QVal::Ad(a) => write_q_ad(out, a, indent),
-    }
-}
-
 /// Runs the simulation and writes its files into `out`.
 pub fn simulate(
     sc: &Scenario,
@@ -470,8 +377,7 @@ pub fn simulate(
         truth.write_all(lines.as_bytes())?;
         for ad in &ads {
             q_buf.clear();
-            q_buf.push_str(if q_count == 0 { "[\n" } else { "\n,\n" });
-            write_q_ad(&mut q_buf, ad, 0);
+            push_job_ad_json(&mut q_buf, ad, q_count == 0);
             q.write_all(q_buf.as_bytes())?;
             q_count += 1;
         }
@@ -510,7 +416,7 @@ pub fn simulate(
     global.file.flush()?;
     truth.flush()?;
     if q_count > 0 {
-        q.write_all(b"\n]\n")?;
+        q.write_all(JOB_ADS_JSON_END.as_bytes())?;
     }
     q.flush()?;
     summary.queue = q_count;

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use holdadvisor::simulate::{LogFormat, Scenario, simulate};
 use holdadvisor_parsers::Zone;
 use holdadvisor_parsers::reader::{ReadOptions, read_path};
+use holdadvisor_simulate::{LogFormat, Scenario, simulate};
 
 const COUNT: &str = r#"
 import os, sys

@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 
 use chrono::DateTime;
+use holdadvisor_parsers::condor_q::JobAd;
 use holdadvisor_parsers::event::*;
 use holdadvisor_parsers::{EventType, Value};
 
@@ -202,21 +203,9 @@ pub struct ClusterOut {
     /// `truth.jsonl` lines.
     pub truth: String,
     /// `condor_q -json` ads of the procs still in the queue at the end.
-    pub ads: Vec<Vec<(String, QVal)>>,
+    pub ads: Vec<JobAd>,
     /// The cluster's `UserLog` path (absolute, as on the access point).
     pub user_log: String,
-}
-
-/// A value in a `condor_q -json` ad.
-#[derive(Debug, Clone)]
-pub enum QVal {
-    Int(i64),
-    Real(f64),
-    Str(String),
-    Bool(bool),
-    Null,
-    Expr(String),
-    Ad(Vec<(String, QVal)>),
 }
 
 struct Sim<'a> {
@@ -1398,8 +1387,8 @@ impl Sim<'_> {
         }
     }
 
-    fn ad(&self, p: u32) -> Vec<(String, QVal)> {
-        use QVal::*;
+    fn ad(&self, p: u32) -> JobAd {
+        use Value::*;
         let pr = &self.procs[p as usize];
         let ap = &self.sc.pool;
         let status = match pr.st {
@@ -1408,8 +1397,8 @@ impl Sim<'_> {
             St::Held => 5,
             St::Done => 4,
         };
-        let mut a: Vec<(String, QVal)> = Vec::with_capacity(64);
-        let mut put = |k: &str, v: QVal| a.push((k.to_string(), v));
+        let mut a: Vec<(String, Value)> = Vec::with_capacity(64);
+        let mut put = |k: &str, v: Value| a.push((k.to_string(), v));
         put("Arguments", Str(format!("--index {p}")));
         put("ClusterId", Int(self.spec.cluster));
         put("Cmd", Str(self.cmd.clone()));
@@ -1541,7 +1530,7 @@ impl Sim<'_> {
         );
         put("WhenToTransferOutput", Str("ON_EXIT".into()));
         let _ = &self.schedd_tag;
-        a
+        JobAd { attrs: a }
     }
 }
 
