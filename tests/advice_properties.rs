@@ -6,6 +6,10 @@
 //! data) with the shipped model, and stand-ins for condor_release, condor_rm and condor_qedit
 //! on PATH that record their arguments.
 
+mod common;
+
+use common::bin;
+
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,10 +18,6 @@ use std::process::{Command, Output};
 use holdadvisor::advice::{Action, Resource, raise_target};
 use holdadvisor::predict::parse_action;
 use holdadvisor_parsers::condor_q::{JobAd, parse_job_ads};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
 
 /// xorshift64*: small, seeded, and the same on every machine.
 struct Gen(u64);

@@ -7,13 +7,13 @@
 //! shipped model, and stand-ins for condor_release, condor_rm and condor_qedit on PATH that
 //! record their arguments.
 
+mod common;
+
+use common::{bin, ok};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
 
 struct Pool {
     _dir: tempfile::TempDir,
@@ -26,7 +26,7 @@ struct Pool {
 fn pool() -> Pool {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
-    let out = Command::new(bin())
+    ok(Command::new(bin())
         // Owners who never come back: most jobs are still held at the end.
         .args(["simulate", "--jobs", "1500", "--seed", "9", "--scenario"])
         .arg(concat!(
@@ -34,14 +34,7 @@ fn pool() -> Pool {
             "/bench/scan-scenario.toml"
         ))
         .arg("--out")
-        .arg(&sim)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&sim));
     let fakebin = dir.path().join("bin");
     std::fs::create_dir_all(&fakebin).unwrap();
     let calls = dir.path().join("calls.log");

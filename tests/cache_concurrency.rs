@@ -2,25 +2,14 @@
 //! --follow` ingests a growing global event log, which is then killed with SIGKILL and
 //! restarted. No "database is locked" reaches a user; every hold episode is recorded once.
 
+mod common;
+
+use common::{bin, ok, skip};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
-
-fn ok(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn sql(db: &Path, query: &str) -> String {
     let out = Command::new("sqlite3")
@@ -180,14 +169,4 @@ fn eight_readers_and_a_killed_collector_lose_and_double_nothing() {
     );
     assert_eq!(sql(&cache, "PRAGMA integrity_check"), "ok");
     let _: PathBuf = growing;
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

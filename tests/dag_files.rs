@@ -2,6 +2,10 @@
 //! HTCondor's own bindings (`htcondor2.Submit`) with the attributes we rely on as intended, and
 //! the DAG file uses every DAGMan command it uses as the DAGMan manual defines it.
 
+mod common;
+
+use common::skip;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -530,14 +534,4 @@ fn sweep_points_follow_the_sweep_config() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown metric"));
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

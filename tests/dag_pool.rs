@@ -4,6 +4,10 @@
 //! transferred back. Runs when HOLDADVISOR_POOL_SH points at pool.sh (CI sets it when the pool
 //! is up); skips with one line otherwise.
 
+mod common;
+
+use common::skip;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -226,14 +230,4 @@ fn pool_retry_resumes_a_failed_training_node_from_its_checkpoint() {
     let status = std::fs::read_to_string(wf.join("train.dag.status")).unwrap();
     assert!(status.contains("Node = \"train_1\""));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

@@ -3,6 +3,10 @@
 //! SVGs parse as XML with the expected series, the PNGs decode at the expected size with text
 //! drawn in them. Without metrics.jsonl the training curves are skipped with a line.
 
+mod common;
+
+use common::ok;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -444,18 +448,11 @@ fn train_and_evaluate_say_the_verdict_in_one_line() {
             sim.as_os_str(),
         ],
     );
-    let out = Command::new(bin)
+    let out = ok(Command::new(bin)
         .args(["train", "--epochs", "1", "--no-reference", "--data"])
         .arg(&sim)
         .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&model));
     let said = String::from_utf8_lossy(&out.stderr);
     let verdict = said
         .lines()

@@ -2,11 +2,11 @@
 //! subcommand, the `collect` service's systemd unit (verified by `systemd-analyze verify`, with
 //! the binary built here in its ExecStart) and the `/etc/holdadvisor.toml` it reads.
 
-use std::process::Command;
+mod common;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
+use common::{bin, ok, skip};
+
+use std::process::Command;
 
 #[test]
 fn completions_parse_and_every_subcommand_has_a_man_page() {
@@ -18,16 +18,7 @@ fn completions_parse_and_every_subcommand_has_a_man_page() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("holdadvisor.bash");
     std::fs::write(&script, &out.stdout).unwrap();
-    let check = Command::new("bash")
-        .arg("-n")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    ok(Command::new("bash").arg("-n").arg(&script));
     let text = String::from_utf8_lossy(&out.stdout);
     for word in ["scan", "collect", "--min-confidence", "-allusers"] {
         assert!(text.contains(word), "completions lack {word}");
@@ -92,14 +83,4 @@ fn the_collect_service_unit_verifies_and_its_config_parses() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

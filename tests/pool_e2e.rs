@@ -1,6 +1,10 @@
 //! End-to-end on the real HTCondor pool (tests/pool/e2e.sh), when `.ci/run` has started it
 //! and named it in HOLDADVISOR_POOL_SH. The model is trained here on simulated data.
 
+mod common;
+
+use common::skip;
+
 use std::process::Command;
 
 #[test]
@@ -54,14 +58,4 @@ fn holdadvisor_on_the_real_pool() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains(" passed, 0 failed"), "{text}");
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

@@ -3,6 +3,10 @@
 //! would be mostly failures), while the held jobs asked about keep their own tensors. The
 //! pool is simulated (synthetic data).
 
+mod common;
+
+use common::ok;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
@@ -15,16 +19,9 @@ use holdadvisor_models::labels::Label;
 fn the_refit_sees_every_resolved_hold_and_the_held_jobs_keep_their_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
-    let out = Command::new(env!("CARGO_BIN_EXE_holdadvisor"))
+    ok(Command::new(env!("CARGO_BIN_EXE_holdadvisor"))
         .args(["simulate", "--jobs", "3000", "--seed", "5", "--out"])
-        .arg(&sim)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&sim));
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
     let encoder = Predictor::load(&model).unwrap().encoder().clone();
     let log = sim.join("EventLog");

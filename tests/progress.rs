@@ -2,11 +2,11 @@
 //! here under `script`, which gives it one), and none when stderr is a file or a pipe. On a
 //! small simulated pool (synthetic data).
 
-use std::process::Command;
+mod common;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
+use common::{bin, ok, skip};
+
+use std::process::Command;
 
 #[test]
 fn collect_draws_a_bar_only_on_a_terminal() {
@@ -40,30 +40,13 @@ fn collect_draws_a_bar_only_on_a_terminal() {
         log.display(),
         dir.path().join("b.sqlite").display()
     );
-    let out = Command::new("script")
+    ok(Command::new("script")
         .args(["-qec", &command])
-        .arg(&typescript)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&typescript));
     let seen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
     assert!(
         seen.contains(&format!("reading {}", log.display())) && seen.contains("[="),
         "{seen}"
     );
     assert!(seen.contains("collected "), "{seen}");
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

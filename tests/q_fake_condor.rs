@@ -2,6 +2,10 @@
 //! and prints `condor_q -json` output in HTCondor's layout (from a seeded simulated pool:
 //! synthetic data).
 
+mod common;
+
+use common::{bin, ok};
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -16,10 +20,6 @@ struct World {
     fakebin: PathBuf,
     argv_log: PathBuf,
     output: PathBuf,
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
 }
 
 fn run(args: &[&str]) -> Output {
@@ -384,18 +384,11 @@ fn snapshot_and_log_answer_without_condor_q() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout(&out).contains("To act on this advice:"));
-    let out = Command::new(bin())
+    let out = ok(Command::new(bin())
         .args(["q", "-log", w.sim.join("EventLog").to_str().unwrap()])
         .env("PATH", "/nonexistent")
         .env("HOLDADVISOR_CACHE", w.root.join("other.sqlite"))
-        .env("HOLDADVISOR_MODEL", &w.model)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("HOLDADVISOR_MODEL", &w.model));
     let held_in_snapshot = w.ads().iter().filter(|a| a["JobStatus"] == 5).count();
     let advised = stdout(&out)
         .lines()

@@ -4,13 +4,13 @@
 //! the official bindings) evaluates them on every ad of the snapshot; exports have one row
 //! per job; the confidence bar is checked and counted.
 
+mod common;
+
+use common::{bin, skip};
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -254,14 +254,4 @@ fn raised_requests_are_the_same_fresh_and_after_collect() {
     for id in both {
         assert_eq!(fresh[id], cached[id], "{id}");
     }
-}
-
-/// Skips a test whose real part is missing here, saying so; in CI (`.ci/run` sets
-/// HOLDADVISOR_CI) nothing may skip, so it fails instead.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("HOLDADVISOR_CI").is_none(),
-        "SKIP in CI, where every real part must be present: {why}"
-    );
-    eprintln!("SKIP: {why}");
 }

@@ -3,12 +3,12 @@
 //! the user's cache directory; a copy there that was altered is written again before use;
 //! `--version` names it. On a small simulated pool (synthetic data).
 
+mod common;
+
+use common::{bin, ok};
+
 use std::path::Path;
 use std::process::Command;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_holdadvisor")
-}
 
 #[test]
 fn a_copied_binary_answers_with_the_model_compiled_into_it() {
@@ -114,18 +114,11 @@ fn the_shipped_model_predicts_a_fixed_pool_as_recorded() {
 
     let dir = tempfile::tempdir().unwrap();
     let pool = dir.path().join("pool");
-    let out = Command::new(bin())
+    ok(Command::new(bin())
         .arg("simulate")
         .args(CHECK_POOL)
         .arg("--out")
-        .arg(&pool)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&pool));
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
     let predictor = Predictor::load(&shipped).unwrap();
     let (episodes, _, malformed) =

@@ -4,6 +4,10 @@
 //! of the same shape and a reason text of the same pattern; and the simulated condor_q
 //! snapshot uses the real one's attribute names.
 
+mod common;
+
+use common::ok;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,16 +116,9 @@ struct Sim {
 fn simulate() -> Sim {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("sim");
-    let out = Command::new(env!("CARGO_BIN_EXE_holdadvisor"))
+    ok(Command::new(env!("CARGO_BIN_EXE_holdadvisor"))
         .args(["simulate", "--jobs", "6000", "--seed", "4", "--out"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&root));
     let truth = std::fs::read_to_string(root.join("truth.jsonl"))
         .unwrap()
         .lines()
