@@ -132,6 +132,52 @@ pub struct CachedPrediction {
     pub commands: String,
 }
 
+/// A job's newest hold with no outcome in the log yet, with its newest prediction: held, or
+/// released and not yet ended (the dashboard's open holds).
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize)]
+pub struct OpenHold {
+    pub cluster: i64,
+    pub proc: i64,
+    pub owner: Option<String>,
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    pub reason: Option<String>,
+    pub site: Option<String>,
+    pub advice: Option<String>,
+    pub probability: Option<f64>,
+    pub confidence: Option<f64>,
+}
+
+/// One hold of a job, its outcome when known and its newest prediction (a job's page).
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize)]
+pub struct JobHold {
+    pub episode: i64,
+    pub hold_time: i64,
+    pub code: i64,
+    pub subcode: i64,
+    pub reason: Option<String>,
+    pub site: Option<String>,
+    /// `positive`, `negative` or `censored` (see `migrations/`), once the log says.
+    pub outcome: Option<String>,
+    pub outcome_observed: Option<i64>,
+    pub model_id: Option<String>,
+    pub advice: Option<String>,
+    pub probability: Option<f64>,
+    pub confidence: Option<f64>,
+    pub explanation: Option<String>,
+    pub commands: Option<String>,
+    pub predicted: Option<i64>,
+}
+
+/// What the cache knows of a job.
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize)]
+pub struct JobRow {
+    pub owner: Option<String>,
+    pub user_log: Option<String>,
+    pub first_seen: i64,
+}
+
 /// The lookup's JSON array per row, in the order of its `json_array(...)` (see
 /// `episodes_with_predictions`); serde reads a struct from an array field by field.
 #[derive(serde::Deserialize)]
@@ -702,6 +748,72 @@ impl Cache {
                  WHERE p.created > o.observed",
             )
             .fetch_one(&self.pool),
+        )
+    }
+
+    /// Every job's newest hold that has no outcome yet, newest first, with its newest
+    /// prediction.
+    pub fn open_holds(&self) -> anyhow::Result<Vec<OpenHold>> {
+        self.read(
+            sqlx::query_as::<_, OpenHold>(
+                "SELECT e.cluster, e.proc, j.owner, e.hold_time, e.code, e.subcode, e.reason, e.site,
+                        p.advice, p.probability, p.confidence
+                 FROM hold_episodes e
+                 LEFT JOIN jobs j ON j.cluster = e.cluster AND j.proc = e.proc
+                 LEFT JOIN predictions p ON p.id =
+                     (SELECT id FROM predictions WHERE episode_id = e.id ORDER BY created DESC, id DESC LIMIT 1)
+                 WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.episode_id = e.id)
+                   AND NOT EXISTS (SELECT 1 FROM hold_episodes l
+                                   WHERE l.cluster = e.cluster AND l.proc = e.proc AND l.hold_time > e.hold_time)
+                 ORDER BY e.hold_time DESC, e.cluster, e.proc",
+            )
+            .fetch_all(&self.pool),
+        )
+    }
+
+    /// Holds by the UTC day they began (Unix day number, holds that day, of them still
+    /// without an outcome).
+    pub fn holds_per_day(&self) -> anyhow::Result<Vec<(i64, i64, i64)>> {
+        self.read(
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "SELECT e.hold_time / 86400 AS day, COUNT(*),
+                        SUM(NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.episode_id = e.id))
+                 FROM hold_episodes e GROUP BY day ORDER BY day",
+            )
+            .fetch_all(&self.pool),
+        )
+    }
+
+    /// The job's row, if the cache has seen it.
+    pub fn job(&self, cluster: i64, proc: i64) -> anyhow::Result<Option<JobRow>> {
+        self.read(
+            sqlx::query_as::<_, JobRow>(
+                "SELECT owner, user_log, first_seen FROM jobs WHERE cluster = ? AND proc = ?",
+            )
+            .bind(cluster)
+            .bind(proc)
+            .fetch_optional(&self.pool),
+        )
+    }
+
+    /// The job's holds, oldest first, each with its outcome and newest prediction.
+    pub fn job_holds(&self, cluster: i64, proc: i64) -> anyhow::Result<Vec<JobHold>> {
+        self.read(
+            sqlx::query_as::<_, JobHold>(
+                "SELECT e.episode, e.hold_time, e.code, e.subcode, e.reason, e.site,
+                        o.label AS outcome, o.observed AS outcome_observed,
+                        p.model_id, p.advice, p.probability, p.confidence, p.explanation, p.commands,
+                        p.created AS predicted
+                 FROM hold_episodes e
+                 LEFT JOIN outcomes o ON o.episode_id = e.id
+                 LEFT JOIN predictions p ON p.id =
+                     (SELECT id FROM predictions WHERE episode_id = e.id ORDER BY created DESC, id DESC LIMIT 1)
+                 WHERE e.cluster = ? AND e.proc = ?
+                 ORDER BY e.hold_time",
+            )
+            .bind(cluster)
+            .bind(proc)
+            .fetch_all(&self.pool),
         )
     }
 

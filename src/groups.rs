@@ -148,6 +148,14 @@ pub struct Group {
     pub actions: Vec<(String, Action)>,
 }
 
+/// One advised held job, as grouping needs it.
+pub struct Advised<'a> {
+    pub ad: &'a JobAd,
+    pub action: Action,
+    pub probability: f32,
+    pub confidence: f32,
+}
+
 /// Groups advised jobs by cause and advice; sorted by cause, then by how many jobs one
 /// decision covers. The commands' constraints are made to select no held job of `ads`
 /// outside the group.
@@ -157,32 +165,44 @@ pub fn group(
     keys: &[GroupKey],
     min_confidence: f32,
 ) -> Vec<Group> {
-    struct Member<'a> {
-        ad: &'a JobAd,
-        action: &'a Action,
-        probability: f32,
-        confidence: f32,
-    }
-    let mut groups: BTreeMap<(String, String), Vec<Member>> = BTreeMap::new();
-    for (ad, o) in ads.iter().zip(outcomes) {
-        let Outcome::Advised(a) = o else { continue };
-        groups
-            .entry((key_of(ad, keys), kind_of(&a.advice.action)))
-            .or_default()
-            .push(Member {
+    let advised: Vec<Advised> = ads
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(ad, o)| match o {
+            Outcome::Advised(a) => Some(Advised {
                 ad,
-                action: &a.advice.action,
+                action: a.advice.action.clone(),
                 probability: a.advice.probability,
                 confidence: a.advice.confidence,
-            });
+            }),
+            _ => None,
+        })
+        .collect();
+    group_advised(&advised, ads, keys, min_confidence)
+}
+
+/// [`group`] for advice from elsewhere (the cache, for the dashboard): `held` is every held
+/// job the constraints must tell the groups' jobs from.
+pub fn group_advised(
+    advised: &[Advised],
+    held: &[JobAd],
+    keys: &[GroupKey],
+    min_confidence: f32,
+) -> Vec<Group> {
+    let mut groups: BTreeMap<(String, String), Vec<&Advised>> = BTreeMap::new();
+    for a in advised {
+        groups
+            .entry((key_of(a.ad, keys), kind_of(&a.action)))
+            .or_default()
+            .push(a);
     }
-    let held = HeldIndex::new(ads);
+    let held = HeldIndex::new(held);
     let id = |ad: &JobAd| Some(format!("{}.{}", ad.cluster()?, ad.proc()?));
     let mut out: Vec<Group> = groups
         .into_iter()
         .map(|((key, advice), members)| {
             let n = members.len() as f64;
-            let passing: Vec<&Member> = members
+            let passing: Vec<&&Advised> = members
                 .iter()
                 .filter(|m| m.confidence >= min_confidence)
                 .collect();
@@ -193,7 +213,10 @@ pub fn group(
             Group {
                 commands: group_commands(
                     &held,
-                    &passing.iter().map(|m| (m.ad, m.action)).collect::<Vec<_>>(),
+                    &passing
+                        .iter()
+                        .map(|m| (m.ad, &m.action))
+                        .collect::<Vec<_>>(),
                 ),
                 job_commands: actions.iter().flat_map(|(id, a)| a.commands(id)).collect(),
                 actions,

@@ -9,6 +9,7 @@ pub mod advice;
 pub mod cache;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod groups;
 pub mod jobspec;
 pub mod predict;

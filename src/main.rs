@@ -58,6 +58,8 @@ enum Command {
     Collect(commands::collect::CollectArgs),
     /// How past advice turned out: accuracy and calibration by week and by hold code.
     Feedback(commands::feedback::FeedbackArgs),
+    /// The dashboard: a read-only web app over the cache (held jobs, a job's history, feedback, the model).
+    Serve(commands::serve::ServeArgs),
     /// The whole path with no HTCondor: simulate a pool, load the model, collect, scan and q.
     Demo(commands::demo::DemoArgs),
     /// Simulate an HTCondor pool and write its event logs with known ground truth (synthetic data).
@@ -141,6 +143,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => commands::scan::run(&args),
         Command::Collect(args) => commands::collect::run(&args),
         Command::Feedback(args) => commands::feedback::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Train(args) => commands::train::run(&args),

@@ -201,16 +201,113 @@ pub fn reliability_svg(
     probs: &[f32],
     labels: &[bool],
 ) -> anyhow::Result<()> {
-    register_fonts()?;
-    let pic = Reliability {
+    let svg = reliability_svg_text(title, name, probs, labels)
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+    std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The same diagram as SVG text (the dashboard's feedback page).
+pub fn reliability_svg_text(
+    title: &str,
+    name: &str,
+    probs: &[f32],
+    labels: &[bool],
+) -> anyhow::Result<String> {
+    svg_text(&Reliability {
         title: title.to_string(),
         name: name.to_string(),
         bins: reliability_bins(probs, labels, BINS),
-    };
-    let root = SVGBackend::new(path, pic.size()).into_drawing_area();
-    pic.draw(&root)
-        .and_then(|()| root.present().map_err(Into::into))
-        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+    })
+}
+
+/// Holds a day, and of them those still open, as SVG text (the dashboard's overview): one
+/// `(day, holds, open)` per day, oldest first.
+pub fn holds_per_day_svg_text(title: &str, days: &[(String, i64, i64)]) -> anyhow::Result<String> {
+    svg_text(&HoldsPerDay {
+        title: title.to_string(),
+        days: days.to_vec(),
+    })
+}
+
+fn svg_text(pic: &impl Picture) -> anyhow::Result<String> {
+    register_fonts()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, pic.size()).into_drawing_area();
+        pic.draw(&root)
+            .and_then(|()| root.present().map_err(Into::into))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(svg)
+}
+
+/// Bars of holds a day, the open ones darker within them.
+struct HoldsPerDay {
+    title: String,
+    days: Vec<(String, i64, i64)>,
+}
+
+impl Picture for HoldsPerDay {
+    fn size(&self) -> (u32, u32) {
+        (900, 300)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let root = root.titled(&self.title, (FONT, 16).into_font().style(FontStyle::Bold))?;
+        let n = self.days.len().max(1);
+        let top = self.days.iter().map(|d| d.1).max().unwrap_or(1).max(1) as f64 * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
+        let days = &self.days;
+        let label = move |x: &f64| {
+            let i = x.floor() as usize;
+            days.get(i).map_or_else(String::new, |d| d.0.clone())
+        };
+        chart
+            .configure_mesh()
+            .x_labels(n.min(10))
+            .x_label_formatter(&label)
+            .y_desc("holds")
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .light_line_style(GRID)
+            .draw()?;
+        let all = colour(0);
+        chart
+            .draw_series(self.days.iter().enumerate().map(|(i, d)| {
+                Rectangle::new(
+                    [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, d.1 as f64)],
+                    all.mix(0.35).filled(),
+                )
+            }))?
+            .label("holds that began that day")
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], all.mix(0.35).filled())
+            });
+        chart
+            .draw_series(self.days.iter().enumerate().map(|(i, d)| {
+                Rectangle::new(
+                    [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, d.2 as f64)],
+                    all.filled(),
+                )
+            }))?
+            .label("of them still open")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], all.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 12))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
 }
 
 /// ROC curves of every predictor that gives probabilities; a 0/1 rule is one point.

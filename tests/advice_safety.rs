@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{bin, ok};
+use common::{bin, ok, reachable_copies, unprivileged};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -377,41 +377,6 @@ fn a_constraint_is_never_silently_ignored_on_a_snapshot() {
     ]);
     assert!(!applied.status.success());
     assert!(p.calls().is_empty(), "{:?}", p.calls());
-}
-
-/// Runs `cmd` as an unprivileged user (nobody) when the tests run as root, so that file
-/// permissions apply: CI runs as root, and root may write any file.
-fn unprivileged(cmd: &mut Command) -> Command {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return std::mem::replace(cmd, Command::new("true"));
-    }
-    let mut wrapped = Command::new("setpriv");
-    wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-    wrapped.arg(cmd.get_program()).args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    wrapped
-}
-
-/// A copy of the binary and the shipped model that an unprivileged user can reach (the
-/// build tree may sit under a directory only root can enter).
-fn reachable_copies(dir: &Path) -> (PathBuf, PathBuf) {
-    let binary = dir.join("holdadvisor");
-    std::fs::copy(bin(), &binary).unwrap();
-    let model = dir.join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
-    for f in std::fs::read_dir(&shipped).unwrap().flatten() {
-        if f.path().is_file() {
-            std::fs::copy(f.path(), model.join(f.file_name())).unwrap();
-        }
-    }
-    (binary, model)
 }
 
 #[test]

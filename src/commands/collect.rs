@@ -14,14 +14,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use holdadvisor_models::encode::{Episode, EpisodeStream};
+use holdadvisor_models::encode::{Episode, EpisodeStream, site_of};
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
 use holdadvisor_models::pool_calibration::{PoolFit, REFIT_OUTCOMES, newest_resolved};
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
-use crate::cache::{Cache, Position, Stored};
+use crate::cache::{Cache, NewEpisode, Position, Stored};
 use crate::predict::parse_action;
 use crate::predict::{
     ClusterMates, Histories, HoldsNearby, Malformed, fit_to_pool, fitted, missing_input_now,
@@ -127,6 +127,12 @@ struct Collector<'a> {
     memory: std::collections::BTreeMap<(i64, i64), i64>,
     /// Each job's newest HoldReason, with the time of its hold.
     reasons: std::collections::HashMap<(i64, i64), (i64, String)>,
+    /// Each job's site at its newest execution (`GLIDEIN_Site` or the host's domain).
+    sites: std::collections::HashMap<(i64, i64), String>,
+    /// Each cluster's owner and each job's UserLog, where the log names them (`Owner` and
+    /// `UserLog` in job ad information events: `EVENT_LOG_JOB_AD_INFORMATION_ATTRS`).
+    owners: std::collections::HashMap<i64, String>,
+    user_logs: std::collections::HashMap<(i64, i64), String>,
     episodes_added: usize,
     outcomes_added: usize,
     predictions_added: usize,
@@ -235,13 +241,49 @@ impl Collector<'_> {
     fn push(&mut self, e: &holdadvisor_parsers::Event) {
         note_memory(&mut self.memory, e);
         // The newest HoldReason of each job, for the advice's WHY and the cache's record.
-        if let holdadvisor_parsers::EventBody::Held(h) = &e.body
-            && let Some(reason) = &h.reason
-        {
-            self.reasons
-                .insert((e.id.cluster, e.id.proc), (e.timestamp, reason.clone()));
+        use holdadvisor_parsers::EventBody;
+        match &e.body {
+            EventBody::Held(h) => {
+                if let Some(reason) = &h.reason {
+                    self.reasons
+                        .insert((e.id.cluster, e.id.proc), (e.timestamp, reason.clone()));
+                }
+            }
+            EventBody::Execute(x) => {
+                self.sites
+                    .insert((e.id.cluster, e.id.proc), site_of(&x.host, &x.props));
+            }
+            EventBody::JobAdInformation { attrs } => {
+                let get = |name: &str| {
+                    attrs
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .and_then(|(_, v)| v.as_str())
+                };
+                if let Some(owner) = get("Owner") {
+                    self.owners.insert(e.id.cluster, owner.to_string());
+                }
+                if let Some(log) = get("UserLog") {
+                    self.user_logs
+                        .insert((e.id.cluster, e.id.proc), log.to_string());
+                }
+            }
+            _ => {}
         }
         self.stream.push(e);
+    }
+
+    /// The cache's record of a hold: with its HoldReason and the job's site, when the log
+    /// has shown them.
+    fn record_of(&self, ep: &Episode) -> NewEpisode {
+        let reason = self
+            .reasons
+            .get(&(ep.job.cluster, ep.job.proc))
+            .filter(|(t, _)| *t == ep.hold_time)
+            .map(|(_, r)| r.clone());
+        let mut record = new_episode(ep, reason, None);
+        record.site = self.sites.get(&(ep.job.cluster, ep.job.proc)).cloned();
+        record
     }
 
     /// Writes what changed since the last sync, with the file position, in one transaction;
@@ -254,7 +296,7 @@ impl Collector<'_> {
             if i >= self.recorded.len() {
                 self.recorded.push(None);
                 self.predicted.push(false);
-                new.push(new_episode(ep, None, None));
+                new.push(self.record_of(ep));
             }
             if ep.label != Label::Open && self.recorded[i] != Some(ep.label) {
                 let label = match ep.label {
@@ -347,10 +389,10 @@ impl Collector<'_> {
                 .action
                 .commands(&format!("{}.{}", ep.job.cluster, ep.job.proc));
             stored.push(Stored {
-                episode: new_episode(ep, reason.map(str::to_string), None),
+                episode: self.record_of(ep),
                 prediction: prediction_row(&self.model_id, &advice, &commands),
-                owner: None,
-                user_log: None,
+                owner: self.owners.get(&ep.job.cluster).cloned(),
+                user_log: self.user_logs.get(&(ep.job.cluster, ep.job.proc)).cloned(),
             });
         }
         // One transaction for the batch; marked predicted only once it is stored.
@@ -394,6 +436,9 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         predicted: Vec::new(),
         memory: Default::default(),
         reasons: Default::default(),
+        sites: Default::default(),
+        owners: Default::default(),
+        user_logs: Default::default(),
         episodes_added: 0,
         outcomes_added: 0,
         predictions_added: 0,

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use chrono::Datelike;
 
+use holdadvisor_models::decision::{CostModel, Decision};
 use holdadvisor_models::metrics::ece;
 
 use crate::advice::Action;
@@ -105,6 +106,57 @@ fn probs_and_labels(scored: &[(&JudgedPrediction, bool)]) -> (Vec<f32>, Vec<bool
         .unzip()
 }
 
+/// How past advice turned out, all together, by ISO week of the hold and by hold code.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub all: Score,
+    pub by_week: Vec<Score>,
+    pub by_code: Vec<Score>,
+    /// Regret in hours under the default cost model over the scored holds: the advice as
+    /// given, and the two plain rules (always release, always remove).
+    pub regret_hours: Vec<(String, f64)>,
+}
+
+pub fn report(judged: &[JudgedPrediction]) -> Report {
+    let mut by_week: BTreeMap<String, Vec<&JudgedPrediction>> = BTreeMap::new();
+    let mut by_code: BTreeMap<(i64, i64), Vec<&JudgedPrediction>> = BTreeMap::new();
+    for p in judged {
+        by_week.entry(week(p.hold_time)).or_default().push(p);
+        by_code.entry((p.code, p.subcode)).or_default().push(p);
+    }
+    let costs = CostModel::default();
+    let scored = scored(judged);
+    let regret = |decide: &dyn Fn(&JudgedPrediction) -> Decision| {
+        scored
+            .iter()
+            .map(|(p, ok)| costs.regret(decide(p), *ok))
+            .sum::<f64>()
+    };
+    let as_given = |p: &JudgedPrediction| match advised_release(p) {
+        Some(false) => Decision::Remove,
+        _ => Decision::Release,
+    };
+    Report {
+        all: score("all".into(), &judged.iter().collect::<Vec<_>>()),
+        by_week: by_week.into_iter().map(|(k, v)| score(k, &v)).collect(),
+        by_code: by_code
+            .into_iter()
+            .map(|((c, s), v)| score(format!("{c}/{s}"), &v))
+            .collect(),
+        regret_hours: vec![
+            ("the advice as given".into(), regret(&as_given)),
+            ("always release".into(), regret(&|_| Decision::Release)),
+            ("always remove".into(), regret(&|_| Decision::Remove)),
+        ],
+    }
+}
+
+/// P and outcome of every scored prediction (censored ones left out): the reliability
+/// diagram's input.
+pub fn scored_probabilities(judged: &[JudgedPrediction]) -> (Vec<f32>, Vec<bool>) {
+    probs_and_labels(&scored(judged))
+}
+
 fn week(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| {
@@ -130,18 +182,12 @@ pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
         Cache::open_read_only(&path)?
     };
     let judged = cache.judged_predictions()?;
-    let mut by_week: BTreeMap<String, Vec<&JudgedPrediction>> = BTreeMap::new();
-    let mut by_code: BTreeMap<(i64, i64), Vec<&JudgedPrediction>> = BTreeMap::new();
-    for p in &judged {
-        by_week.entry(week(p.hold_time)).or_default().push(p);
-        by_code.entry((p.code, p.subcode)).or_default().push(p);
-    }
-    let all = score("all".into(), &judged.iter().collect::<Vec<_>>());
-    let weeks: Vec<Score> = by_week.into_iter().map(|(k, v)| score(k, &v)).collect();
-    let codes: Vec<Score> = by_code
-        .into_iter()
-        .map(|((c, s), v)| score(format!("{c}/{s}"), &v))
-        .collect();
+    let Report {
+        all,
+        by_week: weeks,
+        by_code: codes,
+        ..
+    } = report(&judged);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -201,7 +247,7 @@ pub fn run(args: &FeedbackArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(path) = &args.plot {
-        let (probs, labels) = probs_and_labels(&scored(&judged));
+        let (probs, labels) = scored_probabilities(&judged);
         crate::report::reliability_svg(
             path,
             &format!(

@@ -8,5 +8,6 @@ pub mod events;
 pub mod feedback;
 pub mod q;
 pub mod scan;
+pub mod serve;
 pub mod simulate;
 pub mod train;
