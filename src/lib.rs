@@ -10,6 +10,7 @@ pub mod cache;
 pub mod commands;
 pub mod config;
 pub mod dashboard;
+pub mod feedback;
 pub mod groups;
 pub mod jobspec;
 pub mod predict;

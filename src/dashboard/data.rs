@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::advice::short_reason;
 use crate::cache::{Cache, JobHold, JobRow, OpenHold};
-use crate::commands::feedback;
+use crate::feedback;
 use crate::groups::{Advised, GroupKey, group_advised};
 use crate::predict::parse_action;
 
