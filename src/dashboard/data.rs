@@ -101,7 +101,9 @@ fn ad_of(h: &OpenHold) -> JobAd {
 }
 
 pub fn overview(cache: &Cache, owner: Option<&str>) -> anyhow::Result<Overview> {
+    let mut watch = crate::timing::Stopwatch::start();
     let mut holds = cache.open_holds()?;
+    watch.mark("overview: open holds read");
     if let Some(o) = owner {
         holds.retain(|h| h.owner.as_deref() == Some(o));
     }
@@ -130,6 +132,7 @@ pub fn overview(cache: &Cache, owner: Option<&str>) -> anyhow::Result<Overview> 
             job_ids: g.job_ids.into_iter().take(IDS_PER_GROUP).collect(),
         })
         .collect();
+    watch.mark("overview: grouped");
     let advice_word = |h: &OpenHold| {
         h.advice
             .as_deref()
