@@ -78,6 +78,8 @@ pub struct PredictionRow {
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct JudgedPrediction {
     pub hold_time: i64,
+    /// The job's holds before this one (NumHolds − 1 at this hold).
+    pub episode: i64,
     pub code: i64,
     pub subcode: i64,
     pub probability: f64,
@@ -898,7 +900,7 @@ impl Cache {
     pub fn judged_predictions(&self) -> anyhow::Result<Vec<JudgedPrediction>> {
         self.read(
             sqlx::query_as::<_, JudgedPrediction>(
-                "SELECT e.hold_time, e.code, e.subcode, p.probability, p.advice, o.label
+                "SELECT e.hold_time, e.episode, e.code, e.subcode, p.probability, p.advice, o.label
                  FROM predictions p JOIN hold_episodes e ON e.id = p.episode_id JOIN outcomes o ON o.episode_id = e.id
                  WHERE p.created <= o.observed
                  ORDER BY e.hold_time",

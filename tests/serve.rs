@@ -219,3 +219,37 @@ fn browser(addr: &str, id: &str) {
     );
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn listening_beyond_loopback_warns_and_a_missing_cache_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = collected_cache(dir.path());
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "0.0.0.0:0", "--cache"])
+        .arg(&cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(line.starts_with("serving http://0.0.0.0:"), "{line}");
+    assert!(
+        err.contains("warning") && err.contains("not loopback"),
+        "{err}"
+    );
+
+    let missing = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache"])
+        .arg(dir.path().join("nothing-here.sqlite"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("nothing-here.sqlite"), "{err}");
+}

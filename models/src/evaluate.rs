@@ -196,28 +196,38 @@ impl RulePolicy {
     }
 
     pub fn decide(&self, e: &Episode) -> Decision {
+        self.decide_on(e.code, e.num_holds, e.release_time.map(|t| t - e.hold_time))
+    }
+
+    /// The decision for a hold with this HoldReasonCode and NumHolds (counting it), released
+    /// `held_for` seconds after it began (`None`: never released; only the remove-after
+    /// timers read it, see [`Self::needs_hold_duration`]).
+    pub fn decide_on(&self, code: i64, num_holds: u32, held_for: Option<i64>) -> Decision {
         let release = match self {
             RulePolicy::AlwaysRelease => true,
             RulePolicy::AlwaysRemove => false,
-            RulePolicy::ChtcTemplate => !matches!(e.code, 6 | 14 | 22) && e.num_holds <= 4,
+            RulePolicy::ChtcTemplate => !matches!(code, 6 | 14 | 22) && num_holds <= 4,
             RulePolicy::TransientAllowlist { max_releases } => {
-                let transient = i32::try_from(e.code)
+                let transient = i32::try_from(code)
                     .ok()
                     .and_then(holdadvisor_parsers::hold_code::hold_code)
                     .is_some_and(|c| {
                         c.transfer || c.prior == holdadvisor_parsers::hold_code::HoldPrior::Retry
                     });
-                transient && e.num_holds <= *max_releases
+                transient && num_holds <= *max_releases
             }
-            RulePolicy::RemoveAfter { seconds } => {
-                e.release_time.is_some_and(|t| t - e.hold_time <= *seconds)
-            }
+            RulePolicy::RemoveAfter { seconds } => held_for.is_some_and(|t| t <= *seconds),
         };
         if release {
             Decision::Release
         } else {
             Decision::Remove
         }
+    }
+
+    /// Whether the rule's decision depends on how long the hold lasted before its release.
+    pub fn needs_hold_duration(&self) -> bool {
+        matches!(self, RulePolicy::RemoveAfter { .. })
     }
 }
 

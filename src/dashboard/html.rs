@@ -286,7 +286,7 @@ pub fn feedback(f: &FeedbackPage) -> String {
         s.push_str("<p id=\"nothing-yet\">Nothing to score yet: no advised hold has been released and then recovered or failed.</p>");
     }
     s.push_str("<section id=\"reliability\"><h2>Reliability</h2><img id=\"reliability-plot\" src=\"/plot/reliability.svg\" alt=\"reliability diagram of past advice\"></section>");
-    s.push_str("<section id=\"cost\"><h2>Cost against plain rules</h2><p class=\"note\">Regret in hours over the scored holds under the default cost model (a failed release 2 h and a 0.25 h look; a needless removal 6 h and a look).</p><table><tr><th>policy</th><th>regret, hours</th></tr>");
+    s.push_str("<section id=\"cost\"><h2>Cost against the rule policies</h2><p class=\"note\">Regret in hours over the scored holds under the default cost model (a failed release 2 h and a 0.25 h look; a needless removal 6 h and a look). The remove-after timers are left out: the cache does not keep when a hold was released.</p><table><tr><th>policy</th><th>regret, hours</th></tr>");
     for (name, hours) in &r.regret_hours {
         let _ = write!(
             s,
