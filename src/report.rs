@@ -241,6 +241,90 @@ fn svg_text(pic: &impl Picture) -> anyhow::Result<String> {
     Ok(svg)
 }
 
+/// Lines of `(x, y)` points, one per named series, with a legend, as SVG text: the DAG
+/// sweep's validation curves of every run.
+pub fn curves_svg_text(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<String> {
+    svg_text(&Curves {
+        title: title.to_string(),
+        x_desc: x_desc.to_string(),
+        y_desc: y_desc.to_string(),
+        series: series.to_vec(),
+    })
+}
+
+struct Curves {
+    title: String,
+    x_desc: String,
+    y_desc: String,
+    series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+impl Picture for Curves {
+    fn size(&self) -> (u32, u32) {
+        (720, 400)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let root = root.titled(&self.title, (FONT, 16).into_font().style(FontStyle::Bold))?;
+        let points = || self.series.iter().flat_map(|(_, p)| p.iter().copied());
+        let (x0, x1) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (x, _)| {
+            (a.min(x), b.max(x))
+        });
+        let (y0, y1) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, y)| {
+            (a.min(y), b.max(y))
+        });
+        let (x0, x1) = if x0.is_finite() {
+            (x0, x1.max(x0 + 1.0))
+        } else {
+            (0.0, 1.0)
+        };
+        let (y0, y1) = if y0.is_finite() {
+            let pad = ((y1 - y0) * 0.05).max(1e-3);
+            (y0 - pad, y1 + pad)
+        } else {
+            (0.0, 1.0)
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc.as_str())
+            .y_desc(self.y_desc.as_str())
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .light_line_style(GRID)
+            .draw()?;
+        for (i, (name, points)) in self.series.iter().enumerate() {
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 12))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
 /// Bars of holds a day, the open ones darker within them.
 struct HoldsPerDay {
     title: String,

@@ -691,50 +691,25 @@ fn copy_model(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Validation curves of every run (metrics.jsonl) as a small SVG line plot.
-fn validation_svg(runs: &[(String, Vec<f64>)], metric: &str) -> String {
-    let (w, h, pad) = (640.0, 360.0, 40.0);
-    let max_epochs = runs.iter().map(|r| r.1.len()).max().unwrap_or(1).max(2) as f64;
-    let vals: Vec<f64> = runs.iter().flat_map(|r| r.1.iter().copied()).collect();
-    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min).min(0.5);
-    let hi = vals
+/// Validation curves of every run (metrics.jsonl) as an SVG line plot.
+fn validation_svg(runs: &[(String, Vec<f64>)], metric: &str) -> anyhow::Result<String> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max)
-        .max(lo + 1e-6);
-    let colors = [
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    ];
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\">\n\
-         <text x=\"{pad}\" y=\"20\" font-family=\"sans-serif\" font-size=\"14\">validation {metric} by epoch</text>\n\
-         <line x1=\"{pad}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"black\"/>\n\
-         <line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{y0}\" stroke=\"black\"/>\n\
-         <text x=\"2\" y=\"{pad}\" font-size=\"10\">{hi:.3}</text><text x=\"2\" y=\"{y0}\" font-size=\"10\">{lo:.3}</text>\n",
-        y0 = h - pad,
-        x1 = w - pad,
-    );
-    for (i, (name, ys)) in runs.iter().enumerate() {
-        let pts: Vec<String> = ys
-            .iter()
-            .enumerate()
-            .map(|(e, v)| {
-                let x = pad + (e as f64) / (max_epochs - 1.0) * (w - 2.0 * pad);
-                let y = (h - pad) - (v - lo) / (hi - lo) * (h - 2.0 * pad);
-                format!("{x:.1},{y:.1}")
-            })
-            .collect();
-        let c = colors[i % colors.len()];
-        s.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n\
-             <text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"{c}\">{name}</text>\n",
-            pts.join(" "),
-            w - pad - 60.0,
-            pad + 14.0 * (i as f64 + 1.0)
-        ));
-    }
-    s.push_str("</svg>\n");
-    s
+        .map(|(name, ys)| {
+            let points = ys
+                .iter()
+                .enumerate()
+                .map(|(e, &v)| ((e + 1) as f64, v))
+                .collect();
+            (name.clone(), points)
+        })
+        .collect();
+    crate::report::curves_svg_text(
+        &format!("validation {metric} by epoch"),
+        "epoch",
+        metric,
+        &series,
+    )
 }
 
 fn select(sweep: &Path, data: &Path, out: &Path, runs: &[PathBuf]) -> anyhow::Result<ExitCode> {
@@ -862,7 +837,7 @@ fn select(sweep: &Path, data: &Path, out: &Path, runs: &[PathBuf]) -> anyhow::Re
     )?;
     std::fs::write(
         out.join("validation.svg"),
-        validation_svg(&curves, &cfg.metric),
+        validation_svg(&curves, &cfg.metric)?,
     )?;
     let verdict_line = verdict
         .as_ref()
