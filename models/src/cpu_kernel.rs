@@ -137,6 +137,7 @@ impl CpuLstm {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: `avx2` is true only where the CPU was found to have AVX2.
+            #[allow(unsafe_code)]
             return Ok(unsafe { self.logit_avx2(x, scratch) });
         }
         Ok(self.logit_portable(x, scratch))
