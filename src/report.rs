@@ -32,6 +32,25 @@ const GRID: RGBColor = RGBColor(246, 246, 246);
 
 type DrawResult = Result<(), Box<dyn Error>>;
 
+/// The legend every picture draws: framed, on a nearly opaque white ground.
+fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, font_size))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 /// Registers the embedded font with plotters once per process.
 fn register_fonts() -> anyhow::Result<()> {
     static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -314,13 +333,7 @@ impl Picture for Curves {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 12)?;
         Ok(())
     }
 }
@@ -383,13 +396,7 @@ impl Picture for HoldsPerDay {
             }))?
             .label("of them still open")
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], all.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 12)?;
         Ok(())
     }
 }
@@ -450,13 +457,7 @@ impl Picture for Roc {
                     });
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
         Ok(())
     }
 }
@@ -519,13 +520,7 @@ impl Picture for Reliability {
             EmptyElement::at((b.predicted, b.observed))
                 + Text::new(format!("n={}", b.count), (8, -16), (FONT, 12).into_font())
         }))?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
 
         let max = self.bins.iter().map(|b| b.count).max().unwrap_or(0).max(1) as f64;
         let mut counts = ChartBuilder::on(&lower)
@@ -619,13 +614,7 @@ impl Picture for Training {
                 });
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
 
         // Validation metrics in [0, 1].
         let mut chart = ChartBuilder::on(&panels[1])
@@ -658,13 +647,7 @@ impl Picture for Training {
                 });
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::MiddleRight, 13)?;
         Ok(())
     }
 }
