@@ -253,3 +253,52 @@ fn listening_beyond_loopback_warns_and_a_missing_cache_is_an_error() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("nothing-here.sqlite"), "{err}");
 }
+
+/// `collect` records what the dashboard groups by when the event log names it: the
+/// HoldReason, the site of the execution, and the owner and UserLog from job ad information
+/// events (`EVENT_LOG_JOB_AD_INFORMATION_ATTRS = Owner, UserLog`).
+#[test]
+fn collect_records_owner_user_log_reason_and_site_named_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("EventLog");
+    std::fs::write(
+        &log,
+        "000 (042.000.000) 2026-11-24 02:20:57 Job submitted from host: <10.0.0.1:9618>
+...
+028 (042.000.000) 2026-11-24 02:20:57 Job ad information event triggered.
+Owner = \"dana\"
+UserLog = \"/home/dana/run/42.log\"
+TriggerEventTypeNumber = 0
+...
+001 (042.000.000) 2026-11-24 02:21:15 Job executing on host: <10.0.0.7:9618>
+\tSlotName: slot1@ep7.site-c.example.org
+\tGLIDEIN_Site = \"SiteC\"
+...
+012 (042.000.000) 2026-11-24 02:21:27 Job was held.
+\tTransfer input files failure at access point ap1 while sending files to execution point slot1@ep7.site-c.example.org. Details: reading from file /home/dana/run/in.txt: (errno 2) No such file or directory
+\tCode 13 Subcode 2
+...
+",
+    )
+    .unwrap();
+    let cache = dir.path().join("cache.sqlite");
+    ok(Command::new(bin())
+        .args(["collect", "--log"])
+        .arg(&log)
+        .arg("--cache")
+        .arg(&cache));
+    let c = holdadvisor::cache::Cache::open_read_only(&cache).unwrap();
+    let open = c.open_holds().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let h = &open[0];
+    assert_eq!((h.cluster, h.proc, h.code, h.subcode), (42, 0, 13, 2));
+    assert_eq!(h.owner.as_deref(), Some("dana"));
+    assert!(
+        h.reason.as_deref().unwrap_or("").contains("in.txt"),
+        "{h:?}"
+    );
+    assert_eq!(h.site.as_deref(), Some("SiteC"), "{h:?}");
+    assert!(h.advice.is_some(), "collect predicted the open hold");
+    let job = c.job(42, 0).unwrap().unwrap();
+    assert_eq!(job.user_log.as_deref(), Some("/home/dana/run/42.log"));
+}
