@@ -229,8 +229,15 @@ fn train_member(run: &Run, k: usize) -> anyhow::Result<(HoldModel, RunState)> {
         stopped: None,
     };
     if opts.resume && state_path.is_file() {
-        let saved: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path)?)
-            .with_context(|| format!("{}", state_path.display()))?;
+        let saved: RunState = std::fs::read_to_string(&state_path)
+            .map_err(anyhow::Error::from)
+            .and_then(|t| serde_json::from_str(&t).map_err(anyhow::Error::from))
+            .with_context(|| {
+                format!(
+                    "cannot resume: {} is not a whole run state",
+                    state_path.display()
+                )
+            })?;
         ensure!(
             saved.data_hash == run.data_hash,
             "cannot resume: the checkpoints were made from other data ({} vs {})",
@@ -311,8 +318,9 @@ fn train_member(run: &Run, k: usize) -> anyhow::Result<(HoldModel, RunState)> {
             state.best_epoch = epoch;
             model
                 .clone()
-                .save_file(ckpt.join("best.bpk"))
+                .save_file(ckpt.join("best.new.bpk"))
                 .map_err(|e| anyhow::anyhow!("saving checkpoint: {e}"))?;
+            std::fs::rename(ckpt.join("best.new.bpk"), ckpt.join("best.bpk"))?;
         }
         state.bad_epochs = if improved.is_empty() {
             state.bad_epochs + 1
@@ -358,14 +366,23 @@ fn train_member(run: &Run, k: usize) -> anyhow::Result<(HoldModel, RunState)> {
             .append(true)
             .open(dir.join("metrics.jsonl"))?;
         writeln!(f, "{}", serde_json::to_string(&rec)?)?;
+        // Each file is written whole under another name and renamed over the last one, the
+        // state last: a job preempted while saving leaves the previous epoch's checkpoint,
+        // never a torn one that no retry could resume from.
+        let (last, optim_path) = (ckpt.join("last.bpk"), ckpt.join("optim.bpk"));
+        let (last_new, optim_new) = (ckpt.join("last.new.bpk"), ckpt.join("optim.new.bpk"));
         model
             .clone()
-            .save_file(ckpt.join("last.bpk"))
+            .save_file(&last_new)
             .map_err(|e| anyhow::anyhow!("saving checkpoint: {e}"))?;
         optim
-            .save(ckpt.join("optim.bpk"))
+            .save(&optim_new)
             .map_err(|e| anyhow::anyhow!("saving optimizer state: {e}"))?;
-        std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+        std::fs::rename(&last_new, &last)?;
+        std::fs::rename(&optim_new, &optim_path)?;
+        let state_new = ckpt.join("state.new.json");
+        std::fs::write(&state_new, serde_json::to_string_pretty(&state)?)?;
+        std::fs::rename(&state_new, &state_path)?;
     }
     // The best epoch's weights, on a plain device.
     let rec = ModuleRecord::load(ckpt.join("best.bpk"))

@@ -150,6 +150,17 @@ fn checkpoints_resume_and_refuse_other_data() {
     // other data: refused
     let fewer = &episodes[..episodes.len() - 5];
     assert!(train(fewer, 0, &cfg, &out, &resumed).is_err());
+    // a state torn by a preemption: refused as "cannot resume" (the DAG node then starts the
+    // point over), and no temporary file of a save is left beside a finished checkpoint
+    let ckpt = out.join("checkpoints");
+    let names: Vec<String> = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".new.")), "{names:?}");
+    std::fs::write(ckpt.join("state.json"), "{\"data_hash\": \"ab").unwrap();
+    let torn = train(&episodes, 0, &more, &out, &resumed).unwrap_err();
+    assert!(format!("{torn:#}").contains("cannot resume"), "{torn:#}");
 }
 
 #[test]
