@@ -11,16 +11,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${1:-175000}
-out=bench/out/scan-$jobs
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/holdadvisor
-model=${HOLDADVISOR_MODEL:-models/default}
-if [ ! -f "$out/sim/condor_q.json" ]; then
-    rm -rf "$out" && mkdir -p "$out"
-    $bin simulate --jobs "$jobs" --seed 7 --scenario bench/scan-scenario.toml --out "$out/sim" >/dev/null
-fi
-snap=$out/sim/condor_q.json
-log=$out/sim/EventLog
+source bench/scan_pool.sh
 held=$(python3 -c "import json; print(sum(1 for a in json.load(open('$snap')) if a['JobStatus']==5))")
 echo "simulated pool (SYNTHETIC): $held held jobs; condor_q.json $(du -m "$snap" | cut -f1) MB; EventLog $(du -m "$log" | cut -f1) MB, $(grep -c '^\.\.\.$' "$log") events"
 echo "cores: $(nproc)"

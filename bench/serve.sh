@@ -11,17 +11,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${1:-175000} requests=${2:-50} starts=${3:-5}
-out=bench/out/scan-$jobs
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/holdadvisor
-model=${HOLDADVISOR_MODEL:-models/default}
-if [ ! -f "$out/sim/condor_q.json" ]; then
-    rm -rf "$out" && mkdir -p "$out"
-    $bin simulate --jobs "$jobs" --seed 7 --scenario bench/scan-scenario.toml --out "$out/sim" >/dev/null
-fi
+source bench/scan_pool.sh
 cache=$out/serve-cache.sqlite
 if [ ! -f "$cache" ]; then
-    $bin scan -allusers -schedd-snapshot "$out/sim/condor_q.json" -log "$out/sim/EventLog" -cache "$cache" -model "$model" >/dev/null
+    $bin scan -allusers -schedd-snapshot "$snap" -log "$log" -cache "$cache" -model "$model" >/dev/null
 fi
 pid=""
 stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; pid=""; }

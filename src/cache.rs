@@ -810,7 +810,7 @@ impl Cache {
             }
         }
         // A job with a newer hold that has an outcome is not held on its older one.
-        let later: std::collections::HashSet<(i64, i64, i64)> = self
+        let newest_resolved: std::collections::HashMap<(i64, i64), i64> = self
             .read(
                 sqlx::query_as::<_, (i64, i64, i64)>(
                     "SELECT e.cluster, e.proc, MAX(e.hold_time) FROM hold_episodes e
@@ -820,9 +820,8 @@ impl Cache {
                 .fetch_all(&self.pool),
             )?
             .into_iter()
+            .map(|(c, p, t)| ((c, p), t))
             .collect();
-        let newest_resolved: std::collections::HashMap<(i64, i64), i64> =
-            later.into_iter().map(|(c, p, t)| ((c, p), t)).collect();
         let mut out: Vec<OpenHold> = newest
             .into_values()
             .filter(|r| newest_resolved.get(&(r.0, r.1)).is_none_or(|&t| t < r.3))

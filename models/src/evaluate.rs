@@ -433,6 +433,8 @@ mod tests {
             decided_time: None,
             released: held_for.is_some(),
             release_time: held_for.map(|s| 1000 + s),
+            owner: None,
+            site: None,
             inputs: Vec::new(),
         }
     }

@@ -699,6 +699,8 @@ mod tests {
                 decided_time: Some(hold_time + 600),
                 released: true,
                 release_time: None,
+                owner: None,
+                site: None,
                 inputs: vec![EpisodeInput::from_dense(1, 1, &[1.0])],
             });
             probabilities.push(if code == 12 { 0.9 } else { 0.5 });

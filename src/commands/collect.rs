@@ -14,14 +14,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use holdadvisor_models::encode::{Episode, EpisodeStream, site_of};
+use holdadvisor_models::encode::{Episode, EpisodeStream};
 use holdadvisor_models::inference::Predictor;
 use holdadvisor_models::labels::Label;
 use holdadvisor_models::pool_calibration::{PoolFit, REFIT_OUTCOMES, newest_resolved};
 use holdadvisor_parsers::{EventReader, ReadOptions, Zone};
 
 use crate::advice::{Facts, advise};
-use crate::cache::{Cache, NewEpisode, Position, Stored};
+use crate::cache::{Cache, Position, Stored};
 use crate::predict::parse_action;
 use crate::predict::{
     ClusterMates, Histories, HoldsNearby, Malformed, fit_to_pool, fitted, missing_input_now,
@@ -127,11 +127,8 @@ struct Collector<'a> {
     memory: std::collections::BTreeMap<(i64, i64), i64>,
     /// Each job's newest HoldReason, with the time of its hold.
     reasons: std::collections::HashMap<(i64, i64), (i64, String)>,
-    /// Each job's site at its newest execution (`GLIDEIN_Site` or the host's domain).
-    sites: std::collections::HashMap<(i64, i64), String>,
-    /// Each cluster's owner and each job's UserLog, where the log names them (`Owner` and
-    /// `UserLog` in job ad information events: `EVENT_LOG_JOB_AD_INFORMATION_ATTRS`).
-    owners: std::collections::HashMap<i64, String>,
+    /// Each job's UserLog, where the log names it (`UserLog` in job ad information events:
+    /// `EVENT_LOG_JOB_AD_INFORMATION_ATTRS`). Owners and sites come with the episodes.
     user_logs: std::collections::HashMap<(i64, i64), String>,
     episodes_added: usize,
     outcomes_added: usize,
@@ -249,21 +246,12 @@ impl Collector<'_> {
                         .insert((e.id.cluster, e.id.proc), (e.timestamp, reason.clone()));
                 }
             }
-            EventBody::Execute(x) => {
-                self.sites
-                    .insert((e.id.cluster, e.id.proc), site_of(&x.host, &x.props));
-            }
             EventBody::JobAdInformation { attrs } => {
-                let get = |name: &str| {
-                    attrs
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .and_then(|(_, v)| v.as_str())
-                };
-                if let Some(owner) = get("Owner") {
-                    self.owners.insert(e.id.cluster, owner.to_string());
-                }
-                if let Some(log) = get("UserLog") {
+                if let Some(log) = attrs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("UserLog"))
+                    .and_then(|(_, v)| v.as_str())
+                {
                     self.user_logs
                         .insert((e.id.cluster, e.id.proc), log.to_string());
                 }
@@ -273,17 +261,12 @@ impl Collector<'_> {
         self.stream.push(e);
     }
 
-    /// The cache's record of a hold: with its HoldReason and the job's site, when the log
-    /// has shown them.
-    fn record_of(&self, ep: &Episode) -> NewEpisode {
-        let reason = self
-            .reasons
+    /// The HoldReason of `ep`'s hold, when it is the job's newest the log has shown.
+    fn reason_of(&self, ep: &Episode) -> Option<&str> {
+        self.reasons
             .get(&(ep.job.cluster, ep.job.proc))
             .filter(|(t, _)| *t == ep.hold_time)
-            .map(|(_, r)| r.clone());
-        let mut record = new_episode(ep, reason, None);
-        record.site = self.sites.get(&(ep.job.cluster, ep.job.proc)).cloned();
-        record
+            .map(|(_, r)| r.as_str())
     }
 
     /// Writes what changed since the last sync, with the file position, in one transaction;
@@ -296,7 +279,11 @@ impl Collector<'_> {
             if i >= self.recorded.len() {
                 self.recorded.push(None);
                 self.predicted.push(false);
-                new.push(self.record_of(ep));
+                new.push(new_episode(
+                    ep,
+                    self.reason_of(ep).map(str::to_string),
+                    None,
+                ));
             }
             if ep.label != Label::Open && self.recorded[i] != Some(ep.label) {
                 let label = match ep.label {
@@ -361,11 +348,7 @@ impl Collector<'_> {
             let ep = &episodes[i];
             let fit = self.pool_fit.as_ref().expect("fitted above");
             let (probability, calibrated_on) = fitted(fit, p, ep);
-            let reason = self
-                .reasons
-                .get(&(ep.job.cluster, ep.job.proc))
-                .filter(|(t, _)| *t == ep.hold_time)
-                .map(|(_, r)| r.as_str());
+            let reason = self.reason_of(ep);
             let facts = Facts {
                 code: ep.code,
                 subcode: ep.subcode,
@@ -389,9 +372,9 @@ impl Collector<'_> {
                 .action
                 .commands(&format!("{}.{}", ep.job.cluster, ep.job.proc));
             stored.push(Stored {
-                episode: self.record_of(ep),
+                episode: new_episode(ep, reason.map(str::to_string), None),
                 prediction: prediction_row(&self.model_id, &advice, &commands),
-                owner: self.owners.get(&ep.job.cluster).cloned(),
+                owner: ep.owner.clone(),
                 user_log: self.user_logs.get(&(ep.job.cluster, ep.job.proc)).cloned(),
             });
         }
@@ -436,8 +419,6 @@ pub fn run(args: &CollectArgs) -> anyhow::Result<ExitCode> {
         predicted: Vec::new(),
         memory: Default::default(),
         reasons: Default::default(),
-        sites: Default::default(),
-        owners: Default::default(),
         user_logs: Default::default(),
         episodes_added: 0,
         outcomes_added: 0,

@@ -100,14 +100,43 @@ fn ad_of(h: &OpenHold) -> JobAd {
     JobAd { attrs }
 }
 
-pub fn overview(cache: &Cache, owner: Option<&str>) -> anyhow::Result<Overview> {
+/// What the overview pages are computed from, read from the cache once per change of it.
+pub struct Snapshot {
+    pub cache: String,
+    pub holds: Vec<OpenHold>,
+    pub holds_per_day: Vec<Day>,
+}
+
+pub fn snapshot(cache: &Cache) -> anyhow::Result<Snapshot> {
     let mut watch = crate::timing::Stopwatch::start();
-    let mut holds = cache.open_holds()?;
+    let holds = cache.open_holds()?;
     watch.mark("overview: open holds read");
-    if let Some(o) = owner {
-        holds.retain(|h| h.owner.as_deref() == Some(o));
-    }
-    let ads: Vec<JobAd> = holds.iter().map(ad_of).collect();
+    let holds_per_day = cache
+        .holds_per_day()?
+        .into_iter()
+        .map(|(day, holds, open)| Day {
+            day: chrono::DateTime::from_timestamp(day * 86_400, 0)
+                .map_or_else(|| day.to_string(), |d| d.format("%Y-%m-%d").to_string()),
+            holds,
+            open,
+        })
+        .collect();
+    Ok(Snapshot {
+        cache: cache.path().display().to_string(),
+        holds,
+        holds_per_day,
+    })
+}
+
+/// The overview of every open hold, or of one owner's.
+pub fn overview(snapshot: &Snapshot, owner: Option<&str>) -> Overview {
+    let mut watch = crate::timing::Stopwatch::start();
+    let holds: Vec<&OpenHold> = snapshot
+        .holds
+        .iter()
+        .filter(|h| owner.is_none() || h.owner.as_deref() == owner)
+        .collect();
+    let ads: Vec<JobAd> = holds.iter().map(|h| ad_of(h)).collect();
     let advised: Vec<Advised> = holds
         .iter()
         .zip(&ads)
@@ -133,7 +162,7 @@ pub fn overview(cache: &Cache, owner: Option<&str>) -> anyhow::Result<Overview> 
         })
         .collect();
     watch.mark("overview: grouped");
-    let advice_word = |h: &OpenHold| {
+    let advice_word = |h: &&OpenHold| {
         h.advice
             .as_deref()
             .map_or("not advised yet", |a| a.split(':').next().unwrap_or(a))
@@ -144,18 +173,8 @@ pub fn overview(cache: &Cache, owner: Option<&str>) -> anyhow::Result<Overview> 
         .iter()
         .map(|h| format!("{}/{}", h.code, h.subcode))
         .collect();
-    let days = cache
-        .holds_per_day()?
-        .into_iter()
-        .map(|(day, holds, open)| Day {
-            day: chrono::DateTime::from_timestamp(day * 86_400, 0)
-                .map_or_else(|| day.to_string(), |d| d.format("%Y-%m-%d").to_string()),
-            holds,
-            open,
-        })
-        .collect();
-    Ok(Overview {
-        cache: cache.path().display().to_string(),
+    Overview {
+        cache: snapshot.cache.clone(),
         open_holds_means: OPEN_HOLDS,
         open_holds: holds.len(),
         advised: advised.len(),
@@ -164,9 +183,9 @@ pub fn overview(cache: &Cache, owner: Option<&str>) -> anyhow::Result<Overview> 
         owners: counts(holds.iter().map(|h| h.owner.as_deref().unwrap_or("-"))),
         sites: counts(holds.iter().map(|h| h.site.as_deref().unwrap_or("-"))),
         codes: counts(codes.iter().map(String::as_str)),
-        holds_per_day: days,
-        jobs: holds.into_iter().take(LISTED_JOBS).collect(),
-    })
+        holds_per_day: snapshot.holds_per_day.clone(),
+        jobs: holds.into_iter().take(LISTED_JOBS).cloned().collect(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -66,11 +66,11 @@ pub fn page(title: &str, body: &str, refresh_seconds: u32) -> String {
     )
 }
 
-fn count_table(id: &str, title: &str, rows: &[Count], link: Option<&str>) -> String {
+fn count_table(id: &str, title: &str, column: &str, rows: &[Count], link: Option<&str>) -> String {
     let mut s = format!(
         "<section id=\"{id}\"><h2>{}</h2><table><tr><th>{}</th><th>jobs</th></tr>",
         esc(title),
-        esc(title.split(' ').next_back().unwrap_or(title))
+        esc(column)
     );
     for c in rows.iter().take(30) {
         let name = match link {
@@ -149,12 +149,13 @@ pub fn overview(o: &Overview, owner: Option<&str>) -> String {
         s.push_str(&count_table(
             "owners",
             "By owner",
+            "owner",
             &o.owners,
             Some("/owner/"),
         ));
     }
-    s.push_str(&count_table("codes", "By code", &o.codes, None));
-    s.push_str(&count_table("sites", "By site", &o.sites, None));
+    s.push_str(&count_table("codes", "By code", "code", &o.codes, None));
+    s.push_str(&count_table("sites", "By site", "site", &o.sites, None));
     let _ = write!(
         s,
         "</div><section id=\"jobs\"><h2>Open holds, newest first{}</h2><table><tr><th>ID</th><th>OWNER</th><th>HELD_SINCE</th><th>CODE/SUB</th><th>HOLD_REASON</th><th>ADVICE</th><th>P</th><th>CONF</th></tr>",

@@ -18,15 +18,23 @@ use axum::routing::get;
 use crate::cache::Cache;
 use data::Overview;
 
-/// What the server holds: the cache (read-only), the model's manifest, and the overview of
-/// the cache as it last was.
+/// What the server holds: the cache (read-only), the model's manifest, and what the cache
+/// held when it last changed, with its overview.
 pub struct App {
     cache: Mutex<Cache>,
     cache_path: PathBuf,
     model_dir: String,
     manifest: serde_json::Value,
-    overview: Mutex<Option<(Version, Arc<Overview>)>>,
+    current: Mutex<Option<Current>>,
     refresh_seconds: u32,
+}
+
+/// The cache as of one [`Version`]: its open holds and their overview.
+#[derive(Clone)]
+struct Current {
+    version: Version,
+    snapshot: Arc<data::Snapshot>,
+    overview: Arc<Overview>,
 }
 
 /// The cache files' sizes and modification times: a `collect` that writes changes them.
@@ -52,7 +60,7 @@ impl App {
             cache: Mutex::new(cache),
             model_dir,
             manifest,
-            overview: Mutex::new(None),
+            current: Mutex::new(None),
             refresh_seconds: 30,
         }
     }
@@ -65,20 +73,35 @@ impl App {
         f(&cache)
     }
 
-    /// The overview, computed again only when the cache files changed since the last one.
-    pub fn overview(&self) -> anyhow::Result<Arc<Overview>> {
+    /// The cache's open holds and overview, read and computed again only when the cache
+    /// files changed since the last time.
+    fn current(&self) -> anyhow::Result<Current> {
         let now = version(&self.cache_path);
-        if let Ok(memo) = self.overview.lock()
-            && let Some((v, o)) = memo.as_ref()
-            && *v == now
+        if let Ok(memo) = self.current.lock()
+            && let Some(c) = memo.as_ref()
+            && c.version == now
         {
-            return Ok(o.clone());
+            return Ok(c.clone());
         }
-        let fresh = Arc::new(self.with_cache(|c| data::overview(c, None))?);
-        if let Ok(mut memo) = self.overview.lock() {
-            *memo = Some((now, fresh.clone()));
+        let snapshot = self.with_cache(data::snapshot)?;
+        let fresh = Current {
+            version: now,
+            overview: Arc::new(data::overview(&snapshot, None)),
+            snapshot: Arc::new(snapshot),
+        };
+        if let Ok(mut memo) = self.current.lock() {
+            *memo = Some(fresh.clone());
         }
         Ok(fresh)
+    }
+
+    pub fn overview(&self) -> anyhow::Result<Arc<Overview>> {
+        Ok(self.current()?.overview)
+    }
+
+    /// One owner's overview, from the same read of the cache.
+    pub fn owner_overview(&self, owner: &str) -> anyhow::Result<Overview> {
+        Ok(data::overview(&self.current()?.snapshot, Some(owner)))
     }
 }
 
@@ -155,10 +178,7 @@ async fn owner_page(
 ) -> Result<Html<String>, Failure> {
     let refresh = app.refresh_seconds;
     let who = owner.clone();
-    let o = blocking(app, move |a| {
-        a.with_cache(|c| data::overview(c, Some(&who)))
-    })
-    .await?;
+    let o = blocking(app, move |a| a.owner_overview(&who)).await?;
     Ok(Html(html::page(
         &format!("Held jobs of {owner}"),
         &html::overview(&o, Some(&owner)),
@@ -171,10 +191,7 @@ async fn owner_api(
     Path(owner): Path<String>,
 ) -> Result<Json<Overview>, Failure> {
     Ok(Json(
-        blocking(app, move |a| {
-            a.with_cache(|c| data::overview(c, Some(&owner)))
-        })
-        .await?,
+        blocking(app, move |a| a.owner_overview(&owner)).await?,
     ))
 }
 

@@ -29,7 +29,7 @@ pub fn new_episode(ep: &Episode, reason: Option<String>, entered: Option<i64>) -
         code: ep.code,
         subcode: ep.subcode,
         reason,
-        site: None,
+        site: ep.site.clone(),
         entered,
     }
 }

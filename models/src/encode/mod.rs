@@ -117,6 +117,12 @@ pub struct Episode {
     /// Unix seconds of the first release after the hold: how long the job stayed held
     /// before its owner (or a policy) released it.
     pub release_time: Option<i64>,
+    /// The cluster's owner as the log named it by the hold (`Owner` in a job ad information
+    /// event, or `(by user NAME)` in a reason), if it did.
+    pub owner: Option<String>,
+    /// The site of the job's newest execution before the hold (`GLIDEIN_Site`, else the
+    /// host), if it ran.
+    pub site: Option<String>,
     /// One input per encoder of the stream, in the order given to [`EpisodeStream::new`].
     pub inputs: Vec<EpisodeInput>,
 }
@@ -242,6 +248,29 @@ struct ReleaseHistory {
     cluster_same_code: Outcomes,
 }
 
+/// Names (owners, sites) as small ids, and the ids back as names.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.ids.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.ids.insert(name.to_string(), i);
+        self.names.push(name.to_string());
+        i
+    }
+
+    fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
 /// Pool-wide state within the window, and the history of release outcomes.
 #[derive(Default)]
 struct PoolState {
@@ -257,8 +286,8 @@ struct PoolState {
     recent_fail_code_site: HashMap<(i64, u32), u32>,
     /// Release outcomes by (code, subcode), over the whole log so far.
     history: HashMap<(i64, i64), Outcomes>,
-    owners: HashMap<String, u32>,
-    sites: HashMap<String, u32>,
+    owners: Interner,
+    sites: Interner,
     /// Release outcomes by owner named in the log, all codes and by code.
     owner_released: HashMap<u32, Outcomes>,
     owner_released_code: HashMap<(u32, i64), Outcomes>,
@@ -317,22 +346,13 @@ impl PoolState {
         self.history.entry((code, subcode)).or_default().add(ok);
     }
 
-    fn intern(map: &mut HashMap<String, u32>, key: &str) -> u32 {
-        if let Some(&i) = map.get(key) {
-            return i;
-        }
-        let i = map.len() as u32;
-        map.insert(key.to_string(), i);
-        i
-    }
-
     /// The log named the cluster's owner. The first name sticks; the cluster's releases so
     /// far join that owner's record.
     fn name_owner(&mut self, cluster: &mut ClusterState, name: &str) {
         if cluster.owner.is_some() {
             return;
         }
-        let owner = PoolState::intern(&mut self.owners, name);
+        let owner = self.owners.intern(name);
         cluster.owner = Some(owner);
         let all = self.owner_released.entry(owner).or_default();
         *all = all.plus(cluster.released_total());
@@ -518,7 +538,7 @@ impl EpisodeStream {
             EventBody::Execute(x) => {
                 job.starts += 1;
                 let site = site_of(&x.host, &x.props);
-                job.site = Some(PoolState::intern(&mut self.pool.sites, &site));
+                job.site = Some(self.pool.sites.intern(&site));
             }
             EventBody::Evicted(e) => {
                 job.evictions += 1;
@@ -542,7 +562,7 @@ impl EpisodeStream {
                 for (k, v) in attrs {
                     let owner = k.eq_ignore_ascii_case("Owner");
                     if owner && let Some(o) = v.as_str() {
-                        job.owner = Some(PoolState::intern(&mut self.pool.owners, o));
+                        job.owner = Some(self.pool.owners.intern(o));
                         self.pool.name_owner(cluster, o);
                     } else if k.eq_ignore_ascii_case("RequestMemory")
                         && let Some(r) = v.as_f64()
@@ -581,9 +601,9 @@ impl EpisodeStream {
         {
             self.pool.name_owner(cluster, name);
         }
-        let owner = *job.owner.get_or_insert_with(|| {
-            PoolState::intern(&mut self.pool.owners, &format!("cluster {}", id.cluster))
-        });
+        let owner = *job
+            .owner
+            .get_or_insert_with(|| self.pool.owners.intern(&format!("cluster {}", id.cluster)));
 
         // Cluster siblings' fate.
         let mut starts_episode = false;
@@ -679,6 +699,8 @@ impl EpisodeStream {
                 decided_time: None,
                 released: false,
                 release_time: None,
+                owner: cluster.owner.map(|o| self.pool.owners.name(o).to_string()),
+                site: job.site.map(|s| self.pool.sites.name(s).to_string()),
                 inputs,
             });
             self.stats.episodes += 1;
